@@ -1,0 +1,1 @@
+"""The compliance gate every originate passes: DNC, consent, calling windows, contact pressure."""

@@ -1,0 +1,1 @@
+"""Dialing modes (progressive, ratio, predictive) and the abandonment tracker."""

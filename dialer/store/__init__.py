@@ -1,0 +1,1 @@
+"""The record: SQLAlchemy 2 models, repositories and Alembic migrations."""

@@ -1,0 +1,1 @@
+"""PBX adapters behind one interface (``telephony.base``): Asterisk, FreeSWITCH, and a simulator."""

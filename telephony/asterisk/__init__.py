@@ -1,0 +1,1 @@
+"""Asterisk adapter: AMI client, call tracker and FastAGI server."""

@@ -1,0 +1,1 @@
+"""FreeSWITCH adapter over the inbound Event Socket (ESL)."""
