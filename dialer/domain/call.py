@@ -1,0 +1,158 @@
+"""The call state machine: every transition of a dial attempt lives in this file.
+
+NEW -> DIALING -> RINGING -> ANSWERED -> {CONNECTED | ABANDONED | MACHINE} -> ENDED,
+with the failure exits BUSY, NO_ANSWER, CONGESTION, INVALID_NUMBER, FAILED,
+CANCELLED and LOST from NEW/DIALING/RINGING.
+
+PBX events can arrive twice (AMI reconnects) or late (FastAGI racing the
+OriginateResponse).  A repeat of the event that led to the current state is a
+no-op, and so is an event the table lists as *late* (a ``ringing`` after the
+answer).  Anything else is an ``InvalidCallTransition``: the caller logs and
+counts it, it is never silently ignored.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class CallState(enum.StrEnum):
+    NEW = "new"
+    DIALING = "dialing"
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    CONNECTED = "connected"
+    ABANDONED = "abandoned"
+    MACHINE = "machine"
+    ENDED = "ended"
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    CONGESTION = "congestion"
+    INVALID_NUMBER = "invalid_number"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    LOST = "lost"
+
+
+class CallInput(enum.StrEnum):
+    ORIGINATE = "originate"  # the PBX accepted our originate
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    CONNECTED = "connected"  # joined an agent
+    ABANDONED = "abandoned"  # a person with nobody free in time
+    MACHINE = "machine"  # detection said machine
+    HUNG_UP = "hung_up"  # an answered call ended
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    CONGESTION = "congestion"
+    INVALID_NUMBER = "invalid_number"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    LOST = "lost"
+
+
+S, Ev = CallState, CallInput
+
+_FAILURE_EXITS = {
+    Ev.BUSY: S.BUSY,
+    Ev.NO_ANSWER: S.NO_ANSWER,
+    Ev.CONGESTION: S.CONGESTION,
+    Ev.INVALID_NUMBER: S.INVALID_NUMBER,
+    Ev.FAILED: S.FAILED,
+    Ev.CANCELLED: S.CANCELLED,
+    Ev.LOST: S.LOST,
+}
+
+TRANSITIONS: dict[tuple[CallState, CallInput], CallState] = {
+    (S.NEW, Ev.ORIGINATE): S.DIALING,
+    (S.DIALING, Ev.RINGING): S.RINGING,
+    (S.DIALING, Ev.ANSWERED): S.ANSWERED,  # no 180 before the 200
+    (S.RINGING, Ev.ANSWERED): S.ANSWERED,
+    (S.ANSWERED, Ev.CONNECTED): S.CONNECTED,
+    (S.ANSWERED, Ev.ABANDONED): S.ABANDONED,
+    (S.ANSWERED, Ev.MACHINE): S.MACHINE,
+    (S.ANSWERED, Ev.HUNG_UP): S.ENDED,  # the callee left before any decision
+    (S.ANSWERED, Ev.LOST): S.ENDED,
+    (S.CONNECTED, Ev.HUNG_UP): S.ENDED,
+    (S.CONNECTED, Ev.LOST): S.ENDED,
+    (S.ABANDONED, Ev.HUNG_UP): S.ENDED,
+    (S.ABANDONED, Ev.LOST): S.ENDED,
+    (S.MACHINE, Ev.HUNG_UP): S.ENDED,
+    (S.MACHINE, Ev.LOST): S.ENDED,
+    **{(src, inp): dst for src in (S.NEW, S.DIALING, S.RINGING) for inp, dst in _FAILURE_EXITS.items()},
+}
+
+# Inputs that may arrive after the state they would lead to was passed.  They
+# change nothing.  A RINGING after the answer is the common case (the AMI
+# DialState and the OriginateResponse race); an ORIGINATE acknowledgement can
+# come after the first channel event.
+LATE: frozenset[tuple[CallState, CallInput]] = frozenset(
+    {
+        *((st, Ev.ORIGINATE) for st in CallState if st is not S.NEW),
+        *((st, Ev.RINGING) for st in CallState if st not in (S.NEW, S.DIALING)),
+        *((st, Ev.ANSWERED) for st in (S.CONNECTED, S.ABANDONED, S.MACHINE, S.ENDED)),
+        # detection may report after the runtime already connected or dropped the call
+        (S.CONNECTED, Ev.MACHINE),
+        (S.ABANDONED, Ev.MACHINE),
+        (S.ENDED, Ev.MACHINE),
+        (S.ENDED, Ev.CONNECTED),
+        (S.ENDED, Ev.ABANDONED),
+    }
+)
+
+TERMINAL: frozenset[CallState] = frozenset(
+    {S.ENDED, S.BUSY, S.NO_ANSWER, S.CONGESTION, S.INVALID_NUMBER, S.FAILED, S.CANCELLED, S.LOST}
+)
+
+
+class InvalidCallTransition(Exception):
+    def __init__(self, attempt_id: str, state: CallState, event: CallInput) -> None:
+        super().__init__(f"attempt {attempt_id}: {event.value!r} is not allowed in state {state.value!r}")
+        self.attempt_id = attempt_id
+        self.state = state
+        self.event = event
+
+
+@dataclass
+class Call:
+    """One attempt's state and the path it took (for the record and the tests)."""
+
+    attempt_id: str
+    state: CallState = CallState.NEW
+    history: list[CallState] = field(default_factory=list)
+
+    @property
+    def finished(self) -> bool:
+        return self.state in TERMINAL
+
+    @property
+    def person_answered(self) -> bool:
+        """Answered and not a machine: the denominator of the abandonment rate."""
+        return CallState.ANSWERED in self.history and CallState.MACHINE not in self.history
+
+    def apply(self, event: CallInput) -> bool:
+        """Apply ``event``; True when the state changed, False for a repeat or a late event."""
+        target = TRANSITIONS.get((self.state, event))
+        if target is not None:
+            self.history.append(self.state)
+            self.state = target
+            return True
+        if (self.state, event) in LATE or self._is_repeat(event):
+            return False
+        raise InvalidCallTransition(self.attempt_id, self.state, event)
+
+    def _is_repeat(self, event: CallInput) -> bool:
+        if not self.history:
+            return False
+        return TRANSITIONS.get((self.history[-1], event)) is self.state
+
+
+def path_outcome(call: Call) -> CallState:
+    """The state that names how the attempt went: the failure exit, or the answered branch."""
+    if call.state is not CallState.ENDED:
+        return call.state
+    for st in reversed(call.history):
+        if st in (CallState.CONNECTED, CallState.ABANDONED, CallState.MACHINE):
+            return st
+    return CallState.ANSWERED
