@@ -1,0 +1,52 @@
+"""The daemon refuses a bad config with a message naming the key."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from dialer.settings import SettingsError, load, parse
+
+SHIPPED = Path(__file__).resolve().parents[1] / "config" / "dialer.toml"
+
+
+def test_shipped_example_parses_with_the_secret_from_the_environment():
+    data = tomllib.loads(SHIPPED.read_text())
+    settings = parse(data, env={"DIALER_MAIN_SECRET": "s3cret"})
+    (pbx,) = settings.pbxs
+    assert pbx.kind == "asterisk" and pbx.secret == "s3cret" and pbx.max_lines == 60
+    assert "s3cret" not in repr(pbx)
+
+
+def test_unknown_key_is_named():
+    with pytest.raises(SettingsError, match=r"pacing: unknown key\(s\) tick"):
+        parse({"pacing": {"tick": 1}}, env={})
+
+
+def test_wrong_type_is_named():
+    with pytest.raises(SettingsError, match=r"pbx.main.port: expected int"):
+        parse({"pbx": {"main": {"type": "asterisk", "secret": "x", "port": "5038"}}}, env={})
+
+
+def test_missing_secret_says_how_to_give_one():
+    with pytest.raises(SettingsError, match="DIALER_MAIN_SECRET"):
+        parse({"pbx": {"main": {"type": "asterisk"}}}, env={})
+
+
+def test_unsupported_database_url_says_what_to_use():
+    with pytest.raises(SettingsError, match=r"database\.url"):
+        parse({"database": {"url": "mysql://x"}}, env={})
+
+
+def test_missing_file_says_where_the_example_is(tmp_path):
+    with pytest.raises(SettingsError, match=r"copy config/dialer\.toml"):
+        load(tmp_path / "nope.toml")
+
+
+def test_invalid_toml_is_reported(tmp_path):
+    bad = tmp_path / "d.toml"
+    bad.write_text("[pbx\n")
+    with pytest.raises(SettingsError, match="not valid TOML"):
+        load(bad)
