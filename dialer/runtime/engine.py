@@ -1,0 +1,460 @@
+"""The campaign engine: pace, check, record, originate, follow every call to its end.
+
+For each running campaign, every tick: ask the pacer how many lines to open,
+claim that many leads, pass each through the compliance gate, write the
+attempt row, and only then send the originate.  PBX events drive each call's
+state machine; the outcome is written with the lead's next state.  The engine
+is also the PBX's ``AnswerRouter``: an answered person gets a free agent within
+the campaign's limit or the identification message (an abandoned call).
+
+Nothing here knows which PBX it talks to, nor which database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from dialer.domain.agent import AgentState
+from dialer.domain.call import Call, CallInput, CallState, InvalidCallTransition, path_outcome
+from dialer.runtime.agents import AgentRegistry
+from dialer.runtime.ports import (
+    AmdPolicy,
+    AttemptResult,
+    BusyAgent,
+    CampaignPlan,
+    Gate,
+    GateVerdict,
+    InFlight,
+    Lead,
+    LinePacer,
+    PacingView,
+    Record,
+)
+from telephony.base import (
+    AmdDetected,
+    AmdResult,
+    AnswerDecision,
+    Answered,
+    AnsweredCall,
+    CallEvent,
+    Connected,
+    ConnectToAgent,
+    Failed,
+    HangupCall,
+    HungUp,
+    OriginateRequest,
+    Outcome,
+    Pbx,
+    PbxError,
+    PlayMessageThenHangup,
+    Ringing,
+    mask_number,
+)
+
+log = logging.getLogger(__name__)
+
+# Dispositions the compliance gate must hear of at once.
+_GATE_KIND_OF_DISPOSITION = {"not_interested": "refusal", "do_not_call": "do_not_call"}
+
+_FAILURE_INPUT = {
+    Outcome.BUSY: CallInput.BUSY,
+    Outcome.NO_ANSWER: CallInput.NO_ANSWER,
+    Outcome.CONGESTION: CallInput.CONGESTION,
+    Outcome.INVALID_NUMBER: CallInput.INVALID_NUMBER,
+    Outcome.FAILED: CallInput.FAILED,
+    Outcome.CANCELLED: CallInput.CANCELLED,
+    Outcome.LOST: CallInput.LOST,
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class ActiveCall:
+    lead: Lead
+    plan: CampaignPlan
+    call: Call
+    launched_mono: float
+    answered_mono: float | None = None
+    amd: AmdResult | None = None
+    amd_detail: str = ""
+    agent_id: str | None = None
+    cause: int | None = None
+
+
+@dataclass
+class CampaignRun:
+    plan: CampaignPlan
+    pacer: LinePacer
+    paused: bool = False
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+class Engine:
+    """Runs campaigns on one PBX.  ``tick`` is driven by ``run``; tests call it directly."""
+
+    def __init__(
+        self,
+        pbx: Pbx,
+        record: Record,
+        gate: Gate,
+        agents: AgentRegistry,
+        *,
+        tick_s: float = 0.25,
+        mono: Callable[[], float] = time.monotonic,
+        wall: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.pbx = pbx
+        self.record = record
+        self.gate = gate
+        self.agents = agents
+        self.tick_s = tick_s
+        self._mono = mono
+        self._wall = wall
+        self.campaigns: dict[str, CampaignRun] = {}
+        self.calls: dict[str, ActiveCall] = {}
+        self.outcomes: Counter[str] = Counter()  # closed attempts by outcome, for the demo and metrics
+        self.blocked: Counter[str] = Counter()  # gate refusals by rule
+        self.errors: Counter[str] = Counter()  # refused transitions, failed actions, handler errors
+        self._draining = False
+        self._idle = asyncio.Event()  # set when the last call in progress ends
+        self._wrapups: dict[str, asyncio.Task[None]] = {}
+        pbx.set_answer_router(self)
+        agents.listeners.append(self._agent_changed)
+
+    # -- campaigns ----------------------------------------------------------------
+
+    def add_campaign(self, plan: CampaignPlan, pacer: LinePacer) -> None:
+        self.campaigns[plan.campaign_id] = CampaignRun(plan, pacer)
+
+    def pause_campaign(self, campaign_id: str) -> None:
+        self.campaigns[campaign_id].paused = True
+
+    # -- the pacing tick -------------------------------------------------------
+
+    def pacing_view(self, run: CampaignRun) -> PacingView:
+        now = self._mono()
+        ready = 0
+        busy: list[BusyAgent] = []
+        for agent in self.agents.view(run.plan.campaign_id):
+            if agent.state is AgentState.READY:
+                ready += 1
+            elif agent.state is AgentState.ON_CALL:
+                busy.append(BusyAgent("talk", agent.since))
+            elif agent.state is AgentState.WRAP_UP:
+                busy.append(BusyAgent("wrap", agent.since))
+        in_flight = tuple(
+            InFlight(c.launched_mono, c.answered_mono is not None)
+            for c in self.calls.values()
+            if c.plan.campaign_id == run.plan.campaign_id
+            and c.call.state in (CallState.NEW, CallState.DIALING, CallState.RINGING)
+        )
+        return PacingView(now, ready, tuple(busy), in_flight, run.plan.max_lines)
+
+    async def tick(self) -> int:
+        """One pacing round over every running campaign; returns the number of originates sent."""
+        if self._draining or not self.pbx.connected:
+            return 0
+        sent = 0
+        for run in list(self.campaigns.values()):
+            if run.paused:
+                continue
+            lines = run.pacer.lines_to_open(self.pacing_view(run))
+            live = sum(1 for c in self.calls.values() if c.plan.campaign_id == run.plan.campaign_id)
+            lines = min(lines, run.plan.max_lines - live)
+            if lines <= 0:
+                continue
+            leads = await self.record.claim_leads(run.plan.campaign_id, lines, self._wall())
+            for lead in leads:
+                if await self._dial(run, lead):
+                    sent += 1
+        return sent
+
+    async def _dial(self, run: CampaignRun, lead: Lead) -> bool:
+        plan = run.plan
+        now = self._wall()
+        try:
+            verdict = await self.gate.check(lead, plan, now)
+        except Exception as exc:  # fail closed: a gate that cannot decide blocks the call
+            log.exception("gate failed for lead %s; call not placed", lead.lead_id)
+            verdict = GateVerdict(False, "gate_error", f"the gate could not decide: {exc}")
+        if not verdict.allowed:
+            self.blocked[verdict.rule] += 1
+            run.counts[f"blocked:{verdict.rule}"] += 1
+            await self.record.release_lead(lead, verdict, now)
+            return False
+        attempt_id = await self.record.open_attempt(lead, now)
+        await self.gate.record_attempt(lead, now)
+        active = ActiveCall(lead, plan, Call(attempt_id), self._mono())
+        self.calls[attempt_id] = active  # before the originate: its events may beat the reply
+        request = OriginateRequest(
+            attempt_id=attempt_id,
+            number=lead.number,
+            dial_string=plan.dial_string(lead.number),
+            caller_id_number=plan.caller_id_number,
+            caller_id_name=plan.caller_id_name,
+            ring_timeout_s=plan.ring_timeout_s,
+            campaign_id=plan.campaign_id,
+            amd=plan.amd_policy is not AmdPolicy.OFF,
+        )
+        run.pacer.dial_launched(active.launched_mono)
+        try:
+            await self.pbx.originate(request)
+        except PbxError as exc:
+            self.errors["originate"] += 1
+            log.warning("attempt %s to %s: originate refused: %s", attempt_id, mask_number(lead.number), exc)
+            await self._finish(active, Outcome.FAILED, cause=None, detail=str(exc))
+            return False
+        self._advance(active, CallInput.ORIGINATE)
+        log.info("attempt %s campaign %s: dialing %s", attempt_id, plan.name, mask_number(lead.number))
+        return True
+
+    # -- PBX events ------------------------------------------------------------------
+
+    def _advance(self, active: ActiveCall, event: CallInput) -> bool:
+        try:
+            return active.call.apply(event)
+        except InvalidCallTransition as exc:
+            self.errors["transition"] += 1
+            log.warning("%s", exc)
+            return False
+
+    async def handle(self, event: CallEvent) -> None:
+        active = self.calls.get(event.attempt_id)
+        if active is None:
+            log.debug("event for unknown attempt %s: %s", event.attempt_id, type(event).__name__)
+            return
+        at = datetime.fromtimestamp(event.at, UTC)
+        if isinstance(event, Ringing):
+            if self._advance(active, CallInput.RINGING):
+                await self.record.attempt_event(event.attempt_id, "ringing", at)
+        elif isinstance(event, Answered):
+            self._mark_answered(active)
+            await self.record.attempt_event(event.attempt_id, "answered", at)
+        elif isinstance(event, AmdDetected):
+            active.amd, active.amd_detail = event.result, event.detail
+        elif isinstance(event, Connected):
+            await self.record.attempt_event(event.attempt_id, "connected", at)
+        elif isinstance(event, Failed):
+            await self._finish(active, event.outcome, event.cause, event.detail)
+        elif isinstance(event, HungUp):
+            active.cause = event.cause
+            self._advance(active, CallInput.HUNG_UP)
+            await self._finish(active, None, event.cause, event.cause_text)
+
+    def _mark_answered(self, active: ActiveCall) -> None:
+        if active.call.state is CallState.NEW:  # the answer beat the originate's reply
+            self._advance(active, CallInput.ORIGINATE)
+        if self._advance(active, CallInput.ANSWERED):
+            active.answered_mono = self._mono()
+
+    async def _finish(
+        self, active: ActiveCall, failure: Outcome | None, cause: int | None, detail: str
+    ) -> None:
+        """Close the attempt: a failure exit, or the end of an answered call."""
+        attempt_id = active.call.attempt_id
+        if failure is not None:
+            self._advance(active, _FAILURE_INPUT.get(failure, CallInput.FAILED))
+        if not active.call.finished:
+            return
+        self.calls.pop(attempt_id, None)
+        if not self.calls:
+            self._idle.set()
+        outcome = path_outcome(active.call).value
+        run = self.campaigns.get(active.plan.campaign_id)
+        now_mono = self._mono()
+        if run is not None:
+            kind = "failed"
+            if active.answered_mono is not None:
+                kind = "person" if active.call.person_answered else "machine"
+            elif failure is Outcome.NO_ANSWER:
+                kind = "no_answer"
+            run.pacer.dial_resolved(active.launched_mono, now_mono, kind, active.answered_mono)
+            run.counts[outcome] += 1
+        self.outcomes[outcome] += 1
+        if active.agent_id is not None and self.agents.state_of(active.agent_id) is AgentState.ON_CALL:
+            self.agents.call_ended(active.agent_id)
+            self._start_wrap_up(active)
+        result = AttemptResult(
+            outcome=outcome,
+            ended_at=self._wall(),
+            cause=cause,
+            amd=active.amd,
+            abandoned=CallState.ABANDONED in active.call.history,
+            person_answered=active.call.person_answered,
+            agent_id=active.agent_id,
+            detail=detail,
+        )
+        await self.record.close_attempt(attempt_id, result)
+        log.info("attempt %s: %s (cause %s)", attempt_id, outcome, cause)
+
+    # -- answered calls: the AnswerRouter ------------------------------------------
+
+    async def on_answered(self, call: AnsweredCall) -> AnswerDecision:
+        active = self.calls.get(call.attempt_id)
+        if active is None:
+            # Never connect a call we cannot account for to an agent.
+            self.errors["unknown_answer"] += 1
+            log.warning("answered call for unknown attempt %s: hung up", call.attempt_id)
+            return HangupCall()
+        self._mark_answered(active)
+        if call.amd is not None:
+            active.amd, active.amd_detail = call.amd, call.amd_detail
+        plan = active.plan
+        if active.amd is AmdResult.MACHINE and plan.amd_policy is not AmdPolicy.OFF:
+            self._advance(active, CallInput.MACHINE)
+            await self.gate.record_outcome(active.lead, "machine", self._wall())
+            if plan.amd_policy is AmdPolicy.LEAVE_MESSAGE and plan.machine_message:
+                return PlayMessageThenHangup(plan.machine_message)
+            return HangupCall()
+        answered_at = active.answered_mono if active.answered_mono is not None else self._mono()
+        budget = plan.answer_to_agent_limit_s - (self._mono() - answered_at)
+        agent_id = await self.agents.wait_and_reserve(plan.campaign_id, budget)
+        run = self.campaigns.get(plan.campaign_id)
+        if agent_id is None or active.call.finished:
+            if agent_id is not None:
+                self.agents.release(agent_id)
+            self._advance(active, CallInput.ABANDONED)
+            if run is not None:
+                run.pacer.person_answered(self._mono(), abandoned=True)
+            await self.gate.record_outcome(active.lead, "abandoned", self._wall())
+            log.warning("attempt %s: nobody free within %.1f s: abandoned", call.attempt_id, budget)
+            return PlayMessageThenHangup(plan.identification_message)
+        active.agent_id = agent_id
+        self._advance(active, CallInput.CONNECTED)
+        self.agents.connected(agent_id)
+        if run is not None:
+            run.pacer.person_answered(self._mono(), abandoned=False)
+        await self.gate.record_outcome(active.lead, "contact", self._wall())
+        await self.record.attempt_event(call.attempt_id, "connected", self._wall())
+        log.info(
+            "attempt %s: connected to agent %s after %.2f s",
+            call.attempt_id,
+            agent_id,
+            self._mono() - answered_at,
+        )
+        return ConnectToAgent(agent_id)
+
+    # -- wrap-up ------------------------------------------------------------------------
+
+    def _start_wrap_up(self, active: ActiveCall) -> None:
+        assert active.agent_id is not None
+        agent_id, attempt_id = active.agent_id, active.call.attempt_id
+        limit, default = active.plan.wrap_up_limit_s, active.plan.default_disposition
+
+        async def expire() -> None:
+            await asyncio.sleep(limit)
+            if self.agents.state_of(agent_id) is AgentState.WRAP_UP:
+                log.info("agent %s: wrap-up limit reached; disposition %s by default", agent_id, default)
+                await self.dispose(agent_id, attempt_id, default)
+
+        task = asyncio.get_running_loop().create_task(expire())
+        self._wrapups[agent_id] = task
+
+    async def dispose(self, agent_id: str, attempt_id: str, code: str) -> None:
+        """The agent's one-click qualification; ends the wrap-up."""
+        now = self._wall()
+        lead = await self.record.dispose(attempt_id, agent_id, code, now)
+        kind = _GATE_KIND_OF_DISPOSITION.get(code)
+        if kind is not None:
+            # Before this agent's next call: the number is locked out or blocked on every node.
+            await self.gate.record_outcome(lead, kind, now)
+        task = self._wrapups.pop(agent_id, None)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+        self.agents.disposed(agent_id)
+
+    def _agent_changed(
+        self, agent_id: str, before: AgentState, after: AgentState, before_since: float, now: float
+    ) -> None:
+        if before not in (AgentState.ON_CALL, AgentState.WRAP_UP):
+            return
+        state = "talk" if before is AgentState.ON_CALL else "wrap"
+        for agent in self.agents.view():
+            if agent.agent_id == agent_id:
+                for campaign_id in agent.campaigns:
+                    run = self.campaigns.get(campaign_id)
+                    if run is not None:
+                        run.pacer.agent_freed(before_since, now, state)
+
+    # -- start, run, drain ------------------------------------------------------------
+
+    async def reconcile(self) -> int:
+        """After a restart: close every attempt this node left open.
+
+        A call still live on the PBX is left alone (never cut a customer off
+        mid-conversation) but its outcome can no longer be observed; calls the
+        PBX no longer has were lost with the crash.  Both are recorded as
+        ``lost`` with the reason, so every attempt has exactly one outcome.
+        """
+        open_attempts = await self.record.open_attempts()
+        if not open_attempts:
+            return 0
+        live = await self.pbx.live_attempts()
+        now = self._wall()
+        for attempt in open_attempts:
+            if attempt.attempt_id in self.calls:
+                continue
+            detail = (
+                "still live on the PBX at restart; outcome not observed"
+                if attempt.attempt_id in live
+                else "not on the PBX at restart: cut by the crash"
+            )
+            await self.record.close_attempt(attempt.attempt_id, AttemptResult("lost", now, detail=detail))
+            self.outcomes["lost"] += 1
+        return len(open_attempts)
+
+    async def consume(self) -> None:
+        """Feed PBX events to the call state machines until the stream ends."""
+        async for event in self.pbx.events():
+            try:
+                await self.handle(event)
+            except Exception:
+                self.errors["handler"] += 1
+                log.exception("handling %s for attempt %s failed", type(event).__name__, event.attempt_id)
+
+    async def run(self, stop: asyncio.Event, drain_timeout_s: float = 120.0) -> None:
+        """Tick until ``stop`` is set, then drain: no new dials, calls in progress finish.
+
+        PBX events keep flowing while draining, so the calls still up get their
+        outcome written; after ``drain_timeout_s`` the rest are left to
+        reconciliation at the next start.
+        """
+        loop = asyncio.get_running_loop()
+        consumer = loop.create_task(self.consume())
+        try:
+            while not stop.is_set():
+                try:
+                    await self.tick()
+                except Exception:
+                    self.errors["tick"] += 1
+                    log.exception("pacing tick failed")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.tick_s)
+            self._draining = True
+            deadline = loop.time() + drain_timeout_s
+            if self.calls:
+                log.info("draining: %d call(s) in progress, up to %.0f s", len(self.calls), drain_timeout_s)
+            while self.calls and not consumer.done():
+                self._idle.clear()
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._idle.wait(), remaining)
+        finally:
+            self._draining = True
+            consumer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await consumer
+            for task in self._wrapups.values():
+                task.cancel()

@@ -1,0 +1,229 @@
+"""The campaign engine on fake ports: the order of record and originate, answers, abandons, drain."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from dialer.domain.agent import AgentState
+from dialer.runtime.agents import AgentRegistry
+from dialer.runtime.engine import Engine
+from dialer.runtime.ports import AmdPolicy, CampaignPlan, Lead
+from telephony.base import (
+    AmdResult,
+    Answered,
+    AnsweredCall,
+    ConnectToAgent,
+    Failed,
+    HangupCall,
+    HungUp,
+    Outcome,
+    PlayMessageThenHangup,
+    Ringing,
+)
+from tests.runtime.fakes import FakeGate, FakePbx, FixedPacer, MemoryRecord
+
+PLAN = CampaignPlan(
+    campaign_id="c1",
+    name="spring",
+    dial_string_template="PJSIP/{number}@trunk",
+    caller_id_number="0100000000",
+    answer_to_agent_limit_s=0.05,
+    wrap_up_limit_s=0.05,
+    amd_policy=AmdPolicy.HANGUP,
+)
+
+
+def lead(n: int) -> Lead:
+    return Lead(f"L{n}", "c1", f"+3312345{n:04d}")
+
+
+def build(leads=1, lines=1, plan=PLAN):
+    pbx, record, gate, pacer = (
+        FakePbx(),
+        MemoryRecord([lead(i) for i in range(leads)]),
+        FakeGate(),
+        FixedPacer(lines),
+    )
+    agents = AgentRegistry(time.monotonic)
+    engine = Engine(pbx, record, gate, agents)
+    engine.add_campaign(plan, pacer)
+    return engine, pbx, record, gate, pacer, agents
+
+
+async def test_attempt_row_is_written_before_the_originate_is_sent():
+    engine, pbx, record, *_ = build()
+    seen_at_originate = []
+    pbx.on_originate.append(lambda req: seen_at_originate.append(req.attempt_id in record.attempts))
+    assert await engine.tick() == 1
+    assert seen_at_originate == [True]
+    (req,) = pbx.originates
+    assert req.dial_string == "PJSIP/33123450000@trunk" and req.amd is True
+
+
+async def test_blocked_lead_is_released_with_the_rule_and_never_dialed():
+    engine, pbx, record, gate, *_ = build()
+    gate.block[lead(0).number] = "dnc"
+    assert await engine.tick() == 0
+    assert pbx.originates == [] and record.attempts == {}
+    assert record.released[0][1].rule == "dnc"
+    assert engine.blocked["dnc"] == 1
+
+
+async def test_gate_that_cannot_decide_blocks_the_call():
+    engine, pbx, record, gate, *_ = build()
+    gate.explode = True
+    assert await engine.tick() == 0
+    assert pbx.originates == []
+    assert record.released[0][1].rule == "gate_error"
+
+
+async def test_refused_originate_closes_the_attempt_as_failed():
+    engine, pbx, record, *_ = build()
+    pbx.refuse_next = "no such trunk"
+    await engine.tick()
+    (row,) = record.attempts.values()
+    assert row["result"].outcome == "failed" and "no such trunk" in row["result"].detail
+    assert engine.calls == {}
+
+
+async def test_busy_outcome_is_written_once_even_when_the_event_repeats():
+    engine, pbx, record, _, pacer, _ = build()
+    await engine.tick()
+    attempt = pbx.originates[0].attempt_id
+    for _ in range(2):
+        await engine.handle(Ringing(attempt, time.time()))
+        await engine.handle(Failed(attempt, time.time(), outcome=Outcome.BUSY, cause=17))
+    assert record.log == [f"open {attempt}", f"close {attempt} busy"]
+    assert ("resolved", "failed") in pacer.seen
+
+
+async def test_answered_person_goes_to_the_longest_waiting_ready_agent_then_wrap_up_then_ready():
+    engine, pbx, record, gate, pacer, agents = build()
+    for agent_id in ("1001", "1002"):
+        agents.login(agent_id, ["c1"])
+    agents.ready("1002")
+    agents.ready("1001")
+    await engine.tick()
+    attempt = pbx.originates[0].attempt_id
+    await engine.handle(Answered(attempt, time.time()))
+    decision = await engine.on_answered(AnsweredCall(attempt, time.time(), amd=AmdResult.PERSON))
+    assert decision == ConnectToAgent("1002")
+    assert agents.state_of("1002") is AgentState.ON_CALL
+    await engine.handle(HungUp(attempt, time.time(), cause=16))
+    assert record.attempts[attempt]["result"].outcome == "connected"
+    assert record.attempts[attempt]["result"].agent_id == "1002"
+    assert agents.state_of("1002") is AgentState.WRAP_UP
+    await engine.dispose("1002", attempt, "sale")
+    assert agents.state_of("1002") is AgentState.READY
+    assert record.dispositions == [(attempt, "1002", "sale")]
+    assert ("freed", "wrap") in pacer.seen and ("person", False) in pacer.seen
+
+
+async def test_person_with_nobody_free_in_time_hears_the_message_and_counts_as_abandoned():
+    engine, pbx, record, gate, pacer, _ = build()
+    await engine.tick()
+    attempt = pbx.originates[0].attempt_id
+    await engine.handle(Answered(attempt, time.time()))
+    decision = await engine.on_answered(AnsweredCall(attempt, time.time(), amd=AmdResult.PERSON))
+    assert decision == PlayMessageThenHangup(PLAN.identification_message)
+    await engine.handle(HungUp(attempt, time.time(), cause=16))
+    result = record.attempts[attempt]["result"]
+    assert result.outcome == "abandoned" and result.abandoned and result.person_answered
+    assert (lead(0).number, "abandoned") in gate.outcomes
+    assert ("person", True) in pacer.seen
+
+
+async def test_agent_freed_within_the_limit_takes_the_call():
+    plan = CampaignPlan(**{**PLAN.__dict__, "answer_to_agent_limit_s": 1.0})
+    engine, pbx, record, gate, pacer, agents = build(plan=plan)
+    agents.login("1001", ["c1"])
+    await engine.tick()
+    attempt = pbx.originates[0].attempt_id
+    await engine.handle(Answered(attempt, time.time()))
+    asyncio.get_running_loop().call_later(0.1, agents.ready, "1001")
+    decision = await engine.on_answered(AnsweredCall(attempt, time.time()))
+    assert decision == ConnectToAgent("1001")
+
+
+async def test_machine_is_hung_up_under_the_hangup_policy():
+    engine, pbx, record, gate, *_ = build()
+    await engine.tick()
+    attempt = pbx.originates[0].attempt_id
+    await engine.handle(Answered(attempt, time.time()))
+    decision = await engine.on_answered(AnsweredCall(attempt, time.time(), amd=AmdResult.MACHINE))
+    assert decision == HangupCall()
+    await engine.handle(HungUp(attempt, time.time(), cause=16))
+    result = record.attempts[attempt]["result"]
+    assert result.outcome == "machine" and not result.person_answered
+
+
+async def test_answer_for_an_unknown_attempt_is_hung_up_not_connected():
+    engine, *_ = build()
+    assert await engine.on_answered(AnsweredCall("stranger", time.time())) == HangupCall()
+    assert engine.errors["unknown_answer"] == 1
+
+
+async def test_wrap_up_limit_gives_the_default_disposition():
+    engine, pbx, record, gate, pacer, agents = build()
+    agents.login("1001", ["c1"])
+    agents.ready("1001")
+    await engine.tick()
+    attempt = pbx.originates[0].attempt_id
+    await engine.handle(Answered(attempt, time.time()))
+    await engine.on_answered(AnsweredCall(attempt, time.time()))
+    await engine.handle(HungUp(attempt, time.time(), cause=16))
+    await asyncio.sleep(0.15)
+    assert record.dispositions == [(attempt, "1001", "not_qualified")]
+    assert agents.state_of("1001") is AgentState.READY
+
+
+async def test_do_not_call_disposition_reaches_the_gate_at_once():
+    engine, pbx, record, gate, pacer, agents = build()
+    agents.login("1001", ["c1"])
+    agents.ready("1001")
+    await engine.tick()
+    attempt = pbx.originates[0].attempt_id
+    await engine.handle(Answered(attempt, time.time()))
+    await engine.on_answered(AnsweredCall(attempt, time.time()))
+    await engine.handle(HungUp(attempt, time.time(), cause=16))
+    await engine.dispose("1001", attempt, "do_not_call")
+    assert (lead(0).number, "do_not_call") in gate.outcomes
+
+
+async def test_reconcile_closes_every_attempt_left_open_with_the_reason():
+    engine, pbx, record, *_ = build(leads=2, lines=2)
+    await engine.tick()
+    a1, a2 = (r.attempt_id for r in pbx.originates)
+    engine.calls.clear()  # a restarted engine knows no call
+    pbx.live = {a2}
+    assert await engine.reconcile() == 2
+    assert record.attempts[a1]["result"].outcome == "lost"
+    assert "cut by the crash" in record.attempts[a1]["result"].detail
+    assert "still live" in record.attempts[a2]["result"].detail
+
+
+async def test_stop_drains_calls_in_progress_before_returning():
+    engine, pbx, record, *_ = build()
+    stop = asyncio.Event()
+    task = asyncio.create_task(engine.run(stop, drain_timeout_s=5))
+    while not pbx.originates:
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.sleep(0.05)
+    assert not task.done()  # the call is still up
+    attempt = pbx.originates[0].attempt_id
+    await pbx.queue.put(Failed(attempt, time.time(), outcome=Outcome.NO_ANSWER, cause=19))
+    await asyncio.wait_for(task, 2)
+    assert record.attempts[attempt]["result"].outcome == "no_answer"
+    assert len(pbx.originates) == 1
+
+
+@pytest.mark.parametrize("events", [1, 3])
+async def test_no_new_dial_while_lines_are_full(events):
+    engine, pbx, *_ = build(leads=5, lines=1)
+    for _ in range(events):
+        await engine.tick()
+    assert len(pbx.originates) == 1
