@@ -313,6 +313,15 @@ class FreeSwitchCallTracker:
         out.append(Failed(state.attempt_id, at, outcome=outcome, cause=code, detail=state.job_body))
         self._finish(state, str(outcome))
 
+    def note_answered(self, attempt_id: str, at: float) -> list[CallEvent]:
+        """The switch shows the call up (``show channels`` after a reconnect) though we missed the answer."""
+        state = self._live.get(attempt_id)
+        out: list[CallEvent] = []
+        if state is not None:
+            state.created = True
+            self._answer(state, at, out)
+        return out
+
     # -- lost calls ---------------------------------------------------------
 
     def mark_lost(self, attempt_id: str, at: float) -> list[CallEvent]:

@@ -1,0 +1,481 @@
+"""FreeSWITCH behind ``telephony.base.Pbx``: originate, hang up, connect to an agent over ESL.
+
+Each attempt is placed as::
+
+    bgapi originate {origination_uuid=<attempt>,originate_timeout=<s>,ignore_early_media=true,
+                     origination_caller_id_number=..,origination_caller_id_name=..,
+                     dialer_attempt=<attempt>,dialer_campaign=..,dialer_amd=true|false}
+                    <dial string> dialer_answered XML dialer
+    Job-UUID: <attempt>-job
+
+so the channel's Unique-ID is the attempt id and the BACKGROUND_JOB is ours
+by its Job-UUID.  The ``dialer_answered`` extension (config/freeswitch/)
+starts avmd when ``dialer_amd=true`` and parks the call; on CHANNEL_PARK of
+an answered attempt the ``AnswerRouter`` decides, after the avmd beep or the
+detection window, and the decision runs as ``uuid_transfer`` (agent
+conference), ``sendmsg`` playback + hangup (abandon / machine message) or
+``uuid_kill``.
+
+An originate is never re-sent.  After a reconnect the live channels
+(``show channels as json``) are compared with the attempts in flight: a
+missing unanswered one ends as ``Failed(LOST)``, a missing answered one as
+``HungUp``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import re
+import time
+import uuid as uuidlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from telephony.base import (
+    Q850,
+    ActionTimeout,
+    AmdDetected,
+    AmdResult,
+    AnswerDecision,
+    AnsweredCall,
+    AnswerRouter,
+    CallEvent,
+    ConnectToAgent,
+    Failed,
+    HangupCall,
+    HungUp,
+    OriginateRequest,
+    PbxError,
+    PbxUnavailable,
+    PlayMessageThenHangup,
+    mask_number,
+)
+from telephony.freeswitch.client import (
+    ConnectionDown,
+    ConnectionUp,
+    EslClient,
+    EslClientSettings,
+    EslItem,
+    EslReplyLost,
+    events_for,
+)
+from telephony.freeswitch.protocol import EslFrame
+from telephony.freeswitch.tracker import FreeSwitchCallTracker
+
+log = logging.getLogger(__name__)
+
+# What may go inside the {var=value,...} block or be a word of a command.
+# Commas, braces, quotes, spaces and line breaks would end a value or the
+# block, or add variables of the caller's choosing: refused, never escaped.
+_SAFE_VALUE = re.compile(r"^[\w.+@:/#*-]*$")
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
+_SAFE_DIAL = re.compile(r"^[\w.+@:/#*;=\[\]-]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class FreeSwitchSettings:
+    """How to reach and drive one FreeSWITCH.  Built once from the ``[freeswitch]`` config table."""
+
+    host: str = "127.0.0.1"
+    port: int = 8021
+    password: str = ""  # event_socket.conf.xml "password"; never logged
+    action_timeout_s: float = 5.0  # every api / bgapi / sendmsg reply
+    connect_timeout_s: float = 5.0
+    reconnect_initial_s: float = 0.5
+    reconnect_max_s: float = 30.0
+    liveness_interval_s: float = 10.0
+    context: str = "dialer"  # dialplan context of config/freeswitch/dialplan/dialer.xml
+    answer_extension: str = "dialer_answered"  # runs avmd_start when dialer_amd=true, then park
+    agent_extension_prefix: str = "agent_"  # agent_<id>: conference agent_<id>@agent
+    amd_variable: str | None = None  # channel variable of a person/machine classifier, if any
+    amd_window_s: float = 0.0  # with amd on: wait this long for a beep before routing (0: route at once)
+    agent_ring_timeout_s: int = 30
+    agent_caller_id_number: str = "0000"
+    agent_caller_id_name: str = "Dialer"
+    message_extension: str = "wav"  # playback file = <message>.<ext> unless it has one
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not self.password:
+            problems.append("password is empty: set [freeswitch] password (event_socket.conf.xml)")
+        if not 0 < self.port < 65536:
+            problems.append(f"port {self.port} is not a TCP port")
+        if self.action_timeout_s <= 0:
+            problems.append("action_timeout_s must be > 0")
+        if self.amd_window_s < 0:
+            problems.append("amd_window_s must be >= 0")
+        for name in ("context", "answer_extension", "agent_extension_prefix"):
+            if not re.fullmatch(r"[A-Za-z0-9_]+", getattr(self, name)):
+                problems.append(f"{name} {getattr(self, name)!r} must be letters, digits or _")
+        if self.amd_variable is not None and not re.fullmatch(r"[A-Za-z0-9_]+", self.amd_variable):
+            problems.append(f"amd_variable {self.amd_variable!r} must be letters, digits or _")
+        if problems:
+            raise ValueError("invalid [freeswitch] settings: " + "; ".join(problems))
+
+    def __repr__(self) -> str:  # the password stays out of logs
+        return f"FreeSwitchSettings(host={self.host!r}, port={self.port}, context={self.context!r})"
+
+
+def cause_name(cause: int) -> str:
+    try:
+        return Q850(cause).name
+    except ValueError:
+        return "NORMAL_CLEARING"
+
+
+def _value(name: str, value: str) -> str:
+    if not _SAFE_VALUE.match(value):
+        raise PbxError(
+            f"originate variable {name}={value!r} has a character that would break the variable block "
+            "(space, comma, brace, quote or line break); fix the campaign setting"
+        )
+    return value
+
+
+def _ident(what: str, value: str) -> str:
+    if not _SAFE_ID.match(value):
+        raise PbxError(f"{what} {value!r} must be letters, digits, '.', ':', '_' or '-' (at most 100)")
+    return value
+
+
+def originate_command(
+    request: OriginateRequest, settings: FreeSwitchSettings, extension: str | None = None
+) -> str:
+    """The ``originate`` argument line for one attempt (without ``bgapi``).
+
+    The answered call goes to ``extension`` (default: the answer extension)
+    in the dialer context.
+    """
+    attempt = _ident("attempt id", request.attempt_id)
+    if not _SAFE_DIAL.match(request.dial_string) or "," in request.dial_string:
+        raise PbxError(
+            f"dial string for attempt {attempt} has a space, comma, brace or line break; "
+            "fix the campaign's dial-string template"
+        )
+    variables: dict[str, str] = {
+        "origination_uuid": attempt,
+        "originate_timeout": str(max(1, math.ceil(request.ring_timeout_s))),
+        "ignore_early_media": "true",
+        "origination_caller_id_number": request.caller_id_number,
+        "origination_caller_id_name": request.caller_id_name or request.caller_id_number,
+        "dialer_attempt": attempt,
+        "dialer_campaign": request.campaign_id,
+        "dialer_amd": "true" if request.amd else "false",
+    }
+    for name, value in request.variables.items():
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,63}", name) or name in variables:
+            raise PbxError(f"originate variable name {name!r} is not allowed")
+        variables[name] = value
+    block = ",".join(f"{k}={_value(k, v)}" for k, v in variables.items())
+    extension = extension or settings.answer_extension
+    return f"originate {{{block}}}{request.dial_string} {extension} XML {settings.context}"
+
+
+def parse_show_channels(text: str) -> dict[str, dict[str, str]]:
+    """``show channels as json`` -> {uuid: row}.  Raises PbxError when it is not that."""
+    text = text.strip()
+    if not text.startswith("{"):
+        raise PbxError(f"FreeSWITCH 'show channels as json' failed: {text[:80]!r}")
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise PbxError(f"FreeSWITCH 'show channels as json' is not JSON: {exc}") from None
+    rows = data.get("rows") or []
+    return {
+        str(r["uuid"]): {k: str(v) for k, v in r.items()}
+        for r in rows
+        if isinstance(r, dict) and r.get("uuid")
+    }
+
+
+@dataclass(slots=True)
+class _Live:
+    """Adapter-side facts about an attempt that the tracker does not need."""
+
+    epoch: int  # connection number it was sent on
+    amd: bool
+    agent_leg: bool = False
+    routed: bool = False
+    timer: asyncio.TimerHandle | None = None
+
+
+class FreeSwitchPbx:
+    """``telephony.base.Pbx`` over one inbound ESL connection."""
+
+    name = "freeswitch"
+
+    def __init__(self, settings: FreeSwitchSettings, *, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self._clock = clock
+        self.tracker = FreeSwitchCallTracker(amd_variable=settings.amd_variable)
+        client_settings = EslClientSettings(
+            host=settings.host,
+            port=settings.port,
+            password=settings.password,
+            events=events_for(),
+            command_timeout_s=settings.action_timeout_s,
+            connect_timeout_s=settings.connect_timeout_s,
+            reconnect_initial_s=settings.reconnect_initial_s,
+            reconnect_max_s=settings.reconnect_max_s,
+            liveness_interval_s=settings.liveness_interval_s,
+        )
+        self.client = EslClient(client_settings, self._on_item, clock=clock)
+        self._events: asyncio.Queue[CallEvent] = asyncio.Queue()
+        self._live: dict[str, _Live] = {}
+        self._router: AnswerRouter | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._epoch = 0
+        self.router_errors = 0
+        self.action_errors = 0
+        self.lost_attempts = 0
+
+    # -- Pbx ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.client.start()
+        await self.client.wait_connected(self.settings.connect_timeout_s)
+
+    async def stop(self) -> None:
+        for live in self._live.values():
+            if live.timer is not None:
+                live.timer.cancel()
+        await self.client.stop()
+        tasks = list(self._tasks)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    @property
+    def connected(self) -> bool:
+        return self.client.connected
+
+    async def events(self) -> AsyncIterator[CallEvent]:
+        while True:
+            yield await self._events.get()
+
+    def set_answer_router(self, router: AnswerRouter) -> None:
+        self._router = router
+
+    async def originate(self, request: OriginateRequest) -> None:
+        command = originate_command(request, self.settings)
+        attempt = request.attempt_id
+        if attempt in self._live or self.tracker.is_finished(attempt):
+            raise PbxError(f"attempt {attempt} was already originated; an attempt is dialed once")
+        if not self.client.connected:
+            raise PbxUnavailable(f"not connected to FreeSWITCH: attempt {attempt} not dialed")
+        job = f"{attempt}-job"
+        self.tracker.register_originate(attempt, job, self._clock())
+        self._live[attempt] = _Live(epoch=self._epoch, amd=request.amd)
+        log.info("originate attempt=%s number=%s", attempt, mask_number(request.number))
+        try:
+            await self.client.bgapi(command, job)
+        except (EslReplyLost, ActionTimeout) as exc:
+            # Written, reply lost: it may be ringing.  Not re-sent; the reconnect
+            # reconciliation (or its own events) will end it.
+            log.warning("attempt %s: originate sent but not confirmed (%s); reconciling later", attempt, exc)
+        except PbxError:
+            # Refused or never written: nothing is ringing, the caller records the failure.
+            self.tracker.mark_lost(attempt, self._clock())
+            self._live.pop(attempt, None)
+            raise
+
+    async def hangup(self, attempt_id: str, cause: int = Q850.NORMAL_CLEARING) -> None:
+        attempt = _ident("attempt id", attempt_id)
+        self.tracker.note_kill_requested(attempt)
+        reply = await self.client.api(f"uuid_kill {attempt} {cause_name(cause)}")
+        if not reply.startswith("+OK"):
+            if "No such channel" in reply:
+                log.info("hangup %s: the call had already ended", attempt)
+                return
+            raise PbxError(f"FreeSWITCH could not hang up attempt {attempt}: {reply.strip()}")
+
+    async def connect_to_agent(self, attempt_id: str, agent_id: str) -> None:
+        attempt = _ident("attempt id", attempt_id)
+        agent = _ident("agent id", agent_id)
+        s = self.settings
+        reply = await self.client.api(
+            f"uuid_transfer {attempt} {s.agent_extension_prefix}{agent} XML {s.context}"
+        )
+        if not reply.startswith("+OK"):
+            raise PbxError(f"FreeSWITCH could not move attempt {attempt} to agent {agent}: {reply.strip()}")
+
+    async def play_then_hangup(self, attempt_id: str, message: str) -> None:
+        """Two ``sendmsg execute`` with event-lock: ``playback`` then ``hangup``, run in order on the channel.
+
+        sendmsg is what FreeSWITCH's own ESL clients use to drive a parked
+        channel; the parked session picks the messages up and runs them one
+        after the other, so the hang-up waits for the end of the message.
+        """
+        attempt = _ident("attempt id", attempt_id)
+        if not re.fullmatch(r"[\w./-]+", message) or ".." in message:
+            raise PbxError(f"message {message!r} must be a sound file name (letters, digits, '/', '.', '-')")
+        path = (
+            message if "." in message.rsplit("/", 1)[-1] else f"{message}.{self.settings.message_extension}"
+        )
+        await self.client.sendmsg_execute(attempt, "playback", path, event_lock=True)
+        await self.client.sendmsg_execute(attempt, "hangup", "NORMAL_CLEARING", event_lock=True)
+
+    async def login_agent(self, agent_id: str, endpoint: str) -> str:
+        """Call the agent's softphone into its conference; returns the agent leg's id.
+
+        The leg's own events (Answered, HungUp / Failed) come on ``events()``
+        under that id.
+        """
+        agent = _ident("agent id", agent_id)
+        s = self.settings
+        leg = f"agent-{agent}-{uuidlib.uuid4().hex[:12]}"
+        request = OriginateRequest(
+            attempt_id=leg,
+            number="",
+            dial_string=endpoint,
+            caller_id_number=s.agent_caller_id_number,
+            caller_id_name=s.agent_caller_id_name,
+            ring_timeout_s=s.agent_ring_timeout_s,
+            variables={"dialer_agent": agent},
+        )
+        command = originate_command(request, s, f"{s.agent_extension_prefix}{agent}")
+        if not self.client.connected:
+            raise PbxUnavailable(f"not connected to FreeSWITCH: agent {agent} not called")
+        self.tracker.register_originate(leg, f"{leg}-job", self._clock())
+        self._live[leg] = _Live(epoch=self._epoch, amd=False, agent_leg=True)
+        try:
+            await self.client.bgapi(command, f"{leg}-job")
+        except (EslReplyLost, ActionTimeout):
+            log.warning("agent %s: login call sent but not confirmed; reconciling later", agent)
+        except PbxError:
+            self.tracker.mark_lost(leg, self._clock())
+            self._live.pop(leg, None)
+            raise
+        return leg
+
+    async def live_attempts(self) -> set[str]:
+        """Uuids of every live channel on the switch (ours are our attempt ids)."""
+        return set(await self._show_channels())
+
+    async def _show_channels(self) -> dict[str, dict[str, str]]:
+        return parse_show_channels(await self.client.api("show channels as json"))
+
+    # -- events -------------------------------------------------------------
+
+    async def _on_item(self, item: EslItem, at: float) -> None:
+        if isinstance(item, EslFrame):
+            for event in self.tracker.feed(item, at):
+                self._publish(event)
+            if item.event.get("Event-Name") == "CHANNEL_PARK":
+                uid = item.event.get("Unique-ID")
+                if uid is not None:
+                    self._maybe_route(uid, at)
+        elif isinstance(item, ConnectionUp):
+            self._epoch += 1
+            await self._reconcile(item.at)
+        elif isinstance(item, ConnectionDown):
+            log.warning("FreeSWITCH link down (%s): %d calls in flight", item.reason, len(self._live))
+
+    def _publish(self, event: CallEvent) -> None:
+        live = self._live.get(event.attempt_id)
+        if live is not None and isinstance(event, AmdDetected) and live.timer is not None:
+            # The beep (or the classifier) answered before the window ran out: decide now.
+            live.timer.cancel()
+            live.timer = None
+            self._route_now(event.attempt_id)
+        if isinstance(event, Failed | HungUp):
+            done = self._live.pop(event.attempt_id, None)
+            if done is not None and done.timer is not None:
+                done.timer.cancel()
+        self._events.put_nowait(event)
+
+    def _maybe_route(self, attempt: str, at: float) -> None:
+        live = self._live.get(attempt)
+        state = self.tracker.attempt(attempt)
+        if live is None or state is None or live.agent_leg or live.routed or live.timer is not None:
+            return
+        if not state.answered:
+            return
+        window = self.settings.amd_window_s if live.amd else 0.0
+        if window > 0 and state.amd is None:
+            loop = asyncio.get_running_loop()
+            live.timer = loop.call_later(window, self._route_now, attempt)
+        else:
+            self._route_now(attempt)
+
+    def _route_now(self, attempt: str) -> None:
+        live = self._live.get(attempt)
+        state = self.tracker.attempt(attempt)
+        if live is None or state is None or live.routed:
+            return
+        live.timer = None
+        live.routed = True
+        if not live.amd:
+            amd, detail = None, ""
+        elif state.amd is not None:
+            amd, detail = state.amd, state.amd_detail
+        else:
+            # avmd only hears beeps: no beep in the window counts as a person.
+            amd, detail = AmdResult.PERSON, f"no beep within {self.settings.amd_window_s:g} s"
+        call = AnsweredCall(attempt, self._clock(), amd=amd, amd_detail=detail)
+        task = asyncio.create_task(self._decide(call), name=f"answer-{attempt}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _decide(self, call: AnsweredCall) -> None:
+        attempt = call.attempt_id
+        decision: AnswerDecision
+        if self._router is None:
+            log.error("attempt %s answered but no answer router is set: hanging up", attempt)
+            decision = HangupCall()
+        else:
+            try:
+                decision = await self._router.on_answered(call)
+            except Exception:
+                self.router_errors += 1
+                log.exception("answer router failed for attempt %s: hanging up", attempt)
+                decision = HangupCall()
+        try:
+            await self._execute(attempt, decision)
+        except PbxError as exc:
+            self.action_errors += 1
+            log.error("attempt %s: %s failed (%s); hanging up", attempt, type(decision).__name__, exc)
+            if not isinstance(decision, HangupCall):
+                with contextlib.suppress(PbxError):
+                    await self.hangup(attempt)
+
+    async def _execute(self, attempt: str, decision: AnswerDecision) -> None:
+        if isinstance(decision, ConnectToAgent):
+            await self.connect_to_agent(attempt, decision.agent_id)
+        elif isinstance(decision, PlayMessageThenHangup):
+            await self.play_then_hangup(attempt, decision.message)
+        else:
+            await self.hangup(attempt, decision.cause)
+
+    async def _reconcile(self, at: float) -> None:
+        """After (re)connecting: end the attempts the switch no longer has, never re-dial them."""
+        stale = [a for a, live in self._live.items() if live.epoch < self._epoch]
+        if not stale:
+            return
+        try:
+            channels = await self._show_channels()
+        except PbxError as exc:
+            log.error("cannot list FreeSWITCH channels after reconnect (%s); will retry on the next one", exc)
+            return
+        for attempt in stale:
+            live = self._live.get(attempt)
+            if live is None:
+                continue
+            row = channels.get(attempt)
+            if row is None:
+                self.lost_attempts += 1
+                log.warning("attempt %s: no channel after reconnect; reported lost", attempt)
+                for event in self.tracker.mark_lost(attempt, at):
+                    self._publish(event)
+                continue
+            live.epoch = self._epoch
+            state = self.tracker.attempt(attempt)
+            if state is not None and not state.answered and row.get("callstate") == "ACTIVE":
+                for event in self.tracker.note_answered(attempt, at):
+                    self._publish(event)
+            if row.get("application") == "park":
+                self._maybe_route(attempt, at)
