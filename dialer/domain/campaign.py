@@ -1,0 +1,499 @@
+"""Campaign settings, their validation, and what happens to a lead after an attempt.
+
+Pure: no I/O, no imports from the rest of the dialer.  The store keeps a
+campaign's settings as the JSON produced by :meth:`CampaignSettings.to_dict` and
+rebuilds them with :meth:`CampaignSettings.from_dict`, which validates again, so
+a bad value can never reach the dialing loop.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, time, timedelta
+from typing import Any
+
+# Below 15 s of ringing many people cannot reach the phone: the call is cut while
+# it still rings, which the regulators count as a nuisance call.
+MIN_RING_TIMEOUT_S = 15.0
+
+
+class SettingsError(ValueError):
+    """A campaign setting is wrong; the message names the setting and what to do."""
+
+
+class CampaignStatus(enum.StrEnum):
+    DRAFT = "draft"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+
+
+# Every allowed status change.  A campaign that is stopped can be started again
+# (a new day of the same list); a draft cannot be paused before it ran.
+CAMPAIGN_TRANSITIONS: Mapping[CampaignStatus, frozenset[CampaignStatus]] = {
+    CampaignStatus.DRAFT: frozenset({CampaignStatus.RUNNING, CampaignStatus.STOPPED}),
+    CampaignStatus.RUNNING: frozenset({CampaignStatus.PAUSED, CampaignStatus.STOPPED}),
+    CampaignStatus.PAUSED: frozenset({CampaignStatus.RUNNING, CampaignStatus.STOPPED}),
+    CampaignStatus.STOPPED: frozenset({CampaignStatus.RUNNING}),
+}
+
+
+class StatusChangeError(ValueError):
+    """A campaign status change the table does not allow."""
+
+
+def check_transition(current: CampaignStatus, target: CampaignStatus) -> None:
+    """Raise :class:`StatusChangeError` unless ``current -> target`` is allowed."""
+    if target not in CAMPAIGN_TRANSITIONS[current]:
+        allowed = ", ".join(sorted(CAMPAIGN_TRANSITIONS[current])) or "nothing"
+        raise StatusChangeError(
+            f"a {current.value} campaign cannot become {target.value}; from {current.value} it can become: "
+            f"{allowed}"
+        )
+
+
+class PacingMode(enum.StrEnum):
+    PROGRESSIVE = "progressive"
+    RATIO = "ratio"
+    PREDICTIVE = "predictive"
+
+
+class AmdPolicy(enum.StrEnum):
+    OFF = "off"  # no detection: every answer goes to an agent
+    HANGUP = "hangup"  # machines are hung up on
+    LEAVE_MESSAGE = "leave_message"  # machines get the campaign's message
+
+
+class LeadOrdering(enum.StrEnum):
+    """Order of fresh leads and retries once due callbacks are served."""
+
+    PRIORITY = "priority"  # highest priority first, then oldest import
+    OLDEST_FIRST = "oldest_first"  # import order
+    NEWEST_FIRST = "newest_first"  # latest import first
+    FEWEST_ATTEMPTS = "fewest_attempts"  # spread attempts: least-tried leads first
+    RETRIES_FIRST = "retries_first"  # due retries before untouched leads
+
+
+class LeadStatus(enum.StrEnum):
+    """Where a lead is in its life.  Only the three 'dialable' ones can be claimed."""
+
+    NEW = "new"  # never dialed
+    RETRY = "retry"  # waits for next_attempt_at
+    CALLBACK = "callback"  # a callback is booked for next_attempt_at
+    IN_FLIGHT = "in_flight"  # an attempt is open
+    WRAP_UP = "wrap_up"  # the call reached an agent; waits for a disposition
+    DONE = "done"  # qualified, nothing more to do
+    INVALID = "invalid"  # the number does not work
+    DO_NOT_CALL = "do_not_call"  # the person refused calls
+    EXHAUSTED = "exhausted"  # the retry rules allow no more attempts
+    BLOCKED = "blocked"  # the compliance gate took it out of the list
+
+
+DIALABLE_STATUSES: frozenset[LeadStatus] = frozenset({LeadStatus.NEW, LeadStatus.RETRY, LeadStatus.CALLBACK})
+
+
+class AttemptResult(enum.StrEnum):
+    """The attempt results the retry rules speak about.
+
+    Wider than the PBX outcome: an answered call is a machine, an abandoned
+    person, a person who reached an agent, or a person who hung up first.
+    """
+
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    CONGESTION = "congestion"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    LOST = "lost"
+    INVALID_NUMBER = "invalid_number"
+    MACHINE = "machine"
+    ABANDONED = "abandoned"
+    DROPPED = "dropped"  # a person answered and hung up before reaching an agent
+    CONNECTED = "connected"  # a person reached an agent
+
+
+def attempt_result(outcome: str, amd: str | None, abandoned: bool, connected: bool) -> AttemptResult:
+    """Classify a closed attempt for the retry rules.
+
+    ``outcome`` and ``amd`` are the values of ``telephony.base.Outcome`` and
+    ``AmdResult`` (plain strings here, so the domain stays import-free).
+    """
+    if outcome != "answered":
+        try:
+            return AttemptResult(outcome)
+        except ValueError:
+            return AttemptResult.FAILED
+    if abandoned:
+        return AttemptResult.ABANDONED
+    if connected:
+        return AttemptResult.CONNECTED
+    if amd == "machine":
+        return AttemptResult.MACHINE
+    return AttemptResult.DROPPED
+
+
+@dataclass(frozen=True, slots=True)
+class RetryRule:
+    """After a result: wait ``delay_s`` before the next attempt; at most ``max_attempts``
+    attempts that ended with this result (0: never retry)."""
+
+    delay_s: int
+    max_attempts: int
+
+    def validate(self, result: str) -> None:
+        if self.delay_s < 0:
+            raise SettingsError(f"retry rule '{result}': delay must be >= 0 seconds, got {self.delay_s}")
+        if self.max_attempts < 0:
+            raise SettingsError(f"retry rule '{result}': max attempts must be >= 0, got {self.max_attempts}")
+
+
+DEFAULT_RETRY_RULES: Mapping[AttemptResult, RetryRule] = {
+    AttemptResult.BUSY: RetryRule(delay_s=15 * 60, max_attempts=5),
+    AttemptResult.NO_ANSWER: RetryRule(delay_s=2 * 3600, max_attempts=4),
+    AttemptResult.CONGESTION: RetryRule(delay_s=10 * 60, max_attempts=5),
+    AttemptResult.FAILED: RetryRule(delay_s=30 * 60, max_attempts=3),
+    AttemptResult.CANCELLED: RetryRule(delay_s=30 * 60, max_attempts=4),
+    AttemptResult.LOST: RetryRule(delay_s=10 * 60, max_attempts=3),
+    AttemptResult.MACHINE: RetryRule(delay_s=4 * 3600, max_attempts=3),
+    # UK/OFCOM: an abandoned person must not be called again within 72 hours.
+    AttemptResult.ABANDONED: RetryRule(delay_s=72 * 3600, max_attempts=2),
+    AttemptResult.DROPPED: RetryRule(delay_s=3600, max_attempts=3),
+}
+
+# Results that never lead to a retry whatever the rules say.
+_TERMINAL_RESULTS: Mapping[AttemptResult, LeadStatus] = {
+    AttemptResult.INVALID_NUMBER: LeadStatus.INVALID,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LeadNext:
+    """The lead's next state: a status and, for retries and callbacks, when it is due."""
+
+    status: LeadStatus
+    due_at: datetime | None = None
+    reason: str = ""
+
+
+def next_after_attempt(
+    result: AttemptResult,
+    *,
+    attempts_total: int,
+    attempts_with_result: int,
+    rules: Mapping[AttemptResult, RetryRule],
+    max_attempts: int,
+    now: datetime,
+) -> LeadNext:
+    """What happens to a lead after an attempt that did not reach an agent.
+
+    ``attempts_total`` counts every attempt of the lead, this one included;
+    ``attempts_with_result`` those that ended with ``result``, this one included.
+    """
+    if result is AttemptResult.CONNECTED:
+        return LeadNext(LeadStatus.WRAP_UP, reason="reached an agent; waits for a disposition")
+    terminal = _TERMINAL_RESULTS.get(result)
+    if terminal is not None:
+        return LeadNext(terminal, reason=f"last attempt: {result.value}")
+    if attempts_total >= max_attempts:
+        return LeadNext(
+            LeadStatus.EXHAUSTED, reason=f"{attempts_total} attempts, the campaign allows {max_attempts}"
+        )
+    rule = rules.get(result)
+    if rule is None:
+        return LeadNext(LeadStatus.EXHAUSTED, reason=f"no retry rule for {result.value}")
+    if attempts_with_result >= rule.max_attempts:
+        return LeadNext(
+            LeadStatus.EXHAUSTED,
+            reason=f"{attempts_with_result} attempts ended {result.value}, "
+            f"the rule allows {rule.max_attempts}",
+        )
+    return LeadNext(LeadStatus.RETRY, now + timedelta(seconds=rule.delay_s), f"retry after {result.value}")
+
+
+# ---------------------------------------------------------------------------
+# Settings
+
+_FORMATTER = string.Formatter()
+DIAL_STRING_FIELDS = frozenset({"number", "national", "digits", "campaign", "attempt"})
+_JURISDICTION = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,8})?$|^CUSTOM(-[A-Z0-9_]{1,16})?$")
+_CALLER_ID = re.compile(r"^\+?[0-9]{3,20}$")
+
+
+def validate_dial_string(template: str) -> None:
+    """A dial-string template must name the number and only known placeholders."""
+    if not template.strip():
+        raise SettingsError("dial string is empty; give a template such as 'PJSIP/{number}@trunk'")
+    try:
+        parts = list(_FORMATTER.parse(template))
+    except ValueError as exc:
+        raise SettingsError(
+            f"dial string {template!r} is not a valid template ({exc}); use braces only around placeholders, "
+            "e.g. 'PJSIP/{number}@trunk'"
+        ) from exc
+    names = [name for _, name, spec, conv in parts if name is not None]
+    for _, name, spec, conv in parts:
+        if name is None:
+            continue
+        if name == "" or name.isdigit():
+            raise SettingsError(
+                f"dial string {template!r} has a positional placeholder '{{{name}}}'; name it, one of: "
+                + ", ".join("{" + f + "}" for f in sorted(DIAL_STRING_FIELDS))
+            )
+        if name not in DIAL_STRING_FIELDS:
+            raise SettingsError(
+                f"dial string {template!r} has an unknown placeholder '{{{name}}}'; allowed: "
+                + ", ".join("{" + f + "}" for f in sorted(DIAL_STRING_FIELDS))
+            )
+        if spec or conv:
+            raise SettingsError(
+                f"dial string {template!r}: placeholder '{{{name}}}' takes no format or conversion"
+            )
+    if not any(n in ("number", "national", "digits") for n in names):
+        raise SettingsError(
+            f"dial string {template!r} does not contain the number; add {{number}} (E.164), "
+            "{national} or {digits} (E.164 without '+')"
+        )
+
+
+def render_dial_string(
+    template: str, *, number: str, national: str = "", campaign: str = "", attempt: str = ""
+) -> str:
+    """Fill a validated dial-string template for one call."""
+    return template.format(
+        number=number,
+        national=national or number,
+        digits=number.lstrip("+"),
+        campaign=campaign,
+        attempt=attempt,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DailyWindow:
+    """The campaign's own dialing hours, in the called person's local time."""
+
+    start: time = time(9, 0)
+    stop: time = time(20, 0)
+
+    def validate(self) -> None:
+        if self.start >= self.stop:
+            raise SettingsError(
+                f"daily window {self.start:%H:%M}-{self.stop:%H:%M}: start must be before stop "
+                "(windows across midnight are not allowed for outbound calls)"
+            )
+
+    @classmethod
+    def parse(cls, text: str) -> DailyWindow:
+        try:
+            start_s, stop_s = text.split("-", 1)
+            window = cls(time.fromisoformat(start_s.strip()), time.fromisoformat(stop_s.strip()))
+        except ValueError as exc:
+            raise SettingsError(f"daily window {text!r} is not HH:MM-HH:MM, e.g. 09:00-20:00") from exc
+        window.validate()
+        return window
+
+    def __str__(self) -> str:
+        return f"{self.start:%H:%M}-{self.stop:%H:%M}"
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignSettings:
+    """Everything that tells the dialer how to run one campaign."""
+
+    dial_string: str
+    caller_id: str
+    pbx: str = "default"
+    caller_id_name: str = ""
+    pacing_mode: PacingMode = PacingMode.PROGRESSIVE
+    # ratio mode: lines per ready agent; predictive: the ceiling it may reach.
+    dial_ratio: float = 1.0
+    max_lines_per_agent: float = 3.0
+    abandon_cap: float = 0.03  # abandoned / person-answered, over the jurisdiction's window
+    ring_timeout_s: float = 25.0
+    amd_policy: AmdPolicy = AmdPolicy.OFF
+    identification_message: str = ""  # sound played to an abandoned person (required by FR/UK/US)
+    machine_message: str = ""  # sound left on answering machines (leave_message)
+    connect_limit_s: float = 2.0  # greeting-to-agent limit before the call counts as abandoned
+    wrap_up_limit_s: float = 60.0
+    jurisdiction: str = "FR"
+    max_attempts: int = 10  # per lead, whatever the results
+    retry_rules: Mapping[AttemptResult, RetryRule] = field(default_factory=lambda: dict(DEFAULT_RETRY_RULES))
+    window: DailyWindow = field(default_factory=DailyWindow)
+    ordering: LeadOrdering = LeadOrdering.PRIORITY
+    dispositions: tuple[str, ...] = ()  # enabled codes; empty: the whole standard catalogue
+    default_disposition: str = "not_qualified"  # given when wrap-up ends without one
+
+    def validate(self) -> CampaignSettings:
+        """Raise :class:`SettingsError` naming the first bad setting; return self when all is well."""
+        validate_dial_string(self.dial_string)
+        if not _CALLER_ID.match(self.caller_id):
+            raise SettingsError(
+                f"caller id {self.caller_id!r} is not a phone number; give digits with an optional '+', "
+                "e.g. +33123456789 (many jurisdictions forbid hidden or fake caller ids)"
+            )
+        if not self.pbx.strip():
+            raise SettingsError("pbx name is empty; name one of the PBXs of the config file")
+        if self.ring_timeout_s < MIN_RING_TIMEOUT_S:
+            raise SettingsError(
+                f"ring timeout {self.ring_timeout_s:g} s is too short: calls must ring at least "
+                f"{MIN_RING_TIMEOUT_S:g} s so people can reach the phone; "
+                f"set it to {MIN_RING_TIMEOUT_S:g} or more"
+            )
+        if self.ring_timeout_s > 120:
+            raise SettingsError(
+                f"ring timeout {self.ring_timeout_s:g} s is over 120 s; most trunks give up earlier"
+            )
+        if not 0.0 <= self.abandon_cap <= 0.10:
+            raise SettingsError(
+                f"abandonment cap {self.abandon_cap:g} must be a fraction between 0 and 0.10 "
+                "(e.g. 0.03 for 3 %)"
+            )
+        if self.dial_ratio < 1.0 or self.dial_ratio > self.max_lines_per_agent:
+            raise SettingsError(
+                f"dial ratio {self.dial_ratio:g} must be between 1 and max lines per agent "
+                f"({self.max_lines_per_agent:g})"
+            )
+        if not 1.0 <= self.max_lines_per_agent <= 10.0:
+            raise SettingsError(f"max lines per agent {self.max_lines_per_agent:g} must be between 1 and 10")
+        if self.amd_policy is AmdPolicy.LEAVE_MESSAGE and not self.machine_message:
+            raise SettingsError("AMD policy leave_message needs a machine message (a sound file name)")
+        if not 0.0 < self.connect_limit_s <= 2.0:
+            raise SettingsError(
+                f"connect limit {self.connect_limit_s:g} s must be above 0 and at most 2 s after the greeting"
+            )
+        if self.wrap_up_limit_s <= 0:
+            raise SettingsError(f"wrap-up limit {self.wrap_up_limit_s:g} s must be positive")
+        if not _JURISDICTION.match(self.jurisdiction):
+            raise SettingsError(
+                f"jurisdiction {self.jurisdiction!r} is not a profile code; use a country code such as FR, "
+                "US, UK, or CUSTOM-<name>"
+            )
+        if self.max_attempts < 1:
+            raise SettingsError(f"max attempts per lead must be at least 1, got {self.max_attempts}")
+        for result, rule in self.retry_rules.items():
+            if result in (AttemptResult.CONNECTED, AttemptResult.INVALID_NUMBER):
+                raise SettingsError(
+                    f"retry rule '{result.value}' is not allowed: a connected call is qualified by a "
+                    "disposition and an invalid number is never retried"
+                )
+            rule.validate(result.value)
+        self.window.validate()
+        for code in self.dispositions:
+            if not re.match(r"^[a-z][a-z0-9_]{0,39}$", code):
+                raise SettingsError(f"disposition code {code!r} must be lower-case letters, digits and '_'")
+        if self.dispositions and self.default_disposition not in self.dispositions:
+            raise SettingsError(
+                f"default disposition {self.default_disposition!r} is not among the enabled dispositions"
+            )
+        return self
+
+    def with_changes(self, **changes: Any) -> CampaignSettings:
+        return replace(self, **changes).validate()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dial_string": self.dial_string,
+            "caller_id": self.caller_id,
+            "pbx": self.pbx,
+            "caller_id_name": self.caller_id_name,
+            "pacing_mode": self.pacing_mode.value,
+            "dial_ratio": self.dial_ratio,
+            "max_lines_per_agent": self.max_lines_per_agent,
+            "abandon_cap": self.abandon_cap,
+            "ring_timeout_s": self.ring_timeout_s,
+            "amd_policy": self.amd_policy.value,
+            "identification_message": self.identification_message,
+            "machine_message": self.machine_message,
+            "connect_limit_s": self.connect_limit_s,
+            "wrap_up_limit_s": self.wrap_up_limit_s,
+            "jurisdiction": self.jurisdiction,
+            "max_attempts": self.max_attempts,
+            "retry_rules": {
+                r.value: {"delay_s": rule.delay_s, "max_attempts": rule.max_attempts}
+                for r, rule in self.retry_rules.items()
+            },
+            "window": str(self.window),
+            "ordering": self.ordering.value,
+            "dispositions": list(self.dispositions),
+            "default_disposition": self.default_disposition,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CampaignSettings:
+        """Build and validate settings from plain values (JSON, TOML, CLI flags)."""
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SettingsError(
+                f"unknown campaign setting(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
+        values: dict[str, Any] = dict(data)
+        try:
+            if "pacing_mode" in values:
+                values["pacing_mode"] = PacingMode(values["pacing_mode"])
+            if "amd_policy" in values:
+                values["amd_policy"] = AmdPolicy(values["amd_policy"])
+            if "ordering" in values:
+                values["ordering"] = LeadOrdering(values["ordering"])
+        except ValueError as exc:
+            raise SettingsError(
+                f"{exc}; allowed values are listed in `dialer campaign create --help`"
+            ) from exc
+        if "retry_rules" in values:
+            values["retry_rules"] = parse_retry_rules(values["retry_rules"])
+        if "window" in values and isinstance(values["window"], str):
+            values["window"] = DailyWindow.parse(values["window"])
+        if "dispositions" in values:
+            values["dispositions"] = tuple(values["dispositions"])
+        for name in (
+            "ring_timeout_s",
+            "abandon_cap",
+            "dial_ratio",
+            "max_lines_per_agent",
+            "connect_limit_s",
+            "wrap_up_limit_s",
+        ):
+            if name in values:
+                try:
+                    values[name] = float(values[name])
+                except (TypeError, ValueError) as exc:
+                    raise SettingsError(f"{name} must be a number, got {values[name]!r}") from exc
+        if "max_attempts" in values:
+            try:
+                values["max_attempts"] = int(values["max_attempts"])
+            except (TypeError, ValueError) as exc:
+                raise SettingsError(
+                    f"max_attempts must be a whole number, got {values['max_attempts']!r}"
+                ) from exc
+        for name in ("dial_string", "caller_id"):
+            if name not in values:
+                raise SettingsError(f"campaign setting '{name}' is required")
+        return cls(**values).validate()
+
+
+def parse_retry_rules(raw: Mapping[str, Any]) -> dict[AttemptResult, RetryRule]:
+    """Retry rules from ``{"busy": {"delay_s": 900, "max_attempts": 5}}`` or ``{"busy": "900:5"}``."""
+    rules: dict[AttemptResult, RetryRule] = {}
+    for key, value in raw.items():
+        try:
+            result = AttemptResult(key)
+        except ValueError:
+            allowed = ", ".join(r.value for r in AttemptResult if r not in (AttemptResult.CONNECTED,))
+            raise SettingsError(f"retry rule for unknown result {key!r}; results are: {allowed}") from None
+        try:
+            if isinstance(value, str):
+                delay, _, count = value.partition(":")
+                rule = RetryRule(delay_s=int(delay), max_attempts=int(count))
+            else:
+                rule = RetryRule(delay_s=int(value["delay_s"]), max_attempts=int(value["max_attempts"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SettingsError(
+                f"retry rule {key!r} = {value!r} is not DELAY_SECONDS:MAX_ATTEMPTS, e.g. busy=900:5"
+            ) from exc
+        rule.validate(key)
+        rules[result] = rule
+    return rules

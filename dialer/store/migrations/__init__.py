@@ -1,0 +1,1 @@
+"""Alembic migrations of the dialer schema (run with ``dialer migrate``)."""

@@ -1,0 +1,1 @@
+"""Alembic revisions: ``0001_core`` and the revisions that build on it."""

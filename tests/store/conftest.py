@@ -1,0 +1,36 @@
+"""A migrated database and a running campaign for the store tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+
+from dialer.domain.campaign import CampaignSettings, CampaignStatus
+from dialer.store.db import Database
+from dialer.store.repositories import CampaignRecord
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    await database.connect()
+    await database.migrate()
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+def settings(**changes: object) -> CampaignSettings:
+    base = CampaignSettings(dial_string="PJSIP/{number}@trunk", caller_id="+33123456789")
+    return base.with_changes(**changes) if changes else base.validate()
+
+
+@pytest.fixture
+async def campaign(db: Database) -> CampaignRecord:
+    record = await db.campaigns.create("spring", settings(), now=T0)
+    return await db.campaigns.set_status(record.id, CampaignStatus.RUNNING, now=T0)
