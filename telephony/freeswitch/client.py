@@ -240,6 +240,7 @@ class EslClient:
                 asyncio.shield(pending.future), timeout_s or self.settings.command_timeout_s
             )
         except TimeoutError:
+            pending.future.cancel()  # a late reply (or the link's end) finds nobody waiting
             self.command_timeouts += 1
             log.error("FreeSWITCH did not answer %s in time; resetting the ESL connection", what)
             if self._writer is writer:

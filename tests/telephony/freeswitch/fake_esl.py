@@ -61,6 +61,7 @@ class FakeEsl:
         await self.drop_all()
         for t in list(self._tasks):
             t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.server is not None:
             self.server.close()
             await self.server.wait_closed()
@@ -84,6 +85,7 @@ class FakeEsl:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        self._spawned_current()
         writer.write(b"Content-Type: auth/request\n\n")
         authed = False
         try:
@@ -133,6 +135,13 @@ class FakeEsl:
         finally:
             with contextlib.suppress(ValueError):
                 self.writers.remove(writer)
+            writer.close()
+
+    def _spawned_current(self) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     def _spawn(self, coro: object) -> None:
         task = asyncio.ensure_future(coro)  # type: ignore[arg-type]

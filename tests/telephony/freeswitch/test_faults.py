@@ -1,0 +1,179 @@
+"""Faults on the ESL link: drops mid-call, malformed frames, commands that get no reply.
+
+The promises pinned here: an originate is never written twice, every attempt
+ends with an outcome, a bad frame costs that frame only, and a silent PBX
+turns into a timeout and a fresh connection, not a hang.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from telephony.base import (
+    ActionTimeout,
+    AnswerDecision,
+    Answered,
+    AnsweredCall,
+    CallEvent,
+    ConnectToAgent,
+    Failed,
+    HungUp,
+    Outcome,
+    Ringing,
+)
+from telephony.freeswitch.client import ConnectionUp, EslClient, EslClientSettings, EslItem, events_for
+from telephony.freeswitch.protocol import EslFrame
+from tests.telephony.freeswitch.conftest import ScriptedRouter, next_event
+from tests.telephony.freeswitch.fake_esl import FakeEsl
+from tests.telephony.freeswitch.test_adapter import request, started
+
+
+class HoldingRouter:
+    """Keeps the answered call parked: the test drives it by hand."""
+
+    async def on_answered(self, call: AnsweredCall) -> AnswerDecision:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+async def _wait_for(predicate, wait_s: float = 3.0) -> None:  # type: ignore[no-untyped-def]
+    async def poll() -> None:
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(poll(), wait_s)
+
+
+async def test_link_drop_mid_call_never_resends_and_every_attempt_ends(fake_esl: FakeEsl) -> None:
+    router = ScriptedRouter(ConnectToAgent("1001"))
+    pbx = await started(fake_esl, router)
+    seen: list[CallEvent] = []
+
+    async def collect() -> None:
+        async for event in pbx.events():
+            seen.append(event)
+
+    collector = asyncio.create_task(collect())
+    try:
+        await pbx.originate(request("ringing", number="+33100004001"))
+        await pbx.originate(request("talking", number="+33100002001"))
+        await pbx.originate(request("busy", number="+33100003001"))
+        await _wait_for(lambda: any(isinstance(e, Ringing) and e.attempt_id == "ringing" for e in seen))
+        await _wait_for(lambda: any(isinstance(e, Answered) and e.attempt_id == "talking" for e in seen))
+        await _wait_for(lambda: any(isinstance(e, Failed) and e.attempt_id == "busy" for e in seen))
+
+        # The link dies; while it is down the ringing call ends and nobody tells us.
+        fake_esl.channels.pop("ringing")
+        await fake_esl.drop_all()
+        await _wait_for(lambda: fake_esl.connections == 2 and pbx.connected)
+        await _wait_for(lambda: any(isinstance(e, Failed) and e.attempt_id == "ringing" for e in seen))
+
+        lost = next(e for e in seen if isinstance(e, Failed) and e.attempt_id == "ringing")
+        assert isinstance(lost, Failed) and lost.outcome is Outcome.LOST
+        # the answered call is still up on the switch: it stays ours and ends normally
+        assert "talking" in pbx.tracker.live_ids()
+        await pbx.hangup("talking")
+        await _wait_for(lambda: any(isinstance(e, HungUp) and e.attempt_id == "talking" for e in seen))
+
+        assert fake_esl.originates == ["ringing", "talking", "busy"]
+        originates_written = [r for r in fake_esl.received if r.startswith("bgapi originate")]
+        assert len(originates_written) == 3
+        ended = {e.attempt_id for e in seen if isinstance(e, Failed | HungUp)}
+        assert ended == {"ringing", "talking", "busy"}
+        assert pbx.tracker.live_ids() == []
+    finally:
+        collector.cancel()
+        await pbx.stop()
+
+
+async def test_originate_whose_reply_is_lost_is_reconciled_not_resent(fake_esl: FakeEsl) -> None:
+    fake_esl.silent_prefixes = ["bgapi originate"]
+    pbx = await started(fake_esl, action_timeout_s=0.3)
+    try:
+        await pbx.originate(request("unconfirmed"))  # written, no reply: no exception, no retry
+        failed = await next_event(pbx, Failed, "unconfirmed")
+        assert isinstance(failed, Failed) and failed.outcome is Outcome.LOST
+        assert [r for r in fake_esl.received if r.startswith("bgapi originate")].__len__() == 1
+        assert pbx.client.command_timeouts == 1
+    finally:
+        await pbx.stop()
+
+
+async def test_malformed_frame_is_counted_and_the_connection_survives(fake_esl: FakeEsl) -> None:
+    pbx = await started(fake_esl)
+    try:
+        await fake_esl.send_raw(b"this is not ESL\n\n")
+        await fake_esl.send_raw(b"Content-Type: api/response\nContent-Length: many\n\n")
+        await pbx.originate(request("after-garbage", number="+33100003001"))
+        failed = await next_event(pbx, Failed, "after-garbage")
+        assert isinstance(failed, Failed) and failed.outcome is Outcome.BUSY
+        assert pbx.client.protocol_errors == 2
+        assert fake_esl.connections == 1
+    finally:
+        await pbx.stop()
+
+
+async def test_command_with_no_reply_times_out_and_the_link_is_rebuilt(fake_esl: FakeEsl) -> None:
+    pbx = await started(fake_esl, HoldingRouter(), action_timeout_s=0.3)
+    try:
+        await pbx.originate(request("parked"))
+        await next_event(pbx, Answered, "parked")
+        fake_esl.silent_prefixes = ["api uuid_transfer"]
+        with pytest.raises(ActionTimeout):
+            await pbx.connect_to_agent("parked", "1001")
+        assert fake_esl.unanswered == ["api uuid_transfer parked agent_1001 XML dialer"]
+        # replies are ordered: the link is rebuilt rather than reused out of step
+        await _wait_for(lambda: fake_esl.connections == 2 and pbx.connected)
+        fake_esl.silent_prefixes = []
+        await pbx.connect_to_agent("parked", "1001")
+        await pbx.hangup("parked")
+        await next_event(pbx, HungUp, "parked")
+    finally:
+        await pbx.stop()
+
+
+async def test_slow_or_failing_handler_does_not_block_replies(fake_esl: FakeEsl) -> None:
+    seen: list[str] = []
+    gate = asyncio.Event()
+
+    async def handler(item: EslItem, at: float) -> None:
+        if isinstance(item, ConnectionUp):
+            return
+        assert isinstance(item, EslFrame)
+        seen.append(item.event.name)
+        if len(seen) == 1:
+            await gate.wait()  # a stuck handler
+        if len(seen) == 2:
+            raise RuntimeError("handler bug")
+
+    client = EslClient(
+        EslClientSettings("127.0.0.1", fake_esl.port, "ClueCon", events_for(), command_timeout_s=1.0),
+        handler,
+    )
+    await client.start()
+    try:
+        assert await client.wait_connected(2.0)
+        fake_esl.emit({"Event-Name": "HEARTBEAT"})
+        fake_esl.emit({"Event-Name": "HEARTBEAT"})
+        fake_esl.emit({"Event-Name": "HEARTBEAT"})
+        # the handler is stuck, yet commands are still answered
+        assert (await client.api("uptime")).startswith("42")
+        assert client.queue_depth >= 1
+        gate.set()
+        await _wait_for(lambda: len(seen) == 3)
+        assert client.handler_errors == 1
+    finally:
+        await client.stop()
+
+
+async def test_liveness_probe_drops_a_silent_link(fake_esl: FakeEsl) -> None:
+    pbx = await started(fake_esl, action_timeout_s=0.2, liveness_interval_s=0.2)
+    try:
+        fake_esl.silent_prefixes = ["api uptime"]
+        await _wait_for(lambda: fake_esl.connections >= 2)
+        assert pbx.client.command_timeouts >= 1
+    finally:
+        fake_esl.silent_prefixes = []
+        await pbx.stop()
