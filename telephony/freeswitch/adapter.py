@@ -196,7 +196,7 @@ def parse_show_channels(text: str) -> dict[str, dict[str, str]]:
 class _Live:
     """Adapter-side facts about an attempt that the tracker does not need."""
 
-    epoch: int  # connection number it was sent on
+    connection: int  # the client connection it was sent on
     amd: bool
     agent_leg: bool = False
     routed: bool = False
@@ -228,7 +228,6 @@ class FreeSwitchPbx:
         self._live: dict[str, _Live] = {}
         self._router: AnswerRouter | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._epoch = 0
         self.router_errors = 0
         self.action_errors = 0
         self.lost_attempts = 0
@@ -269,7 +268,7 @@ class FreeSwitchPbx:
             raise PbxUnavailable(f"not connected to FreeSWITCH: attempt {attempt} not dialed")
         job = f"{attempt}-job"
         self.tracker.register_originate(attempt, job, self._clock())
-        self._live[attempt] = _Live(epoch=self._epoch, amd=request.amd)
+        self._live[attempt] = _Live(connection=self.client.connections, amd=request.amd)
         log.info("originate attempt=%s number=%s", attempt, mask_number(request.number))
         try:
             await self.client.bgapi(command, job)
@@ -341,7 +340,7 @@ class FreeSwitchPbx:
         if not self.client.connected:
             raise PbxUnavailable(f"not connected to FreeSWITCH: agent {agent} not called")
         self.tracker.register_originate(leg, f"{leg}-job", self._clock())
-        self._live[leg] = _Live(epoch=self._epoch, amd=False, agent_leg=True)
+        self._live[leg] = _Live(connection=self.client.connections, amd=False, agent_leg=True)
         try:
             await self.client.bgapi(command, f"{leg}-job")
         except (EslReplyLost, ActionTimeout):
@@ -370,8 +369,7 @@ class FreeSwitchPbx:
                 if uid is not None:
                     self._maybe_route(uid, at)
         elif isinstance(item, ConnectionUp):
-            self._epoch += 1
-            await self._reconcile(item.at)
+            await self._reconcile(item.at, item.connection)
         elif isinstance(item, ConnectionDown):
             log.warning("FreeSWITCH link down (%s): %d calls in flight", item.reason, len(self._live))
 
@@ -451,9 +449,13 @@ class FreeSwitchPbx:
         else:
             await self.hangup(attempt, decision.cause)
 
-    async def _reconcile(self, at: float) -> None:
-        """After (re)connecting: end the attempts the switch no longer has, never re-dial them."""
-        stale = [a for a, live in self._live.items() if live.epoch < self._epoch]
+    async def _reconcile(self, at: float, connection: int) -> None:
+        """After (re)connecting: end the attempts the switch no longer has, never re-dial them.
+
+        Only attempts sent on an earlier connection are checked: one sent on
+        this connection may not have its channel yet.
+        """
+        stale = [a for a, live in self._live.items() if live.connection < connection]
         if not stale:
             return
         try:
@@ -472,7 +474,7 @@ class FreeSwitchPbx:
                 for event in self.tracker.mark_lost(attempt, at):
                     self._publish(event)
                 continue
-            live.epoch = self._epoch
+            live.connection = connection
             state = self.tracker.attempt(attempt)
             if state is not None and not state.answered and row.get("callstate") == "ACTIVE":
                 for event in self.tracker.note_answered(attempt, at):

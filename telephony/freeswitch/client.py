@@ -65,6 +65,7 @@ class ConnectionUp:
 
     at: float
     reconnect: bool
+    connection: int  # 1 for the first connection, then 2, 3, ... (``EslClient.connections``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,8 +200,9 @@ class EslClient:
         echoed = frame.headers.get("Job-UUID")
         if echoed is not None and echoed != job_uuid:
             # Replies are ordered; a foreign Job-UUID means we lost track: rebuild the link.
+            # Ours may have run, so this is "reply lost", not "refused".
             self._close(f"bgapi reply for {echoed!r} while waiting for {job_uuid!r}")
-            raise PbxError("ESL replies out of step; connection reset, check the PBX for the call")
+            raise EslReplyLost("ESL replies out of step; connection reset, the job may have run")
         return frame.reply_text
 
     async def sendmsg_execute(
@@ -291,7 +293,7 @@ class EslClient:
             self._last_frame_at = time.monotonic()
             self._ready.set()
             log.info("connected to FreeSWITCH ESL %s:%s", s.host, s.port)
-            self._enqueue(ConnectionUp(self._clock(), reconnect))
+            self._enqueue(ConnectionUp(self._clock(), reconnect, self.connections))
             live = asyncio.create_task(self._liveness(), name="esl-liveness")
             try:
                 await read_task
