@@ -1,0 +1,139 @@
+"""The compliance audit: every gate decision, written in batches, searchable by number.
+
+Decisions are buffered and flushed by a background task (every ``flush_seconds`` or when
+``batch_size`` are waiting) so that the gate does not wait for a database round trip per call.
+If the database refuses writes the buffer grows; past ``max_pending`` the gate blocks every call
+(``healthy`` is False): a dialer that cannot record its decisions must not dial.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from prometheus_client import Counter
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dialer.compliance.tables import ComplianceAudit
+
+log = logging.getLogger(__name__)
+
+# Labels are closed sets (allow/block and the rule names): never a number or a lead id.
+DECISIONS = Counter(
+    "dialer_compliance_decisions",
+    "Compliance gate decisions, by outcome and by the rule that decided.",
+    ["decision", "rule"],
+)
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    at: datetime
+    decision: str  # allow | block
+    rule: str
+    reason: str
+    number_masked: str
+    number_key: str
+    lead_id: str
+    campaign_id: str
+    retry_after: datetime | None
+
+
+class SqlAuditSink:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        flush_seconds: float = 0.5,
+        batch_size: int = 500,
+        max_pending: int = 50_000,
+    ) -> None:
+        self.engine = engine
+        self.flush_seconds = flush_seconds
+        self.batch_size = batch_size
+        self.max_pending = max_pending
+        self._pending: list[AuditEntry] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._failing = False
+
+    @property
+    def healthy(self) -> bool:
+        return len(self._pending) < self.max_pending
+
+    def record(self, entry: AuditEntry) -> None:
+        self._pending.append(entry)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        if len(self._pending) >= self.batch_size:
+            self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.flush_seconds)
+            self._wake.clear()
+            try:
+                await self.flush()
+            except Exception:  # the buffer keeps the entries; healthy turns False if it keeps failing
+                if not self._failing:
+                    log.exception("compliance audit cannot be written; decisions are kept in memory")
+                self._failing = True
+                await asyncio.sleep(self.flush_seconds)
+
+    async def flush(self) -> None:
+        while self._pending:
+            batch = self._pending[: self.batch_size * 4]
+            async with self.engine.begin() as conn:
+                await conn.execute(insert(ComplianceAudit), [asdict(e) for e in batch])
+            del self._pending[: len(batch)]
+            if self._failing:
+                log.info("compliance audit written again")
+                self._failing = False
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush()
+
+
+async def query_audit(
+    engine: AsyncEngine,
+    number_key: str | None = None,
+    campaign_id: str | None = None,
+    since: datetime | None = None,
+    limit: int = 200,
+) -> Sequence[AuditEntry]:
+    """Decisions, newest first, filtered by number (its key), campaign and start time."""
+    t = ComplianceAudit
+    query = (
+        select(
+            t.at,
+            t.decision,
+            t.rule,
+            t.reason,
+            t.number_masked,
+            t.number_key,
+            t.lead_id,
+            t.campaign_id,
+            t.retry_after,
+        )
+        .order_by(t.at.desc(), t.id.desc())
+        .limit(limit)
+    )
+    if number_key is not None:
+        query = query.where(t.number_key == number_key)
+    if campaign_id is not None:
+        query = query.where(t.campaign_id == campaign_id)
+    if since is not None:
+        query = query.where(t.at >= since)
+    async with engine.connect() as conn:
+        rows = await conn.execute(query)
+        return [AuditEntry(*row) for row in rows]

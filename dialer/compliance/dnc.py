@@ -1,0 +1,539 @@
+"""Do-not-call store: global and campaign lists, national registry imports, shared by every node.
+
+The database is the record of every entry and import.  What the gate reads on each call is an
+index kept beside it:
+
+* in-process (embedded, one node): each registry is a sorted numpy ``uint64`` array searched with
+  ``searchsorted`` (8 bytes a number), manual entries a dict; changes made by other processes (the
+  CLI) are picked up from the database at most ``refresh_seconds`` later;
+* Redis (several nodes): numbers live in hashes bucketed by ``number // 1000`` whose field is the last
+  three digits, so each bucket stays in Redis' compact listpack encoding; a registry re-import
+  writes a new generation and switches to it atomically.  An agent's "do not call" reaches every
+  node the moment the HSET returns.
+
+A lookup never answers "not listed" when it could not look: a missing Redis index raises
+``StoreUnavailable`` and the gate blocks the call.
+"""
+
+from __future__ import annotations
+
+import logging
+import time as monotime
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import phonenumbers
+from redis.asyncio import Redis
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dialer.compliance.tables import DncEntry, DncRegistryImport, DncRegistryNumber
+from dialer.domain.compliance import DncHit, RegistryRule, parse_number
+from telephony.base import mask_number
+
+log = logging.getLogger(__name__)
+
+GLOBAL = "global"
+BUCKET = 1000
+_INSERT_CHUNK = 20_000
+
+
+class StoreUnavailable(RuntimeError):
+    """A store the gate depends on cannot answer; the call must not be placed."""
+
+
+class DncInputError(ValueError):
+    """A number or scope the operator gave is unusable; the message says what to do."""
+
+
+def e164_digits(number: str) -> int:
+    parsed = parse_number(number)
+    if parsed is None:
+        raise DncInputError(f"{mask_number(number)} is not a valid E.164 number; write it as +33612345678")
+    return parsed.digits
+
+
+@dataclass
+class ImportReport:
+    registry: str
+    screened_on: date
+    numbers: int
+    rejected: list[tuple[int, str]] = field(default_factory=list)  # (line number, text)
+    import_id: int = 0
+
+
+def parse_registry_lines(
+    lines: Iterable[str], regions: tuple[str, ...]
+) -> Iterator[tuple[int, int | None, str]]:
+    """(line number, E.164 digits or None when unusable, raw text) for each non-empty line.
+
+    Registries ship plain files in national or international format; a line is accepted when it
+    has the length of a number of the registry's country.  A national number is written with the
+    trunk prefix (``0612345678``) or without it (US/CA ten digits).
+    """
+    region = regions[0] if regions else "ZZ"
+    cc = str(phonenumbers.country_code_for_region(region)) if region != "ZZ" else ""
+    for lineno, raw in enumerate(lines, start=1):
+        text = raw.strip()
+        if not text or text.startswith("#"):
+            continue
+        digits = "".join(ch for ch in text if ch.isdigit())
+        if text.startswith("+"):
+            value = digits
+        elif digits.startswith("00"):
+            value = digits[2:]
+        elif cc == "1" and len(digits) == 10:
+            value = "1" + digits
+        elif cc and digits.startswith("0"):
+            value = cc + digits[1:]
+        elif cc and digits.startswith(cc) and len(digits) >= 10:
+            value = digits
+        else:
+            value = ""
+        if not (8 <= len(value) <= 15) or value.startswith("0") or not _shape_ok(value, cc):
+            yield lineno, None, text
+        else:
+            yield lineno, int(value), text
+
+
+def _shape_ok(value: str, cc: str) -> bool:
+    # A registry file with the wrong country (or junk) should be rejected, not silently loaded.
+    if cc and not value.startswith(cc):
+        return False
+    return not (cc == "1" and len(value) != 11)
+
+
+# --------------------------------------------------------------------------- in-process index
+
+
+class InProcessIndex:
+    """Sorted arrays per registry plus small dicts for manual entries."""
+
+    def __init__(self) -> None:
+        self.registries: dict[str, np.ndarray[Any, np.dtype[np.uint64]]] = {}
+        self.manual: dict[int, dict[str, DncHit]] = {}  # number -> scope ("global"/campaign) -> hit
+
+    def set_registry(self, registry: str, numbers: np.ndarray[Any, np.dtype[np.uint64]]) -> None:
+        self.registries[registry] = np.unique(numbers.astype(np.uint64, copy=False))
+
+    def add(self, number: int, scope: str, hit: DncHit) -> None:
+        self.manual.setdefault(number, {})[scope] = hit
+
+    def remove(self, number: int, scope: str) -> None:
+        scopes = self.manual.get(number)
+        if scopes is not None:
+            scopes.pop(scope, None)
+            if not scopes:
+                del self.manual[number]
+
+    def lookup(self, number: int, campaign_id: str) -> list[DncHit]:
+        hits: list[DncHit] = []
+        scopes = self.manual.get(number)
+        if scopes:
+            for scope in (GLOBAL, campaign_id):
+                hit = scopes.get(scope)
+                if hit is not None:
+                    hits.append(hit)
+        key = np.uint64(number)
+        for name, arr in self.registries.items():
+            i = int(arr.searchsorted(key))
+            if i < arr.shape[0] and arr[i] == key:
+                hits.append(DncHit(name, f"registry {name}"))
+        return hits
+
+    def nbytes(self) -> int:
+        return sum(int(a.nbytes) for a in self.registries.values())
+
+
+# --------------------------------------------------------------------------- Redis index
+
+_LOOKUP = """
+local ns, bucket, fieldname, campaign = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if redis.call('EXISTS', ns .. 'dnc:ready') == 0 then return {'!'} end
+local out = {}
+local v = redis.call('HGET', ns .. 'dnc:g:' .. bucket, fieldname)
+if v then out[#out + 1] = 'global'; out[#out + 1] = v end
+if campaign ~= '' then
+  v = redis.call('HGET', ns .. 'dnc:c:' .. campaign .. ':' .. bucket, fieldname)
+  if v then out[#out + 1] = 'campaign'; out[#out + 1] = v end
+end
+local gens = redis.call('HGETALL', ns .. 'dnc:rgen')
+for i = 1, #gens, 2 do
+  v = redis.call('HGET', ns .. 'dnc:r:' .. gens[i] .. ':' .. gens[i + 1] .. ':' .. bucket, fieldname)
+  if v then out[#out + 1] = gens[i]; out[#out + 1] = v end
+end
+return out
+"""
+
+
+def _encode(source: str, expires_at: datetime | None) -> str:
+    return f"{source}\t{int(expires_at.timestamp()) if expires_at else ''}"
+
+
+def _decode(scope: str, value: str) -> DncHit:
+    source, _, expiry = value.partition("\t")
+    return DncHit(
+        scope, source or f"registry {scope}", datetime.fromtimestamp(int(expiry), UTC) if expiry else None
+    )
+
+
+class RedisIndex:
+    def __init__(self, redis: Redis, namespace: str) -> None:
+        self.redis = redis
+        self.ns = namespace
+        self._lookup = redis.register_script(_LOOKUP)
+
+    def _manual_key(self, number: int, scope: str) -> str:
+        if scope == GLOBAL:
+            return f"{self.ns}dnc:g:{number // BUCKET}"
+        return f"{self.ns}dnc:c:{scope}:{number // BUCKET}"
+
+    async def lookup(self, number: int, campaign_id: str) -> list[DncHit]:
+        raw = await self._lookup(args=[self.ns, number // BUCKET, number % BUCKET, campaign_id])
+        items = [x.decode() if isinstance(x, bytes) else str(x) for x in raw]
+        if items == ["!"]:
+            raise StoreUnavailable("Redis holds no DNC index (restarted or flushed); run 'dialer dnc sync'")
+        return [_decode(items[i], items[i + 1]) for i in range(0, len(items), 2)]
+
+    async def add(self, number: int, scope: str, source: str, expires_at: datetime | None) -> None:
+        await self.redis.hset(
+            self._manual_key(number, scope), str(number % BUCKET), _encode(source, expires_at)
+        )
+
+    async def remove(self, number: int, scope: str) -> None:
+        await self.redis.hdel(self._manual_key(number, scope), str(number % BUCKET))
+
+    async def load_registry(self, registry: str, generation: int, numbers: np.ndarray[Any, Any]) -> None:
+        """Write a new generation of a registry, switch to it, then drop the old one."""
+        prefix = f"{self.ns}dnc:r:{registry}:{generation}:"
+        arr = np.unique(numbers.astype(np.uint64, copy=False))
+        buckets = arr // np.uint64(BUCKET)
+        fields = arr % np.uint64(BUCKET)
+        starts = (
+            np.flatnonzero(np.r_[True, buckets[1:] != buckets[:-1]]) if arr.size else np.empty(0, np.int64)
+        )
+        ends = np.r_[starts[1:], arr.shape[0]] if arr.size else starts
+        pipe = self.redis.pipeline(transaction=False)
+        pending = 0
+        for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+            pipe.hset(prefix + str(int(buckets[s])), mapping={str(f): "" for f in fields[s:e].tolist()})
+            pending += 1
+            if pending >= 2000:
+                await pipe.execute()
+                pending = 0
+        if pending:
+            await pipe.execute()
+        old = await self.redis.hget(f"{self.ns}dnc:rgen", registry)
+        await self.redis.hset(f"{self.ns}dnc:rgen", registry, str(generation))
+        if old is not None and int(old) != generation:
+            await self._drop(f"{self.ns}dnc:r:{registry}:{int(old)}:*")
+
+    async def _drop(self, pattern: str) -> None:
+        batch: list[str | bytes] = []
+        async for key in self.redis.scan_iter(match=pattern, count=5000):
+            batch.append(key)
+            if len(batch) >= 5000:
+                await self.redis.unlink(*batch)
+                batch = []
+        if batch:
+            await self.redis.unlink(*batch)
+
+    async def ready(self) -> bool:
+        return bool(await self.redis.exists(f"{self.ns}dnc:ready"))
+
+    async def mark_ready(self) -> None:
+        await self.redis.set(f"{self.ns}dnc:ready", "1")
+
+
+# --------------------------------------------------------------------------- the store
+
+
+class DncStore:
+    """Add, remove, import and look up do-not-call numbers; SQL always, Redis when configured."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        registries: dict[str, RegistryRule],
+        redis: Redis | None = None,
+        namespace: str = "dialer:",
+        refresh_seconds: float = 1.0,
+        status_cache_seconds: float = 30.0,
+    ) -> None:
+        self.engine = engine
+        self.registry_rules = registries
+        self.redis_index = RedisIndex(redis, namespace) if redis is not None else None
+        self.local = InProcessIndex()
+        self.refresh_seconds = refresh_seconds
+        self.status_cache_seconds = status_cache_seconds
+        self._last_entry_id = 0
+        self._last_refresh = 0.0
+        self._last_removal_check = datetime.now(UTC)
+        self._loaded_imports: dict[str, int] = {}
+        self._status: dict[str, date | None] = {}
+        self._status_at = -1e9
+
+    # ---- start-up
+
+    async def start(self) -> None:
+        """Load the index the gate reads (in-process), or rebuild Redis if it lost it."""
+        if self.redis_index is None:
+            await self._refresh(full=True)
+        elif not await self.redis_index.ready():
+            await self.sync_redis()
+
+    async def sync_redis(self) -> None:
+        """Rebuild the Redis index from the database (after a Redis restart)."""
+        assert self.redis_index is not None
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(DncEntry.number, DncEntry.campaign_id, DncEntry.source, DncEntry.expires_at).where(
+                    DncEntry.removed_at.is_(None)
+                )
+            )
+            for number, campaign_id, source, expires_at in rows:
+                await self.redis_index.add(int(number[1:]), campaign_id or GLOBAL, source, expires_at)
+            for registry, import_id in (await self._active_imports(conn)).items():
+                numbers = await self._registry_numbers(conn, import_id)
+                await self.redis_index.load_registry(registry, import_id, numbers)
+        await self.redis_index.mark_ready()
+        log.info("DNC index rebuilt in Redis from the database")
+
+    # ---- writes
+
+    async def add(
+        self,
+        number: str,
+        scope: str = GLOBAL,
+        source: str = "manual",
+        expires_at: datetime | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        """Put a number on the global list or on one campaign's list (scope = campaign id)."""
+        digits = e164_digits(number)
+        if not scope:
+            raise DncInputError("scope is empty; use 'global' or a campaign id")
+        now = now or datetime.now(UTC)
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(DncEntry).values(
+                    number=f"+{digits}",
+                    campaign_id=None if scope == GLOBAL else scope,
+                    source=source,
+                    created_at=now,
+                    expires_at=expires_at,
+                )
+            )
+        # The database commit comes first: Redis can be rebuilt from it, never the other way round.
+        if self.redis_index is not None:
+            await self.redis_index.add(digits, scope, source, expires_at)
+        self.local.add(digits, scope, DncHit(scope if scope == GLOBAL else "campaign", source, expires_at))
+        log.info("DNC add %s scope=%s source=%s", mask_number(f"+{digits}"), scope, source)
+
+    async def remove(self, number: str, scope: str = GLOBAL, removed_by: str = "manual") -> int:
+        """Take a number off a list (kept in the database as removed); returns how many entries."""
+        digits = e164_digits(number)
+        now = datetime.now(UTC)
+        campaign = DncEntry.campaign_id.is_(None) if scope == GLOBAL else DncEntry.campaign_id == scope
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(DncEntry)
+                .where(DncEntry.number == f"+{digits}", campaign, DncEntry.removed_at.is_(None))
+                .values(removed_at=now, removed_by=removed_by)
+            )
+        if self.redis_index is not None:
+            await self.redis_index.remove(digits, scope)
+        self.local.remove(digits, scope)
+        return int(result.rowcount or 0)
+
+    async def import_registry(self, path: Path, registry: str, screened_on: date) -> ImportReport:
+        """Replace a registry's numbers with a plain file screened (downloaded) on ``screened_on``."""
+        rule = self.registry_rules.get(registry)
+        if rule is None:
+            raise DncInputError(
+                f"unknown registry {registry!r}; known: {', '.join(sorted(self.registry_rules))}"
+            )
+        if screened_on > datetime.now(UTC).date():
+            raise DncInputError(f"screened-on date {screened_on} is in the future; give the download date")
+        report = ImportReport(registry, screened_on, 0)
+        values: list[int] = []
+        with path.open(encoding="utf-8", errors="replace") as fh:
+            for lineno, number, text in parse_registry_lines(fh, rule.regions):
+                if number is None:
+                    report.rejected.append((lineno, text))
+                else:
+                    values.append(number)
+        numbers = np.unique(np.asarray(values, dtype=np.uint64))
+        report.numbers = int(numbers.shape[0])
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                insert(DncRegistryImport)
+                .values(
+                    registry_name=registry,
+                    screened_on=screened_on,
+                    imported_at=datetime.now(UTC),
+                    file_name=str(path)[-400:],
+                    numbers=report.numbers,
+                    rejected=len(report.rejected),
+                    active=False,
+                )
+                .returning(DncRegistryImport.id)
+            )
+            import_id = int(result.scalar_one())
+            as_list = numbers.tolist()
+            for start in range(0, len(as_list), _INSERT_CHUNK):
+                chunk = as_list[start : start + _INSERT_CHUNK]
+                await conn.execute(
+                    insert(DncRegistryNumber), [{"import_id": import_id, "number": n} for n in chunk]
+                )
+            previous = select(DncRegistryImport.id).where(
+                DncRegistryImport.registry_name == registry, DncRegistryImport.id != import_id
+            )
+            await conn.execute(delete(DncRegistryNumber).where(DncRegistryNumber.import_id.in_(previous)))
+            await conn.execute(
+                update(DncRegistryImport).where(DncRegistryImport.id == import_id).values(active=True)
+            )
+            await conn.execute(
+                update(DncRegistryImport)
+                .where(DncRegistryImport.registry_name == registry, DncRegistryImport.id != import_id)
+                .values(active=False)
+            )
+        report.import_id = import_id
+        if self.redis_index is not None:
+            await self.redis_index.load_registry(registry, import_id, numbers)
+        self.local.set_registry(registry, numbers)
+        self._loaded_imports[registry] = import_id
+        self._status_at = -1e9
+        log.info(
+            "registry %s imported: %d numbers, %d rejected lines",
+            registry,
+            report.numbers,
+            len(report.rejected),
+        )
+        return report
+
+    # ---- reads
+
+    async def lookup(self, digits: int, campaign_id: str) -> list[DncHit]:
+        """Every list the number is on (expired entries included: the rules judge expiry)."""
+        if self.redis_index is not None:
+            return await self.redis_index.lookup(digits, campaign_id)
+        if monotime.monotonic() - self._last_refresh > self.refresh_seconds:
+            await self._refresh(full=False)
+        return self.local.lookup(digits, campaign_id)
+
+    async def registry_status(self) -> dict[str, date | None]:
+        """Screening day of the active import of every known registry (None: never imported).
+
+        Cached briefly: a newer import only makes the cached date look older, which blocks more.
+        """
+        if monotime.monotonic() - self._status_at > self.status_cache_seconds:
+            async with self.engine.connect() as conn:
+                rows = await conn.execute(
+                    select(DncRegistryImport.registry_name, DncRegistryImport.screened_on).where(
+                        DncRegistryImport.active.is_(True)
+                    )
+                )
+                status: dict[str, date | None] = dict.fromkeys(self.registry_rules)
+                status.update({r: d for r, d in rows})
+            self._status, self._status_at = status, monotime.monotonic()
+        return self._status
+
+    async def check(self, number: str, campaign_id: str = "") -> list[DncHit]:
+        """What the database says about a number (for the CLI; the gate uses ``lookup``)."""
+        digits = e164_digits(number)
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(DncEntry.campaign_id, DncEntry.source, DncEntry.expires_at).where(
+                    DncEntry.number == f"+{digits}", DncEntry.removed_at.is_(None)
+                )
+            )
+            hits = [
+                DncHit(GLOBAL if c is None else f"campaign {c}", s, e)
+                for c, s, e in rows
+                if not campaign_id or c is None or c == campaign_id
+            ]
+            regs = await conn.execute(
+                select(DncRegistryImport.registry_name)
+                .join(DncRegistryNumber, DncRegistryNumber.import_id == DncRegistryImport.id)
+                .where(DncRegistryNumber.number == digits, DncRegistryImport.active.is_(True))
+            )
+            hits += [DncHit(r, f"registry {r}") for (r,) in regs]
+        return hits
+
+    def memory_bytes(self) -> int:
+        return self.local.nbytes()
+
+    # ---- in-process refresh from the database
+
+    async def _active_imports(self, conn: Any) -> dict[str, int]:
+        rows = await conn.execute(
+            select(DncRegistryImport.registry_name, func.max(DncRegistryImport.id))
+            .where(DncRegistryImport.active.is_(True))
+            .group_by(DncRegistryImport.registry_name)
+        )
+        return {r: int(i) for r, i in rows}
+
+    async def _registry_numbers(self, conn: Any, import_id: int) -> np.ndarray[Any, np.dtype[np.uint64]]:
+        result = await conn.stream(
+            select(DncRegistryNumber.number).where(DncRegistryNumber.import_id == import_id)
+        )
+        parts: list[np.ndarray[Any, np.dtype[np.uint64]]] = []
+        async for chunk in result.partitions(100_000):
+            parts.append(np.fromiter((row[0] for row in chunk), dtype=np.uint64, count=len(chunk)))
+        return np.concatenate(parts) if parts else np.empty(0, dtype=np.uint64)
+
+    async def _refresh(self, full: bool) -> None:
+        started = datetime.now(UTC)
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(
+                    DncEntry.id,
+                    DncEntry.number,
+                    DncEntry.campaign_id,
+                    DncEntry.source,
+                    DncEntry.expires_at,
+                    DncEntry.removed_at,
+                )
+                .where(DncEntry.id > self._last_entry_id)
+                .order_by(DncEntry.id)
+            )
+            for entry_id, number, campaign_id, source, expires_at, removed_at in rows:
+                self._last_entry_id = max(self._last_entry_id, int(entry_id))
+                if removed_at is None:
+                    scope = campaign_id or GLOBAL
+                    self.local.add(
+                        int(number[1:]),
+                        scope,
+                        DncHit(GLOBAL if campaign_id is None else "campaign", source, expires_at),
+                    )
+            if not full:
+                removed = await conn.execute(
+                    select(DncEntry.number, DncEntry.campaign_id).where(
+                        DncEntry.removed_at >= self._last_removal_check
+                    )
+                )
+                for number, campaign_id in removed:
+                    still = await conn.execute(
+                        select(func.count())
+                        .select_from(DncEntry)
+                        .where(
+                            DncEntry.number == number,
+                            DncEntry.campaign_id.is_(None)
+                            if campaign_id is None
+                            else DncEntry.campaign_id == campaign_id,
+                            DncEntry.removed_at.is_(None),
+                        )
+                    )
+                    if not still.scalar_one():
+                        self.local.remove(int(number[1:]), campaign_id or GLOBAL)
+            for registry, import_id in (await self._active_imports(conn)).items():
+                if self._loaded_imports.get(registry) != import_id:
+                    self.local.set_registry(registry, await self._registry_numbers(conn, import_id))
+                    self._loaded_imports[registry] = import_id
+        self._last_removal_check = started
+        self._last_refresh = monotime.monotonic()

@@ -1,0 +1,218 @@
+"""The compliance gate: gathers the facts for one candidate call, applies the rules, audits the decision.
+
+The runtime calls, for every lead it is about to dial::
+
+    decision = await gate.check(request, now)        # before the attempt row and the originate
+    await gate.record_attempt(number, lead, campaign, at)      # right after the attempt row exists
+    await gate.record_outcome(number, lead, campaign, "refusal" | "abandoned" | "machine" | "contact", at)
+
+Anything that stops a rule from being evaluated (unknown profile, store down, an exception in a
+rule, an audit that cannot be written) blocks the call and records why: the gate fails closed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from dialer.compliance.audit import DECISIONS, AuditEntry, SqlAuditSink
+from dialer.compliance.dnc import DncStore, StoreUnavailable
+from dialer.compliance.history import (
+    ContactHistory,
+    InProcessContactHistory,
+    NumberKeyer,
+    RedisContactHistory,
+    keyer_from_database,
+)
+from dialer.compliance.profiles import ProfileSet, load_profiles
+from dialer.domain.compliance import (
+    OUTCOME_KINDS,
+    RULE_ERROR,
+    RULE_PROFILE,
+    RULE_STORE,
+    CallRequest,
+    Decision,
+    Facts,
+    ProfileError,
+    decide,
+    parse_number,
+)
+from telephony.base import mask_number
+
+log = logging.getLogger(__name__)
+
+
+class AuditSink(Protocol):
+    @property
+    def healthy(self) -> bool: ...
+
+    def record(self, entry: AuditEntry) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ComplianceConfig:
+    """Everything the gate needs to start; built once from the TOML config or the CLI options."""
+
+    database_url: str
+    redis_url: str | None = None
+    redis_namespace: str = "dialer:"
+    profile_files: tuple[Path, ...] = ()
+    number_hash_key: str | None = None  # None: generated once and kept in the database
+    dnc_refresh_seconds: float = 1.0
+    registry_status_cache_seconds: float = 30.0
+    audit_flush_seconds: float = 0.5
+    engine_options: dict[str, object] = field(default_factory=dict)
+
+
+class ComplianceGate:
+    def __init__(
+        self,
+        profiles: ProfileSet,
+        dnc_store: DncStore,
+        contact_history: ContactHistory,
+        audit_sink: AuditSink,
+        keyer: NumberKeyer,
+        closers: tuple[object, ...] = (),
+    ) -> None:
+        self.profiles = profiles
+        self.dnc = dnc_store
+        self.history = contact_history
+        self.audit = audit_sink
+        self.keyer = keyer
+        self._closers = closers
+
+    async def check(self, request: CallRequest, now: datetime) -> Decision:
+        """May this lead be dialled now?  Never raises: a failure is a block with its reason."""
+        decision = await self._decide(request, now)
+        masked = mask_number(request.number_e164)
+        try:
+            number_key = self.keyer(request.number_e164)
+        except Exception:  # a number the hash cannot take is still audited
+            number_key = ""
+        if not self.audit.healthy:
+            decision = Decision.block(RULE_STORE, "compliance audit cannot be written; no call until it can")
+        self.audit.record(
+            AuditEntry(
+                now,
+                "allow" if decision.allowed else "block",
+                decision.rule,
+                decision.reason,
+                masked,
+                number_key,
+                request.lead_id,
+                request.campaign_id,
+                decision.retry_after,
+            )
+        )
+        DECISIONS.labels("allow" if decision.allowed else "block", decision.rule).inc()
+        if not decision.allowed:
+            log.debug(
+                "blocked %s lead=%s campaign=%s rule=%s: %s",
+                masked,
+                request.lead_id,
+                request.campaign_id,
+                decision.rule,
+                decision.reason,
+            )
+        return decision
+
+    async def _decide(self, request: CallRequest, now: datetime) -> Decision:
+        try:
+            profile = self.profiles.for_campaign(request.campaign_rules)
+        except ProfileError as exc:
+            return Decision.block(RULE_PROFILE, str(exc))
+        try:
+            if now.tzinfo is None:
+                raise ValueError("the gate needs an aware 'now'")
+            parsed = parse_number(request.number_e164)
+            if parsed is None:
+                facts = Facts()
+            else:
+                number_key = self.keyer(parsed.e164)
+                hits = await self.dnc.lookup(parsed.digits, request.campaign_id)
+                status = await self.dnc.registry_status()
+                events = await self.history.events(
+                    number_key, request.lead_id, now - profile.history_horizon()
+                )
+                facts = Facts(hits, status, events)
+            return decide(request, facts, profile, now, self.profiles.registries.values())
+        except (StoreUnavailable, RedisError, SQLAlchemyError, OSError) as exc:
+            log.warning("compliance store unavailable, call blocked: %s", exc)
+            return Decision.block(RULE_STORE, f"store unavailable: {type(exc).__name__}: {exc}")
+        except Exception as exc:
+            log.exception("compliance rule failed, call blocked")
+            return Decision.block(RULE_ERROR, f"rule could not be evaluated: {type(exc).__name__}: {exc}")
+
+    async def record_attempt(self, number: str, lead_id: str, campaign_id: str, at: datetime) -> None:
+        """Count an attempt against the person (all campaigns); call once the attempt row exists."""
+        await self.history.record(self.keyer(number), lead_id, campaign_id, "attempt", at)
+
+    async def record_outcome(
+        self, number: str, lead_id: str, campaign_id: str, kind: str, at: datetime
+    ) -> None:
+        """Record a refusal, abandoned call, detected machine or contact: lock-outs start from here."""
+        if kind not in OUTCOME_KINDS:
+            raise ValueError(f"unknown outcome {kind!r}; use one of {', '.join(OUTCOME_KINDS)}")
+        await self.history.record(self.keyer(number), lead_id, campaign_id, kind, at)
+
+    async def close(self) -> None:
+        await self.audit.close()
+        for resource in self._closers:
+            if isinstance(resource, Redis):
+                await resource.aclose()
+            elif isinstance(resource, AsyncEngine):
+                await resource.dispose()
+
+
+def history_retention(profiles: ProfileSet) -> timedelta:
+    """The longest look-back any profile needs, so one history serves every campaign."""
+    return max((p.history_horizon() for p in profiles.profiles.values()), default=timedelta(days=30))
+
+
+async def build_gate(
+    config: ComplianceConfig, engine: AsyncEngine | None = None, redis: Redis | None = None
+) -> ComplianceGate:
+    """Build the gate from its config: profiles, DNC store, contact history and audit, ready to check.
+
+    Raises ProfileError (a profile loosens the law or is malformed) before anything is dialled.
+    """
+    profiles = load_profiles(config.profile_files)
+    closers: list[object] = []
+    if engine is None:
+        engine = create_async_engine(config.database_url, **config.engine_options)
+        closers.append(engine)
+    if redis is None and config.redis_url:
+        redis = Redis.from_url(config.redis_url)
+        closers.append(redis)
+    keyer = await keyer_from_database(engine, config.number_hash_key)
+    dnc = DncStore(
+        engine,
+        dict(profiles.registries),
+        redis,
+        config.redis_namespace,
+        config.dnc_refresh_seconds,
+        config.registry_status_cache_seconds,
+    )
+    await dnc.start()
+    retention = history_retention(profiles)
+    history: ContactHistory
+    if redis is not None:
+        redis_history = RedisContactHistory(engine, redis, config.redis_namespace, retention)
+        await redis_history.start()
+        history = redis_history
+    else:
+        local_history = InProcessContactHistory(engine, retention)
+        await local_history.start()
+        history = local_history
+    audit = SqlAuditSink(engine, config.audit_flush_seconds)
+    return ComplianceGate(profiles, dnc, history, audit, keyer, tuple(closers))
