@@ -23,6 +23,7 @@ class FakeAmi:
         self.actions: list[AmiMessage] = []
         self.originates_received: list[str] = []
         self.unanswered_actions: set[str] = set()
+        self.errors: dict[str, str] = {}  # action name -> Message of a Response: Error
         self.live_channels: dict[str, str] = {}  # Uniqueid -> ChannelState
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -80,6 +81,8 @@ class FakeAmi:
             self.originates_received.append(aid)
         if name in self.unanswered_actions:
             return []
+        if name in self.errors:
+            return [{"Response": "Error", "ActionID": aid, "Message": self.errors[name]}]
         if name == "Login":
             if action.get("Username") == self.username and action.get("Secret") == self.secret:
                 self.logins += 1

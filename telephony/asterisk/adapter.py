@@ -1,0 +1,369 @@
+"""``AsteriskPbx``: the dialer's ``Pbx`` on Asterisk, over AMI (calls) and FastAGI (answered calls).
+
+Wiring, not rules: the call rules live in ``tracker.py``, the wire protocol in
+``protocol.py`` / ``client.py`` / ``fastagi.py``.  This module builds the
+actions, feeds AMI events to the tracker, queues the normalized events for the
+runtime, and reconciles in-flight attempts whenever the AMI link comes back.
+
+Never ``Application=AGI`` in an Originate: that needs the AMI ``system``
+class, which our manager user must not hold.  Calls are originated into the
+``dialer-answered`` context, whose dialplan calls our FastAGI server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+
+from telephony.asterisk.client import AmiActionError, AmiClient
+from telephony.asterisk.fastagi import AnsweredHandler, FastAgiServer
+from telephony.asterisk.protocol import AmiMessage, Header
+from telephony.asterisk.settings import MIN_RING_TIMEOUT_S, AsteriskSettings
+from telephony.asterisk.tracker import CallTracker
+from telephony.base import (
+    Q850,
+    ActionTimeout,
+    AmdDetected,
+    AnswerRouter,
+    CallEvent,
+    Connected,
+    Failed,
+    HungUp,
+    OriginateRequest,
+    PbxError,
+    PbxUnavailable,
+    mask_number,
+)
+
+log = logging.getLogger(__name__)
+
+CONTEXT_ANSWERED = "dialer-answered"
+CONTEXT_CONNECT = "dialer-connect"
+CONTEXT_ABANDON = "dialer-abandon"
+AGENT_BRIDGE_DATA = "agent_{agent_id}"
+
+_ID = re.compile(r"^[A-Za-z0-9_.:+-]{1,120}$")  # ChannelId becomes the Uniqueid: keep it plain
+_VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_EXTEN = re.compile(r"^[0-9A-Za-z_+-]{1,40}$")
+_SOUND = re.compile(r"^[A-Za-z0-9_./-]{1,200}$")
+_HOUSEKEEPING_S = 1.0
+
+
+def _check(pattern: re.Pattern[str], value: str, what: str) -> str:
+    if not pattern.match(value):
+        raise PbxError(f"{what} {value!r} is not allowed here (letters, digits and _ . : + - only)")
+    return value
+
+
+class AsteriskPbx:
+    """One Asterisk PBX behind the ``telephony.base.Pbx`` protocol."""
+
+    def __init__(self, settings: AsteriskSettings, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.name = settings.name
+        self._clock = clock
+        self.tracker = CallTracker(grace_s=settings.tracker_grace_s)
+        self.client = AmiClient(
+            settings,
+            on_event=self._on_ami_event,
+            on_connected=self._on_link_up,
+            on_disconnected=self._on_link_down,
+            clock=clock,
+        )
+        self._router: AnswerRouter | None = None
+        self.answered_handler = AnsweredHandler(
+            lambda: self._router, settings.decision_timeout_s, on_event=self._emit, clock=clock
+        )
+        self.fastagi = FastAgiServer(
+            {"answered": self.answered_handler},
+            settings.fastagi_host,
+            settings.fastagi_port,
+            command_timeout_s=settings.agi_command_timeout_s,
+        )
+        self._events: asyncio.Queue[CallEvent | None] = asyncio.Queue()
+        self._numbers: dict[str, str] = {}  # attempt -> masked number, for the log lines
+        self._at_risk: set[str] = set()  # in flight when the link dropped: reconcile on the way back
+        self._unconfirmed: dict[str, float] = {}  # originate not acknowledged: check after this time
+        self._agent_legs = itertools.count(1)
+        self._housekeeper: asyncio.Task[None] | None = None
+        self._link_lost_once = False
+        self.reconciled_lost = 0
+
+    # ------------------------------------------------------------------
+    # Lifecycle
+
+    async def start(self) -> None:
+        """Listen for FastAGI first (answered calls must find us), then log in to AMI."""
+        await self.fastagi.start()
+        try:
+            await self.client.connect()
+        except BaseException:
+            await self.fastagi.stop()
+            await self.client.close()
+            raise
+        self._housekeeper = asyncio.create_task(self._housekeeping(), name="asterisk-housekeeping")
+
+    async def stop(self) -> None:
+        if self._housekeeper is not None:
+            self._housekeeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._housekeeper
+            self._housekeeper = None
+        await self.client.close()
+        await self.fastagi.stop()
+        self._events.put_nowait(None)
+
+    @property
+    def connected(self) -> bool:
+        return self.client.connected
+
+    @property
+    def fastagi_port(self) -> int:
+        return self.fastagi.port
+
+    async def events(self) -> AsyncIterator[CallEvent]:
+        """Normalized call events, in arrival order, until ``stop()``."""
+        while True:
+            event = await self._events.get()
+            if event is None:
+                return
+            yield event
+
+    def set_answer_router(self, router: AnswerRouter) -> None:
+        self._router = router
+
+    # ------------------------------------------------------------------
+    # Actions
+
+    async def originate(self, request: OriginateRequest) -> None:
+        attempt = _check(_ID, request.attempt_id, "attempt id")
+        if request.ring_timeout_s < MIN_RING_TIMEOUT_S:
+            raise PbxError(
+                f"attempt {attempt}: ring timeout {request.ring_timeout_s:g} s is below "
+                f"{MIN_RING_TIMEOUT_S:g} s; raise the campaign's ring timeout (people need time to answer)"
+            )
+        if not request.dial_string:
+            raise PbxError(f"attempt {attempt}: empty dial string; check the campaign's dial-string template")
+        if not self.client.connected:
+            raise PbxUnavailable(f"attempt {attempt}: not connected to Asterisk; the call was not placed")
+        name = request.caller_id_name.replace('"', "")
+        variables = {
+            "DIALER_ATTEMPT": attempt,
+            "DIALER_CAMPAIGN": request.campaign_id,
+            "DIALER_AMD": "1" if request.amd else "0",
+        }
+        for key, value in request.variables.items():
+            _check(_VARIABLE_NAME, key, "channel variable name")
+            if key in variables:
+                raise PbxError(f"attempt {attempt}: variable {key} is set by the dialer itself")
+            variables[key] = value
+        pairs: list[Header] = [
+            ("Action", "Originate"),
+            ("ActionID", attempt),
+            ("Channel", request.dial_string),
+            ("Context", CONTEXT_ANSWERED),
+            ("Exten", "s"),
+            ("Priority", "1"),
+            ("Timeout", str(round(request.ring_timeout_s * 1000))),
+            ("CallerID", f'"{name}" <{request.caller_id_number}>'),
+            ("Async", "true"),
+            ("ChannelId", attempt),
+        ]
+        pairs.extend(("Variable", f"{k}={v}") for k, v in variables.items())
+        masked = mask_number(request.number)
+        self.tracker.register_originate(attempt, attempt, attempt, self._clock())
+        self._numbers[attempt] = masked
+        try:
+            await self.client.send_action(pairs)
+        except AmiActionError as exc:
+            self._drop(attempt)
+            raise PbxError(f"attempt {attempt} to {masked}: {exc}; the call was not placed") from exc
+        except ValueError as exc:
+            self._drop(attempt)
+            raise PbxError(f"attempt {attempt} to {masked}: {exc}") from exc
+        except ActionTimeout:
+            # Asterisk may still place it: never re-send; check its channel later.
+            self._unconfirmed[attempt] = (
+                self._clock() + request.ring_timeout_s + 2 * self.settings.action_timeout_s
+            )
+            log.warning("attempt %s to %s: Originate not acknowledged; will reconcile", attempt, masked)
+            return
+        except PbxUnavailable:
+            # The link dropped with the Originate written: reconciled when it is back.
+            self._at_risk.add(attempt)
+            log.warning("attempt %s to %s: AMI link lost during Originate; will reconcile", attempt, masked)
+            return
+        log.info("attempt %s to %s: originate queued (campaign %s)", attempt, masked, request.campaign_id)
+
+    async def hangup(self, attempt_id: str, cause: int = Q850.NORMAL_CLEARING) -> None:
+        self.tracker.note_hangup_requested(attempt_id)
+        action = {"Action": "Hangup", "Channel": attempt_id, "Cause": str(int(cause))}
+        try:
+            await self.client.send_action(action)
+        except AmiActionError as exc:
+            if "No such channel" in str(exc):
+                log.info("attempt %s: hangup requested, the call had already ended", attempt_id)
+                return
+            raise
+
+    async def connect_to_agent(self, attempt_id: str, agent_id: str) -> None:
+        exten = _check(_EXTEN, agent_id, "agent id")
+        await self.client.send_action(
+            {
+                "Action": "Redirect",
+                "Channel": attempt_id,
+                "Context": CONTEXT_CONNECT,
+                "Exten": exten,
+                "Priority": "1",
+            }
+        )
+        self._emit(Connected(attempt_id, self._clock(), agent_id))
+
+    async def play_then_hangup(self, attempt_id: str, message: str) -> None:
+        _check(_SOUND, message, "message")
+        await self.client.send_action(
+            {"Action": "Setvar", "Channel": attempt_id, "Variable": "DIALER_MESSAGE", "Value": message}
+        )
+        await self.client.send_action(
+            {
+                "Action": "Redirect",
+                "Channel": attempt_id,
+                "Context": CONTEXT_ABANDON,
+                "Exten": "s",
+                "Priority": "1",
+            }
+        )
+        log.info("attempt %s: message %s then hang-up", attempt_id, message)
+
+    async def _redirect(self, attempt_id: str, context: str, exten: str) -> None:
+        action = {
+            "Action": "Redirect",
+            "Channel": attempt_id,
+            "Context": context,
+            "Exten": exten,
+            "Priority": "1",
+        }
+        await self.client.send_action(action)
+
+    async def login_agent(self, agent_id: str, endpoint: str) -> str:
+        """Call the agent's phone into their personal bridge; returns the leg's id.
+
+        The leg is tracked like a call: its ``Answered`` / ``HungUp`` /
+        ``Failed`` events carry this id, so the runtime sees the agent leave.
+        """
+        _check(_EXTEN, agent_id, "agent id")
+        if not endpoint:
+            raise PbxError(f"agent {agent_id}: empty endpoint; set the agent's phone (e.g. PJSIP/1001)")
+        leg = f"agent-{agent_id}-{next(self._agent_legs)}"
+        self.tracker.register_originate(leg, leg, leg, self._clock())
+        self._numbers[leg] = f"agent {agent_id}"
+        fields = {
+            "Action": "Originate",
+            "ActionID": leg,
+            "Channel": endpoint,
+            "Application": "ConfBridge",
+            "Data": AGENT_BRIDGE_DATA.format(agent_id=agent_id),
+            "Timeout": "30000",
+            "CallerID": f'"Dialer" <{agent_id}>',
+            "Async": "true",
+            "ChannelId": leg,
+        }
+        try:
+            await self.client.send_action(fields)
+        except (AmiActionError, ValueError) as exc:
+            self._drop(leg)
+            raise PbxError(f"agent {agent_id}: login call refused: {exc}") from exc
+        except (ActionTimeout, PbxUnavailable):
+            self._at_risk.add(leg)
+            raise
+        log.info("agent %s: login call %s queued", agent_id, leg)
+        return leg
+
+    async def live_attempts(self) -> set[str]:
+        return set(await self._live_channels())
+
+    async def _live_channels(self) -> dict[str, str]:
+        listing = await self.client.send_action({"Action": "CoreShowChannels"})
+        return {e["Uniqueid"]: e.get("ChannelState", "") for e in listing.events if "Uniqueid" in e}
+
+    # ------------------------------------------------------------------
+    # Events
+
+    def _on_ami_event(self, msg: AmiMessage, at: float) -> None:
+        for event in self.tracker.feed(msg, at):
+            self._emit(event)
+
+    def _emit(self, event: CallEvent) -> None:
+        attempt = event.attempt_id
+        number = self._numbers.get(attempt, "?")
+        if isinstance(event, Failed):
+            detail = f"{event.outcome.value} cause={event.cause} {event.detail}".rstrip()
+        elif isinstance(event, HungUp):
+            detail = f"cause={event.cause} {event.cause_text}".rstrip()
+        elif isinstance(event, AmdDetected):
+            detail = f"{event.result.value} {event.detail}".rstrip()
+        elif isinstance(event, Connected):
+            detail = f"agent {event.agent_id}"
+        else:
+            detail = ""
+        log.info("attempt %s %s %s %s", attempt, type(event).__name__, number, detail)
+        if isinstance(event, Failed | HungUp):
+            self._numbers.pop(attempt, None)
+            self._unconfirmed.pop(attempt, None)
+            self._at_risk.discard(attempt)
+        self._events.put_nowait(event)
+
+    def _drop(self, attempt: str) -> None:
+        self.tracker.forget_attempt(attempt)
+        self._numbers.pop(attempt, None)
+
+    # ------------------------------------------------------------------
+    # Reconnects and housekeeping
+
+    def _on_link_down(self) -> None:
+        self._link_lost_once = True
+        self._at_risk.update(self.tracker.in_flight())
+
+    async def _on_link_up(self) -> None:
+        if self._link_lost_once:
+            await self._reconcile_at_risk()
+
+    async def _reconcile_at_risk(self) -> None:
+        if not self._at_risk:
+            return
+        attempts = sorted(self._at_risk)
+        live = await self._live_channels()
+        events = self.tracker.reconcile(attempts, live, self._clock(), "AMI link lost; the call is gone")
+        self._at_risk.clear()
+        self.reconciled_lost += sum(1 for e in events if isinstance(e, Failed | HungUp))
+        log.info("AMI back: %d in-flight attempt(s) checked, %d ended while away", len(attempts), len(events))
+        for event in events:
+            self._emit(event)
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(_HOUSEKEEPING_S)
+            now = self._clock()
+            for event in self.tracker.expire(now):
+                self._emit(event)
+            if self._at_risk and self.client.connected:
+                try:
+                    await self._reconcile_at_risk()  # the check on reconnect failed: try again
+                except PbxError as exc:
+                    log.warning("could not reconcile attempts in flight during the AMI outage: %s", exc)
+            due = [a for a, deadline in self._unconfirmed.items() if deadline <= now]
+            if due and self.client.connected:
+                try:
+                    live = await self._live_channels()
+                except PbxError as exc:
+                    log.warning("could not list live channels to check unacknowledged originates: %s", exc)
+                    continue
+                for attempt in due:
+                    self._unconfirmed.pop(attempt, None)
+                for event in self.tracker.reconcile(due, live, self._clock(), "Originate never acknowledged"):
+                    self._emit(event)
