@@ -90,6 +90,9 @@ class FreeSwitchSettings:
     liveness_interval_s: float = 10.0
     context: str = "dialer"  # dialplan context of config/freeswitch/dialplan/dialer.xml
     answer_extension: str = "dialer_answered"  # runs avmd_start when dialer_amd=true, then park
+    # Extension for attempts that ask for detection; the shipped dialplan needs no second one
+    # (it reads dialer_amd), the lab dialplan of the captures uses "amd".
+    amd_extension: str = "dialer_answered"
     agent_extension_prefix: str = "agent_"  # agent_<id>: conference agent_<id>@agent
     amd_variable: str | None = None  # channel variable of a person/machine classifier, if any
     amd_window_s: float = 0.0  # with amd on: wait this long for a beep before routing (0: route at once)
@@ -108,7 +111,7 @@ class FreeSwitchSettings:
             problems.append("action_timeout_s must be > 0")
         if self.amd_window_s < 0:
             problems.append("amd_window_s must be >= 0")
-        for name in ("context", "answer_extension", "agent_extension_prefix"):
+        for name in ("context", "answer_extension", "amd_extension", "agent_extension_prefix"):
             if not re.fullmatch(r"[A-Za-z0-9_]+", getattr(self, name)):
                 problems.append(f"{name} {getattr(self, name)!r} must be letters, digits or _")
         if self.amd_variable is not None and not re.fullmatch(r"[A-Za-z0-9_]+", self.amd_variable):
@@ -171,7 +174,8 @@ def originate_command(
             raise PbxError(f"originate variable name {name!r} is not allowed")
         variables[name] = value
     block = ",".join(f"{k}={_value(k, v)}" for k, v in variables.items())
-    extension = extension or settings.answer_extension
+    if extension is None:
+        extension = settings.amd_extension if request.amd else settings.answer_extension
     return f"originate {{{block}}}{request.dial_string} {extension} XML {settings.context}"
 
 

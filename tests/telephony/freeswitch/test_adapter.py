@@ -237,3 +237,11 @@ async def test_wrong_password_never_connects(fake_esl: FakeEsl) -> None:
         assert fake_esl.connections >= 1
     finally:
         await pbx.stop()
+
+
+def test_lab_dialplan_extensions_can_be_configured() -> None:
+    lab = FreeSwitchSettings(password="x", answer_extension="park", amd_extension="amd")
+    assert originate_command(request("a1", amd=True), lab).endswith(
+        "}sofia/dialer/2001@127.0.0.1:5071 amd XML dialer"
+    )
+    assert originate_command(request("a1"), lab).endswith(" park XML dialer")
