@@ -278,7 +278,12 @@ class EslClient:
         self._drop_reason = None
         read_task = asyncio.create_task(self._read(reader, writer), name="esl-reader")
         try:
-            await self._until(self._auth_requested, read_task, s.connect_timeout_s)
+            if not await self._until(self._auth_requested, read_task, s.connect_timeout_s):
+                raise PbxUnavailable(
+                    self._drop_reason
+                    or "FreeSWITCH closed the connection or sent no auth/request in time "
+                    "(check apply-inbound-acl in event_socket.conf.xml)"
+                )
             reply = await self._send(encode_auth(s.password), "auth", s.connect_timeout_s)
             if not reply.ok:
                 raise EslAuthError(
@@ -314,8 +319,8 @@ class EslClient:
                 self._enqueue(ConnectionDown(self._clock(), reason))
 
     @staticmethod
-    async def _until(event: asyncio.Event, read_task: asyncio.Task[None], timeout_s: float) -> None:
-        """Wait for ``event``; fail at once if the reader stops (refused, closed) or on timeout."""
+    async def _until(event: asyncio.Event, read_task: asyncio.Task[None], timeout_s: float) -> bool:
+        """Wait for ``event``; False at once if the reader stops (refused, closed) or on timeout."""
         waiter = asyncio.create_task(event.wait())
         try:
             done, _ = await asyncio.wait(
@@ -323,8 +328,7 @@ class EslClient:
             )
         finally:
             waiter.cancel()
-        if waiter not in done:
-            raise PbxUnavailable("FreeSWITCH closed the connection or sent no auth/request in time")
+        return waiter in done
 
     async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         parser = self._parser

@@ -177,3 +177,32 @@ async def test_liveness_probe_drops_a_silent_link(fake_esl: FakeEsl) -> None:
     finally:
         fake_esl.silent_prefixes = []
         await pbx.stop()
+
+
+async def test_acl_rejection_is_reported_and_retried_with_backoff() -> None:
+    attempts = 0
+
+    async def reject(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal attempts
+        attempts += 1
+        body = b"Access Denied, go away.\n"
+        writer.write(b"Content-Type: text/rude-rejection\nContent-Length: %d\n\n" % len(body) + body)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(reject, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = EslClient(
+        EslClientSettings(
+            "127.0.0.1", port, "ClueCon", events_for(), reconnect_initial_s=0.02, reconnect_max_s=0.05
+        ),
+        lambda item, at: asyncio.sleep(0),
+    )
+    await client.start()
+    try:
+        await _wait_for(lambda: attempts >= 3)
+        assert not client.connected
+    finally:
+        await client.stop()
+        server.close()
+        await server.wait_closed()
