@@ -45,7 +45,8 @@ log = logging.getLogger(__name__)
 CONTEXT_ANSWERED = "dialer-answered"
 CONTEXT_CONNECT = "dialer-connect"
 CONTEXT_ABANDON = "dialer-abandon"
-AGENT_BRIDGE_DATA = "agent_{agent_id}"
+# The agent joins first, so the bridge takes the quiet profiles of config/asterisk/confbridge_dialer.conf.
+AGENT_BRIDGE_DATA = "agent_{agent_id},dialer_agent_bridge,dialer_agent"
 
 _ID = re.compile(r"^[A-Za-z0-9_.:+-]{1,120}$")  # ChannelId becomes the Uniqueid: keep it plain
 _VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -204,7 +204,7 @@ async def test_connect_play_and_agent_login_actions(ami: FakeAmi, pbx: AsteriskP
             {
                 "Channel": "PJSIP/agent1001",
                 "Application": "ConfBridge",
-                "Data": "agent_1001",
+                "Data": "agent_1001,dialer_agent_bridge,dialer_agent",
                 "Timeout": "30000",
                 "CallerID": '"Dialer" <1001>',
                 "Async": "true",
