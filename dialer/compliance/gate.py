@@ -13,7 +13,7 @@ rule, an audit that cannot be written) blocks the call and records why: the gate
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
@@ -21,7 +21,7 @@ from typing import Protocol
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialer.compliance.audit import DECISIONS, AuditEntry, SqlAuditSink
 from dialer.compliance.dnc import DncStore, StoreUnavailable
@@ -45,6 +45,7 @@ from dialer.domain.compliance import (
     decide,
     parse_number,
 )
+from dialer.store.db import Database
 from telephony.base import mask_number
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,6 @@ class ComplianceConfig:
     dnc_refresh_seconds: float = 1.0
     registry_status_cache_seconds: float = 30.0
     audit_flush_seconds: float = 0.5
-    engine_options: dict[str, object] = field(default_factory=dict)
 
 
 class ComplianceGate:
@@ -170,8 +170,8 @@ class ComplianceGate:
         for resource in self._closers:
             if isinstance(resource, Redis):
                 await resource.aclose()
-            elif isinstance(resource, AsyncEngine):
-                await resource.dispose()
+            elif isinstance(resource, Database):
+                await resource.close()
 
 
 def history_retention(profiles: ProfileSet) -> timedelta:
@@ -189,8 +189,11 @@ async def build_gate(
     profiles = load_profiles(config.profile_files)
     closers: list[object] = []
     if engine is None:
-        engine = create_async_engine(config.database_url, **config.engine_options)
-        closers.append(engine)
+        # The store's Database sets SQLite up for concurrent writers (WAL, busy timeout, BEGIN IMMEDIATE).
+        database = Database(config.database_url)
+        await database.connect()
+        engine = database.engine
+        closers.append(database)
     if redis is None and config.redis_url:
         redis = Redis.from_url(config.redis_url)
         closers.append(redis)
