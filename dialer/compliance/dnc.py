@@ -242,6 +242,10 @@ class RedisIndex:
         if batch:
             await self.redis.unlink(*batch)
 
+    async def generations(self) -> dict[str, int]:
+        raw = await self.redis.hgetall(f"{self.ns}dnc:rgen")
+        return {(k.decode() if isinstance(k, bytes) else str(k)): int(v) for k, v in raw.items()}
+
     async def ready(self) -> bool:
         return bool(await self.redis.exists(f"{self.ns}dnc:ready"))
 
@@ -283,8 +287,13 @@ class DncStore:
         """Load the index the gate reads (in-process), or rebuild Redis if it lost it."""
         if self.redis_index is None:
             await self._refresh(full=True)
-        elif not await self.redis_index.ready():
+            return
+        if not await self.redis_index.ready():
             await self.sync_redis()
+        async with self.engine.connect() as conn:
+            # Redis already holds what the database held when it was built; watch only what comes next.
+            self._last_entry_id = int((await conn.execute(select(func.max(DncEntry.id)))).scalar() or 0)
+        self._last_refresh = monotime.monotonic()
 
     async def sync_redis(self) -> None:
         """Rebuild the Redis index from the database (after a Redis restart)."""
@@ -420,10 +429,11 @@ class DncStore:
 
     async def lookup(self, digits: int, campaign_id: str) -> list[DncHit]:
         """Every list the number is on (expired entries included: the rules judge expiry)."""
+        if monotime.monotonic() - self._last_refresh > self.refresh_seconds:
+            # Entries written by a process that does not share our index (a CLI run without --redis).
+            await self._refresh(full=False)
         if self.redis_index is not None:
             return await self.redis_index.lookup(digits, campaign_id)
-        if monotime.monotonic() - self._last_refresh > self.refresh_seconds:
-            await self._refresh(full=False)
         return self.local.lookup(digits, campaign_id)
 
     async def registry_status(self) -> dict[str, date | None]:
@@ -487,6 +497,20 @@ class DncStore:
             parts.append(np.fromiter((row[0] for row in chunk), dtype=np.uint64, count=len(chunk)))
         return np.concatenate(parts) if parts else np.empty(0, dtype=np.uint64)
 
+    async def _index_add(self, number: int, scope: str, source: str, expires_at: datetime | None) -> None:
+        if self.redis_index is not None:
+            await self.redis_index.add(number, scope, source, expires_at)
+        else:
+            self.local.add(
+                number, scope, DncHit(GLOBAL if scope == GLOBAL else "campaign", source, expires_at)
+            )
+
+    async def _index_remove(self, number: int, scope: str) -> None:
+        if self.redis_index is not None:
+            await self.redis_index.remove(number, scope)
+        else:
+            self.local.remove(number, scope)
+
     async def _refresh(self, full: bool) -> None:
         started = datetime.now(UTC)
         async with self.engine.connect() as conn:
@@ -505,12 +529,7 @@ class DncStore:
             for entry_id, number, campaign_id, source, expires_at, removed_at in rows:
                 self._last_entry_id = max(self._last_entry_id, int(entry_id))
                 if removed_at is None:
-                    scope = campaign_id or GLOBAL
-                    self.local.add(
-                        int(number[1:]),
-                        scope,
-                        DncHit(GLOBAL if campaign_id is None else "campaign", source, expires_at),
-                    )
+                    await self._index_add(int(number[1:]), campaign_id or GLOBAL, source, expires_at)
             if not full:
                 removed = await conn.execute(
                     select(DncEntry.number, DncEntry.campaign_id).where(
@@ -530,10 +549,18 @@ class DncStore:
                         )
                     )
                     if not still.scalar_one():
-                        self.local.remove(int(number[1:]), campaign_id or GLOBAL)
-            for registry, import_id in (await self._active_imports(conn)).items():
-                if self._loaded_imports.get(registry) != import_id:
-                    self.local.set_registry(registry, await self._registry_numbers(conn, import_id))
-                    self._loaded_imports[registry] = import_id
+                        await self._index_remove(int(number[1:]), campaign_id or GLOBAL)
+            active = await self._active_imports(conn)
+            if self.redis_index is not None:
+                generations = await self.redis_index.generations()
+                for registry, import_id in active.items():
+                    if generations.get(registry) != import_id:
+                        numbers = await self._registry_numbers(conn, import_id)
+                        await self.redis_index.load_registry(registry, import_id, numbers)
+            else:
+                for registry, import_id in active.items():
+                    if self._loaded_imports.get(registry) != import_id:
+                        self.local.set_registry(registry, await self._registry_numbers(conn, import_id))
+                        self._loaded_imports[registry] = import_id
         self._last_removal_check = started
         self._last_refresh = monotime.monotonic()
