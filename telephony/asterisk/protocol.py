@@ -59,13 +59,17 @@ def parse_block(text: str) -> AmiMessage:
     """
     msg = AmiMessage()
     for line in text.split("\r\n"):
-        key, sep, value = line.partition(":")
-        if not sep:
-            if not line:
-                continue
-            raise AmiProtocolError(f"AMI line without ':' separator: {line[:60]!r}")
-        if value[:1] == " ":
-            value = value[1:]
+        # Fast path: Asterisk writes "Key: value".  Other shapes ("Key:value",
+        # "Key:", a colon before the first ": ") take the general rule below.
+        key, sep, value = line.partition(": ")
+        if not sep or ":" in key:
+            key, sep, value = line.partition(":")
+            if not sep:
+                if not line:
+                    continue
+                raise AmiProtocolError(f"AMI line without ':' separator: {line[:60]!r}")
+            if value[:1] == " ":
+                value = value[1:]
         if key in msg:
             if msg.repeated is None:
                 msg.repeated = {}
@@ -108,20 +112,22 @@ class AmiParser:
                 buf = buf[nl + 2 :]
             self._want_banner = False
         out: list[AmiMessage] = []
-        start = 0
-        while True:
-            end = buf.find(_EOM, start)
-            if end < 0:
-                break
-            block = buf[start:end]
-            start = end + 4
-            if not block.strip():
-                continue
-            try:
-                out.append(parse_block(block.decode("utf-8", "replace").lstrip("\r\n")))
-            except AmiProtocolError as exc:
-                self._record_error(str(exc))
-        rest = buf[start:]
+        end = buf.rfind(_EOM)
+        if end < 0:
+            rest = buf
+        else:
+            rest = buf[end + 4 :]
+            # One decode and one split for every complete message of this read:
+            # the end marker is ASCII, so no UTF-8 sequence can straddle it.
+            for block in buf[:end].decode("utf-8", "replace").split("\r\n\r\n"):
+                if not block or block.isspace():
+                    continue
+                if block[0] in "\r\n":
+                    block = block.lstrip("\r\n")
+                try:
+                    out.append(parse_block(block))
+                except AmiProtocolError as exc:
+                    self._record_error(str(exc))
         if len(rest) > self.MAX_BUFFER:
             self._record_error(f"AMI message over {self.MAX_BUFFER} bytes without an end; dropped")
             rest = b""
