@@ -1,0 +1,380 @@
+"""Pacers: how many lines to open at every moment, for one campaign.
+
+A pacer is a pure object: it is told what happened (observe_* with timestamps) and asked
+lines_to_open(snapshot, now). It never reads a clock; the daemon drives it with the wall clock
+and bench/pacing.py with a virtual clock, so both run the very same code.
+
+Modes:
+- progressive: one line per ready agent, never an abandon.
+- ratio: a fixed number of lines per ready agent.
+- predictive: learns online when dials are answered by persons and when busy agents free up,
+  and opens lines while the abandons a new line adds per person it brings stay under a threshold.
+  The threshold is steered so that the measured rate meets a target drawn from the budget left
+  in the abandonment window; it falls back to progressive during warm-up and whenever the
+  projected window rate would cross the cap.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from dialer.domain.pacing import lines_within_threshold, target_abandon_rate
+from dialer.pacing.limits import LineGate, PacingLimits
+from dialer.pacing.model import AnswerModel, ReleaseModel
+from dialer.pacing.tracker import AbandonmentTracker
+
+
+class PacingError(ValueError):
+    """A pacing mode or parameter that cannot work."""
+
+
+class AgentActivity(StrEnum):
+    READY = "ready"
+    TALK = "talk"
+    WRAP = "wrap"
+    AWAY = "away"  # paused, on break or logged out: neither ready nor about to be
+
+
+class RingOutcome(StrEnum):
+    PERSON = "person"
+    MACHINE = "machine"
+    NO_ANSWER = "no_answer"
+    FAILED = "failed"  # busy, invalid number, congestion
+
+
+@dataclass(frozen=True, slots=True)
+class BusyAgent:
+    """An agent on a call or wrapping up, and since when (same clock as `now`)."""
+
+    activity: AgentActivity
+    since: float
+
+
+@dataclass(frozen=True, slots=True)
+class PacingSnapshot:
+    """What the campaign looks like now.
+
+    calls_in_flight: launch times of the calls still dialing (not yet answered nor released).
+    persons_waiting: answered persons not yet connected to an agent.
+    trunk_lines_free: lines left on the trunk the campaign uses (None: not limited by the trunk).
+    """
+
+    ready_agents: int
+    busy_agents: Collection[BusyAgent]
+    calls_in_flight: Collection[float]
+    persons_waiting: int = 0
+    trunk_lines_free: int | None = None
+
+
+class Pacer(Protocol):
+    tracker: AbandonmentTracker
+
+    def observe_dial_launched(self, call_id: object, at: float) -> None: ...
+
+    def observe_ring_outcome(self, call_id: object, at: float, outcome: RingOutcome) -> None: ...
+
+    def observe_person_handled(self, call_id: object, at: float, abandoned: bool) -> None: ...
+
+    def observe_agent_state(self, agent_id: object, at: float, activity: AgentActivity) -> None: ...
+
+    def lines_to_open(self, snapshot: PacingSnapshot, now: float) -> int: ...
+
+
+def progressive_lines(snapshot: PacingSnapshot) -> int:
+    """One line per ready agent: with no more calls dialing than ready agents, nobody is abandoned."""
+    return max(0, snapshot.ready_agents - len(snapshot.calls_in_flight))
+
+
+class _BasePacer:
+    """Bookkeeping shared by every mode: the tracker, the limits, launch times."""
+
+    def __init__(self, tracker: AbandonmentTracker, limits: PacingLimits) -> None:
+        self.tracker = tracker
+        self.limits = limits
+        self.gate = LineGate(limits)
+        self._launched: dict[object, float] = {}
+
+    def observe_dial_launched(self, call_id: object, at: float) -> None:
+        self._launched[call_id] = at
+
+    def observe_ring_outcome(self, call_id: object, at: float, outcome: RingOutcome) -> None:
+        self._launched.pop(call_id, None)
+
+    def observe_person_handled(self, call_id: object, at: float, abandoned: bool) -> None:
+        self.tracker.record(at, True, abandoned)
+
+    def observe_agent_state(self, agent_id: object, at: float, activity: AgentActivity) -> None:
+        return None
+
+    def _admit(self, wanted: int, snapshot: PacingSnapshot, now: float) -> int:
+        return self.gate.admit(wanted, len(snapshot.calls_in_flight), snapshot.trunk_lines_free, now)
+
+
+class ProgressivePacer(_BasePacer):
+    """One line per ready agent."""
+
+    def lines_to_open(self, snapshot: PacingSnapshot, now: float) -> int:
+        return self._admit(progressive_lines(snapshot), snapshot, now)
+
+
+class RatioPacer(_BasePacer):
+    """A fixed number of lines per ready agent (1.0 is progressive)."""
+
+    def __init__(self, tracker: AbandonmentTracker, limits: PacingLimits, ratio: float) -> None:
+        if ratio < 1.0:
+            raise PacingError(f"ratio {ratio} is below 1 line per ready agent; use 1.0 or more")
+        super().__init__(tracker, limits)
+        self.ratio = ratio
+
+    def lines_to_open(self, snapshot: PacingSnapshot, now: float) -> int:
+        wanted = math.floor(self.ratio * snapshot.ready_agents + 1e-9) - len(snapshot.calls_in_flight)
+        return self._admit(max(0, wanted), snapshot, now)
+
+
+@dataclass(frozen=True, slots=True)
+class PredictiveParams:
+    """Tuning of the predictive mode; the defaults are the benchmarked ones."""
+
+    horizons: Sequence[float] = (1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 10.0, 12.0, 15.0, 18.0, 22.0)
+    grace_s: float = 2.0  # a person waits this long for an agent before the call counts as abandoned
+    initial_threshold: float = 0.3
+    min_threshold: float = 1e-3
+    max_threshold: float = 3.0
+    gain: float = 0.004  # log-threshold step per connected person, scaled by the target rate
+    safety: float = 0.92  # aim at this fraction of the cap over the window
+    boldness: float = 1.0  # never aim above this multiple of the cap, however much budget is left
+    planning_horizon_s: float = 3600.0  # the period over which the remaining budget is spent
+    projection_s: float = 600.0  # the fallback checks the window rate this far ahead
+    warmup_dials: int = 300
+    warmup_persons: int = 40
+    warmup_handles: int = 40
+    answer_decay: float = 0.9
+    answer_decay_every: int = 200
+    recent_persons: int = 300
+
+
+class PredictivePacer(_BasePacer):
+    """Model-based pacing that spends the abandonment budget on purpose."""
+
+    def __init__(self, tracker: AbandonmentTracker, limits: PacingLimits, params: PredictiveParams) -> None:
+        super().__init__(tracker, limits)
+        self.params = params
+        self.horizons = tuple(params.horizons)
+        self.answers = AnswerModel(
+            self.horizons, decay=params.answer_decay, decay_every=params.answer_decay_every
+        )
+        self.releases = ReleaseModel([h + params.grace_s for h in self.horizons])
+        self._log_threshold = math.log(params.initial_threshold)
+        self._agent_state: dict[object, tuple[AgentActivity, float]] = {}
+        self._answer_times: deque[float] = deque(maxlen=100)
+        self._recent: deque[bool] = deque(maxlen=params.recent_persons)
+        self._recent_abandoned = 0
+        self._target = tracker.cap * params.safety
+        self._target_at = -math.inf
+        self.fallback = False
+
+    # -- observations -----------------------------------------------------------------------
+
+    def observe_ring_outcome(self, call_id: object, at: float, outcome: RingOutcome) -> None:
+        launched = self._launched.pop(call_id, None)
+        if launched is None:
+            return
+        person = outcome is RingOutcome.PERSON
+        self.answers.observe(at - launched, person)
+        if person:
+            self._answer_times.append(at)
+
+    def observe_person_handled(self, call_id: object, at: float, abandoned: bool) -> None:
+        super().observe_person_handled(call_id, at, abandoned)
+        recent = self._recent
+        if len(recent) == recent.maxlen and recent[0]:
+            self._recent_abandoned -= 1
+        recent.append(abandoned)
+        if abandoned:
+            self._recent_abandoned += 1
+        if not self.warm:
+            return
+        # Stochastic approximation: the threshold settles where the abandon rate equals the target.
+        target = self._target
+        step = self.params.gain * ((target - (1.0 if abandoned else 0.0)) / max(target, 1e-3))
+        p = self.params
+        self._log_threshold = min(
+            math.log(p.max_threshold), max(math.log(p.min_threshold), self._log_threshold + step)
+        )
+
+    def observe_agent_state(self, agent_id: object, at: float, activity: AgentActivity) -> None:
+        previous = self._agent_state.get(agent_id)
+        self._agent_state[agent_id] = (activity, at)
+        if previous is None:
+            return
+        old, since = previous
+        if old is AgentActivity.TALK and activity is not AgentActivity.TALK:
+            self.releases.observe_talk(at - since)
+        elif old is AgentActivity.WRAP and activity is not AgentActivity.WRAP:
+            self.releases.observe_wrap(at - since)
+
+    # -- state ------------------------------------------------------------------------------
+
+    @property
+    def threshold(self) -> float:
+        return math.exp(self._log_threshold)
+
+    @property
+    def warm(self) -> bool:
+        p = self.params
+        return (
+            self.answers.observations >= p.warmup_dials
+            and self.answers.persons >= p.warmup_persons
+            and self.releases.talks >= p.warmup_handles
+            and self.releases.wraps >= p.warmup_handles
+            and self.releases.ready
+        )
+
+    def answer_rate(self, now: float) -> float:
+        """Person answers per second lately (0 until there are a few)."""
+        times = self._answer_times
+        if len(times) < 10:
+            return 0.0
+        span = max(now, times[-1]) - times[0]
+        return (len(times) - 1) / span if span > 0 else 0.0
+
+    def recent_abandon_rate(self) -> float:
+        return self._recent_abandoned / len(self._recent) if self._recent else 0.0
+
+    def _refresh_target(self, now: float) -> None:
+        if now - self._target_at < 10.0:
+            return
+        self._target_at = now
+        p = self.params
+        answered, abandoned = self.tracker.counts(now)
+        rate = self.answer_rate(now)
+        expected = rate * p.planning_horizon_s
+        self._target = target_abandon_rate(
+            self.tracker.cap, answered, abandoned, expected, p.safety, p.boldness
+        )
+        # Fall back to progressive when, at the rate seen lately, the window would cross the cap.
+        soon = rate * p.projection_s
+        projected = self.tracker.projected_rate(now, soon, soon * self.recent_abandon_rate())
+        self.fallback = self._target <= 0.0 or projected > self.tracker.cap
+
+    # -- decision ---------------------------------------------------------------------------
+
+    def lines_to_open(self, snapshot: PacingSnapshot, now: float) -> int:
+        progressive = progressive_lines(snapshot)
+        if not self.warm:
+            return self._admit(progressive, snapshot, now)
+        self._refresh_target(now)
+        if self.fallback:
+            return self._admit(progressive, snapshot, now)
+        room = self.limits.max_lines - len(snapshot.calls_in_flight)
+        if snapshot.trunk_lines_free is not None:
+            room = min(room, snapshot.trunk_lines_free)
+        if room <= 0:
+            return 0
+        wanted = self.predictive_lines(snapshot, now, room)
+        return self._admit(max(wanted, progressive), snapshot, now)
+
+    def free_agents(self, snapshot: PacingSnapshot, now: float) -> tuple[list[float], list[float]]:
+        """Mean and variance of the agents free by each horizon (plus grace)."""
+        k = len(self.horizons)
+        mean = [float(snapshot.ready_agents)] * k
+        var = [0.0] * k
+        talk_row = self.releases.talk_row
+        wrap_row = self.releases.wrap_row
+        for agent in snapshot.busy_agents:
+            if agent.activity is AgentActivity.TALK:
+                probs, variances = talk_row(now - agent.since)
+            elif agent.activity is AgentActivity.WRAP:
+                probs, variances = wrap_row(now - agent.since)
+            else:
+                continue
+            mean = [a + b for a, b in zip(mean, probs, strict=True)]
+            var = [a + b for a, b in zip(var, variances, strict=True)]
+        return mean, var
+
+    def expected_answers(self, snapshot: PacingSnapshot, now: float) -> tuple[list[float], list[float]]:
+        """Mean and variance of the person answers by each horizon from the calls in flight."""
+        k = len(self.horizons)
+        mean = [float(snapshot.persons_waiting)] * k
+        var = [0.0] * k
+        bins: dict[int, int] = {}
+        scale = 1.0 / AnswerModel.BIN_S
+        for launched in snapshot.calls_in_flight:
+            b = int((now - launched) * scale)
+            bins[b] = bins.get(b, 0) + 1
+        row_at = self.answers.row_at_bin
+        for b, count in bins.items():
+            probs, variances = row_at(b)
+            if count == 1:
+                mean = [a + p for a, p in zip(mean, probs, strict=True)]
+                var = [a + v for a, v in zip(var, variances, strict=True)]
+            else:
+                mean = [a + count * p for a, p in zip(mean, probs, strict=True)]
+                var = [a + count * v for a, v in zip(var, variances, strict=True)]
+        return mean, var
+
+    def predictive_lines(self, snapshot: PacingSnapshot, now: float, room: int) -> int:
+        answers_mean, answers_var = self.expected_answers(snapshot, now)
+        free_mean, free_var = self.free_agents(snapshot, now)
+        new_mean, new_var = self.answers.row_at_bin(0)
+        return lines_within_threshold(
+            room,
+            answers_mean,
+            answers_var,
+            free_mean,
+            free_var,
+            new_mean,
+            new_var,
+            self.answers.person_probability,
+            self.threshold,
+        )
+
+
+MODES = ("progressive", "ratio", "predictive")
+
+
+def make_pacer(
+    mode: str,
+    params: dict[str, object] | None,
+    cap: float,
+    window_s: float,
+    campaign_id: str = "campaign",
+    limits: PacingLimits | None = None,
+    tracker: AbandonmentTracker | None = None,
+) -> ProgressivePacer | RatioPacer | PredictivePacer:
+    """Build the pacer of a campaign from its configuration.
+
+    params: for ratio, {"ratio": 2.5}; for predictive, any PredictiveParams field. An unknown key
+    is refused so that a typo in the configuration does not silently pace with defaults.
+    """
+    params = dict(params or {})
+    tracker = tracker or AbandonmentTracker(campaign_id, cap, window_s)
+    limits = limits or PacingLimits()
+    if mode == "progressive":
+        _refuse_unknown(mode, params, set())
+        return ProgressivePacer(tracker, limits)
+    if mode == "ratio":
+        _refuse_unknown(mode, params, {"ratio"})
+        ratio = params.get("ratio", 2.0)
+        if not isinstance(ratio, int | float):
+            raise PacingError(f"pacing.ratio is {ratio!r}; give a number of lines per ready agent, e.g. 2.0")
+        return RatioPacer(tracker, limits, float(ratio))
+    if mode == "predictive":
+        allowed = set(PredictiveParams.__dataclass_fields__)
+        _refuse_unknown(mode, params, allowed)
+        return PredictivePacer(tracker, limits, PredictiveParams(**params))  # type: ignore[arg-type]
+    raise PacingError(f"pacing mode {mode!r} is unknown; use one of {', '.join(MODES)}")
+
+
+def _refuse_unknown(mode: str, params: dict[str, object], allowed: set[str]) -> None:
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        raise PacingError(
+            f"pacing mode {mode!r} does not take {', '.join(unknown)}; "
+            f"allowed: {', '.join(sorted(allowed)) or 'nothing'}"
+        )
