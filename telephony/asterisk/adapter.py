@@ -163,6 +163,9 @@ class AsteriskPbx:
             if key in variables:
                 raise PbxError(f"attempt {attempt}: variable {key} is set by the dialer itself")
             variables[key] = value
+        for key, value in variables.items():
+            if "," in value:  # Asterisk splits a Variable header on commas: the rest would become variables
+                raise PbxError(f"attempt {attempt}: variable {key} holds a comma; remove it from the value")
         pairs: list[Header] = [
             ("Action", "Originate"),
             ("ActionID", attempt),
