@@ -1,0 +1,236 @@
+"""The Asterisk simulator against the real Asterisk 22 captures, scenario by scenario.
+
+Each test starts the simulator with the lab dialplan and the capture's shape,
+sends the capture's actions at their times (8x faster), and checks that what
+comes back is the capture: every event with every header, ids normalized, in
+the same instants in the same order (order inside one instant is free, as it
+is between Asterisk's threads).  Left out as timing noise: RTCPSent and the
+RTPAUDIOQOS statistics' values; DeviceStateChange is checked loosely (same
+devices, same final state).  See ``capture_replay`` for the exact rules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections import defaultdict
+from typing import Any
+
+import pytest
+
+from telephony.asterisk.protocol import AmiMessage, parse_block
+from telephony.sim.asterisk import AsteriskSimulator
+from tests.captures import Capture, load_asterisk
+from tests.conftest import ASTERISK_CAPTURES
+from tests.telephony.sim.capture_replay import (
+    Normalizer,
+    assert_same_instants,
+    capture_messages,
+    device_summary,
+    preset_ids,
+    replay,
+    split_noise,
+)
+
+TIME_SCALE = 8.0
+
+LOCAL_SCENARIOS = [
+    "originate_answered_human",
+    "originate_answering_machine",
+    "originate_busy",
+    "originate_no_answer",
+    "originate_congestion",
+    "originate_unallocated",
+    "originate_answer_then_hangup",
+    "originate_bad_channel",
+    "originate_with_channelid_answered",
+    "dialer_hangs_up_ringing_call",
+    "agent_login_and_redirect_customer",
+    "abandon_message",
+]
+SIP_SCENARIOS = [
+    "sip_answered_person",
+    "sip_answering_machine",
+    "sip_busy",
+    "sip_no_answer",
+    "sip_congestion",
+    "sip_invalid_number",
+    "sip_dialer_cancels_ringing",
+    "sip_agent_and_customer_connected",
+]
+
+
+class AgiResponder:
+    """A FastAGI server that plays the script side of one recorded FastAGI session."""
+
+    def __init__(self, session: dict[str, Any]) -> None:
+        self.session = session
+        self.env: list[str] = []
+        self.responses: list[str] = []
+        self.after: list[str] = []
+        self.done = asyncio.Event()
+        self.server: asyncio.Server | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                line = await reader.readline()
+                if line in (b"\n", b""):
+                    break
+                self.env.append(line.decode().rstrip("\n"))
+            for command, _ in self.session["dialog"]:
+                writer.write(command.encode() + b"\n")
+                await writer.drain()
+                self.responses.append((await reader.readline()).decode().rstrip("\n"))
+            # The call ended during the last command: Asterisk says so, once.
+            self.after.append((await asyncio.wait_for(reader.readline(), 5)).decode().rstrip("\n"))
+        finally:
+            writer.close()
+            self.done.set()
+
+
+def _compare(capture: Capture, messages: list[tuple[float, AmiMessage]], label: str) -> None:
+    expected_main, expected_devices = split_noise(capture_messages(capture))
+    got_main, got_devices = split_noise(messages)
+    expected_norm = Normalizer(preset_ids(capture))
+    got_norm = Normalizer(preset_ids(capture))
+    expected = [(t, expected_norm.message(m)) for t, m in expected_main]
+    got = [got_norm.message(m) for _, m in got_main]
+    assert_same_instants(expected, got, label)
+    assert device_summary(got_devices) == device_summary(expected_devices), label
+
+
+async def _run(name: str, shape: str, fastagi_port: int | None = None) -> tuple[Capture, list[Any], bool]:
+    capture = load_asterisk(name)
+    sim = AsteriskSimulator(
+        shape="sip" if shape == "sip" else "local",
+        time_scale=TIME_SCALE,
+        dialplan="lab",
+        fastagi_port=fastagi_port,
+    )
+    await sim.start()
+    try:
+        result = await replay(capture, sim, TIME_SCALE)
+    finally:
+        await sim.crash()
+    return capture, result.messages, result.closed_by_server
+
+
+@pytest.mark.parametrize("name", LOCAL_SCENARIOS)
+async def test_local_channel_scenario_matches_capture(name: str) -> None:
+    capture, messages, _ = await _run(name, "local")
+    _compare(capture, messages, name)
+
+
+@pytest.mark.parametrize("name", SIP_SCENARIOS)
+async def test_sip_scenario_matches_capture(name: str) -> None:
+    capture, messages, _ = await _run(name, "sip")
+    _compare(capture, messages, name)
+
+
+def _normalize_env(env: list[str], uid_of_channel: str) -> list[str]:
+    out = []
+    for line in env:
+        key, _, value = line.partition(": ")
+        if key == "agi_threadid":
+            assert value.isdigit(), line
+            value = "<thread>"
+        elif key == "agi_channel":
+            value = re.sub(r"-[0-9a-f]{8}(;[12])?$", r"-#\1", value)
+        elif key == "agi_uniqueid":
+            assert value == uid_of_channel, line
+            value = "<uniqueid of agi_channel>"
+        elif key == "agi_request":
+            value = re.sub(r"agi://([^:/]+):\d+/", r"agi://\1:4573/", value)
+        out.append(f"{key}: {value}")
+    return out
+
+
+@pytest.mark.parametrize(
+    ("name", "shape", "session_file"),
+    [
+        ("answered_to_fastagi", "local", "fastagi_sessions"),
+        ("sip_answered_to_fastagi", "sip", "fastagi_sessions_sip"),
+    ],
+)
+async def test_answered_call_runs_fastagi_session_like_capture(
+    name: str, shape: str, session_file: str
+) -> None:
+    session = json.loads((ASTERISK_CAPTURES / f"{session_file}.json").read_text())["agi"][0]
+    responder = AgiResponder(session)
+    await responder.start()
+    try:
+        capture, messages, _ = await _run(name, shape, fastagi_port=responder.port)
+        await asyncio.wait_for(responder.done.wait(), 5)
+    finally:
+        await responder.close()
+    _compare(capture, messages, name)
+
+    agi_channel = next(m for _, m in messages if m.get("Application") == "AGI")
+    expected_uid = next(line.partition(": ")[2] for line in session["env"] if line.startswith("agi_uniqueid"))
+    captured_channel_uid = next(
+        m["Uniqueid"] for _, m in capture_messages(capture) if m.get("Application") == "AGI"
+    )
+    assert expected_uid == captured_channel_uid
+    assert _normalize_env(responder.env, agi_channel["Uniqueid"]) == _normalize_env(
+        session["env"], expected_uid
+    )
+    assert responder.responses == [response for _, response in session["dialog"]]
+    assert responder.after == ["HANGUP"]
+
+
+async def test_restart_hangs_up_the_call_then_says_shutdown_and_closes() -> None:
+    capture, messages, closed = await _run("asterisk_restart_with_call_up", "sip")
+    _compare(capture, messages, "asterisk_restart_with_call_up")
+    assert closed, "Asterisk closes the manager connection after Event: Shutdown"
+    assert messages[-1][1].get("Event") == "Shutdown"
+
+
+def _calls_by_action(capture: Capture, messages: list[tuple[float, AmiMessage]]) -> dict[str, list[Any]]:
+    """Group a burst's messages per Originate (by ActionID, or by the dialled Local channel)."""
+    by_dial: dict[str, str] = {}
+    for _, raw in capture.sent:
+        action = parse_block(raw.rstrip("\r\n"))
+        by_dial[action["Channel"]] = action["ActionID"]
+    grouped: dict[str, list[Any]] = defaultdict(list)
+    for t, m in messages:
+        if m.get("ActionID") in by_dial.values():
+            grouped[m["ActionID"]].append((t, m))
+            continue
+        channel = m.get("Channel") or m.get("DestChannel") or m.get("LocalOneChannel") or m.get("Device")
+        if channel is None:
+            grouped["session"].append((t, m))
+            continue
+        base = re.sub(r"-[0-9a-f]{8}(;[12])?$", "", channel)
+        grouped[by_dial.get(base, base)].append((t, m))
+    return grouped
+
+
+async def test_burst_of_twenty_gives_each_call_its_captured_sequence() -> None:
+    capture, messages, _ = await _run("burst_of_twenty", "local")
+    expected_calls = _calls_by_action(capture, capture_messages(capture))
+    got_calls = _calls_by_action(capture, messages)
+    assert set(got_calls) == set(expected_calls)
+    for action_id, expected_messages in expected_calls.items():
+        if action_id == "session":
+            continue
+        sub = Capture(capture.scenario, capture.path, capture.sent, [], capture.raw)
+        expected_main, expected_devices = split_noise(expected_messages)
+        got_main, got_devices = split_noise(got_calls[action_id])
+        expected_norm = Normalizer(preset_ids(sub))
+        got_norm = Normalizer(preset_ids(sub))
+        expected = [(t, expected_norm.message(m)) for t, m in expected_main]
+        got = [got_norm.message(m) for _, m in got_main]
+        assert_same_instants(expected, got, f"burst_of_twenty {action_id}")
+        assert device_summary(got_devices) == device_summary(expected_devices), action_id
