@@ -180,7 +180,10 @@ class AsteriskPbx:
         ]
         pairs.extend(("Variable", f"{k}={v}") for k, v in variables.items())
         masked = mask_number(request.number)
-        self.tracker.register_originate(attempt, attempt, attempt, self._clock())
+        try:
+            self.tracker.register_originate(attempt, attempt, attempt, self._clock())
+        except ValueError as exc:
+            raise PbxError(f"attempt {attempt} to {masked}: {exc}; the call was not placed again") from exc
         self._numbers[attempt] = masked
         try:
             await self.client.send_action(pairs)

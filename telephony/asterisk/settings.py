@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 
 MIN_RING_TIMEOUT_S = 15.0  # shorter rings hang up on people reaching for the phone (and regulators count it)
 
@@ -63,3 +64,30 @@ class AsteriskSettings:
             problems.append("reconnect_max_s must be >= reconnect_initial_s")
         if problems:
             raise ValueError("asterisk settings: " + "; ".join(problems))
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, object], where: str = "[asterisk]") -> AsteriskSettings:
+        """Build from a config table (TOML ``[asterisk]``), naming any bad key and what it should be."""
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(known)}")
+        kwargs: dict[str, object] = {}
+        for key, value in values.items():
+            default = known[key].default
+            if isinstance(default, bool) or isinstance(value, bool):
+                raise ValueError(f"{where}: {key} must be a number or a string, not {value!r}")
+            if isinstance(default, int) and not isinstance(default, bool):
+                if not isinstance(value, int):
+                    raise ValueError(f"{where}: {key} must be a whole number, got {value!r}")
+            elif isinstance(default, float):
+                if not isinstance(value, int | float):
+                    raise ValueError(f"{where}: {key} must be a number of seconds, got {value!r}")
+                value = float(value)
+            elif not isinstance(value, str):
+                raise ValueError(f"{where}: {key} must be a string, got {value!r}")
+            kwargs[key] = value
+        try:
+            return cls(**kwargs)  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise ValueError(str(exc).replace("asterisk settings", where, 1)) from None

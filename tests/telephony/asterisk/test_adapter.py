@@ -124,6 +124,19 @@ async def test_originate_sends_a_context_originate_with_our_ids_and_variables(
     assert "33123456789" not in caplog.text.replace("PJSIP", "")
 
 
+async def test_an_attempt_is_never_originated_twice(ami: FakeAmi, pbx: AsteriskPbx) -> None:
+    await pbx.originate(request("att-twice"))
+    with pytest.raises(PbxError, match="dialed once"):
+        await pbx.originate(request("att-twice"))
+    assert ami.originates_received == ["att-twice"]
+
+
+async def test_a_variable_value_with_a_comma_is_refused(ami: FakeAmi, pbx: AsteriskPbx) -> None:
+    with pytest.raises(PbxError, match="comma"):
+        await pbx.originate(request("att-comma", variables={"LEAD": "1,DIALER_AMD=0"}))
+    assert ami.originates_received == []
+
+
 async def test_ring_timeout_below_fifteen_seconds_is_refused(ami: FakeAmi, pbx: AsteriskPbx) -> None:
     with pytest.raises(PbxError, match="below 15 s"):
         await pbx.originate(request("att-2", ring_timeout_s=10.0))

@@ -65,12 +65,16 @@ async def test_login_ping_and_event_list(ami: FakeAmi) -> None:
     assert login["Username"] == "dialer"
 
 
-async def test_wrong_secret_is_refused_with_a_message_that_says_what_to_check(ami: FakeAmi) -> None:
-    client = AmiClient(settings_for(ami, secret="wrong"))
-    with pytest.raises(PbxError, match="refused: Authentication failed; check the user and secret"):
+async def test_wrong_secret_is_refused_with_a_message_that_says_what_to_check(
+    ami: FakeAmi, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    client = AmiClient(settings_for(ami, secret="wrong-secret-value"))
+    with pytest.raises(PbxError, match="refused: Authentication failed; check the user and secret") as info:
         await client.connect()
     assert not client.connected
     await client.close()
+    assert "wrong-secret-value" not in caplog.text + str(info.value)
 
 
 async def test_unreachable_pbx_raises_unavailable() -> None:
@@ -203,6 +207,17 @@ def test_settings_refuse_bad_values_naming_the_key() -> None:
     with pytest.raises(ValueError, match="action_timeout_s=0"):
         AsteriskSettings(secret="x", action_timeout_s=0)
     assert "s3cret" not in repr(AsteriskSettings(secret="s3cret"))
+
+
+def test_settings_from_a_config_table_name_the_bad_key() -> None:
+    built = AsteriskSettings.from_mapping({"secret": "x", "port": 5039, "action_timeout_s": 3})
+    assert (built.port, built.action_timeout_s) == (5039, 3.0)
+    with pytest.raises(ValueError, match=r"\[asterisk\]: unknown key\(s\) prot; known keys: host, port"):
+        AsteriskSettings.from_mapping({"secret": "x", "prot": 1})
+    with pytest.raises(ValueError, match="port must be a whole number"):
+        AsteriskSettings.from_mapping({"secret": "x", "port": "5038"})
+    with pytest.raises(ValueError, match=r"^\[asterisk\]: secret is empty"):
+        AsteriskSettings.from_mapping({"port": 5038})
 
 
 @pytest.fixture(autouse=True)
