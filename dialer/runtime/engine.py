@@ -23,18 +23,15 @@ from datetime import UTC, datetime
 
 from dialer.domain.agent import AgentState
 from dialer.domain.call import Call, CallInput, CallState, InvalidCallTransition, path_outcome
+from dialer.pacing.pacers import AgentActivity, BusyAgent, Pacer, PacingSnapshot, RingOutcome
 from dialer.runtime.agents import AgentRegistry
 from dialer.runtime.ports import (
     AmdPolicy,
     AttemptResult,
-    BusyAgent,
     CampaignPlan,
     Gate,
     GateVerdict,
-    InFlight,
     Lead,
-    LinePacer,
-    PacingView,
     Record,
 )
 from telephony.base import (
@@ -60,6 +57,14 @@ from telephony.base import (
 
 log = logging.getLogger(__name__)
 
+# What the pacer is told of each agent state: a reserved agent is about to talk.
+_ACTIVITY = {
+    AgentState.READY: AgentActivity.READY,
+    AgentState.RESERVED: AgentActivity.TALK,
+    AgentState.ON_CALL: AgentActivity.TALK,
+    AgentState.WRAP_UP: AgentActivity.WRAP,
+}
+
 # Dispositions the compliance gate must hear of at once.
 _GATE_KIND_OF_DISPOSITION = {"not_interested": "refusal", "do_not_call": "do_not_call"}
 
@@ -83,8 +88,9 @@ class ActiveCall:
     lead: Lead
     plan: CampaignPlan
     call: Call
-    launched_mono: float
-    answered_mono: float | None = None
+    launched_at: float
+    answered_at: float | None = None
+    ring_observed: bool = False  # the pacer has been told how the ringing ended
     amd: AmdResult | None = None
     amd_detail: str = ""
     agent_id: str | None = None
@@ -94,7 +100,7 @@ class ActiveCall:
 @dataclass
 class CampaignRun:
     plan: CampaignPlan
-    pacer: LinePacer
+    pacer: Pacer
     paused: bool = False
     counts: Counter[str] = field(default_factory=Counter)
 
@@ -110,7 +116,7 @@ class Engine:
         agents: AgentRegistry,
         *,
         tick_s: float = 0.25,
-        mono: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
         wall: Callable[[], datetime] = utcnow,
     ) -> None:
         self.pbx = pbx
@@ -118,7 +124,8 @@ class Engine:
         self.gate = gate
         self.agents = agents
         self.tick_s = tick_s
-        self._mono = mono
+        # Epoch seconds for the pacers: their abandonment history is reloaded after a restart.
+        self._clock = clock
         self._wall = wall
         self.campaigns: dict[str, CampaignRun] = {}
         self.calls: dict[str, ActiveCall] = {}
@@ -133,7 +140,7 @@ class Engine:
 
     # -- campaigns ----------------------------------------------------------------
 
-    def add_campaign(self, plan: CampaignPlan, pacer: LinePacer) -> None:
+    def add_campaign(self, plan: CampaignPlan, pacer: Pacer) -> None:
         self.campaigns[plan.campaign_id] = CampaignRun(plan, pacer)
 
     def pause_campaign(self, campaign_id: str) -> None:
@@ -141,24 +148,26 @@ class Engine:
 
     # -- the pacing tick -------------------------------------------------------
 
-    def pacing_view(self, run: CampaignRun) -> PacingView:
-        now = self._mono()
+    def snapshot(self, run: CampaignRun) -> PacingSnapshot:
         ready = 0
         busy: list[BusyAgent] = []
         for agent in self.agents.view(run.plan.campaign_id):
             if agent.state is AgentState.READY:
                 ready += 1
-            elif agent.state is AgentState.ON_CALL:
-                busy.append(BusyAgent("talk", agent.since))
+            elif agent.state in (AgentState.ON_CALL, AgentState.RESERVED):
+                busy.append(BusyAgent(AgentActivity.TALK, agent.since))
             elif agent.state is AgentState.WRAP_UP:
-                busy.append(BusyAgent("wrap", agent.since))
-        in_flight = tuple(
-            InFlight(c.launched_mono, c.answered_mono is not None)
-            for c in self.calls.values()
-            if c.plan.campaign_id == run.plan.campaign_id
-            and c.call.state in (CallState.NEW, CallState.DIALING, CallState.RINGING)
-        )
-        return PacingView(now, ready, tuple(busy), in_flight, run.plan.max_lines)
+                busy.append(BusyAgent(AgentActivity.WRAP, agent.since))
+        dialing: list[float] = []
+        waiting = 0
+        for c in self.calls.values():
+            if c.plan.campaign_id != run.plan.campaign_id:
+                continue
+            if c.call.state in (CallState.NEW, CallState.DIALING, CallState.RINGING):
+                dialing.append(c.launched_at)
+            elif c.call.state is CallState.ANSWERED:
+                waiting += 1
+        return PacingSnapshot(ready, busy, dialing, persons_waiting=waiting)
 
     async def tick(self) -> int:
         """One pacing round over every running campaign; returns the number of originates sent."""
@@ -168,7 +177,7 @@ class Engine:
         for run in list(self.campaigns.values()):
             if run.paused:
                 continue
-            lines = run.pacer.lines_to_open(self.pacing_view(run))
+            lines = run.pacer.lines_to_open(self.snapshot(run), self._clock())
             live = sum(1 for c in self.calls.values() if c.plan.campaign_id == run.plan.campaign_id)
             lines = min(lines, run.plan.max_lines - live)
             if lines <= 0:
@@ -194,7 +203,7 @@ class Engine:
             return False
         attempt_id = await self.record.open_attempt(lead, now)
         await self.gate.record_attempt(lead, now)
-        active = ActiveCall(lead, plan, Call(attempt_id), self._mono())
+        active = ActiveCall(lead, plan, Call(attempt_id), self._clock())
         self.calls[attempt_id] = active  # before the originate: its events may beat the reply
         request = OriginateRequest(
             attempt_id=attempt_id,
@@ -206,7 +215,7 @@ class Engine:
             campaign_id=plan.campaign_id,
             amd=plan.amd_policy is not AmdPolicy.OFF,
         )
-        run.pacer.dial_launched(active.launched_mono)
+        run.pacer.observe_dial_launched(attempt_id, active.launched_at)
         try:
             await self.pbx.originate(request)
         except PbxError as exc:
@@ -255,7 +264,16 @@ class Engine:
         if active.call.state is CallState.NEW:  # the answer beat the originate's reply
             self._advance(active, CallInput.ORIGINATE)
         if self._advance(active, CallInput.ANSWERED):
-            active.answered_mono = self._mono()
+            active.answered_at = self._clock()
+
+    def _observe_ring(self, active: ActiveCall, outcome: RingOutcome) -> None:
+        if active.ring_observed:
+            return
+        active.ring_observed = True
+        run = self.campaigns.get(active.plan.campaign_id)
+        if run is not None:
+            at = active.answered_at if active.answered_at is not None else self._clock()
+            run.pacer.observe_ring_outcome(active.call.attempt_id, at, outcome)
 
     async def _finish(
         self, active: ActiveCall, failure: Outcome | None, cause: int | None, detail: str
@@ -270,15 +288,16 @@ class Engine:
         if not self.calls:
             self._idle.set()
         outcome = path_outcome(active.call).value
+        if active.answered_at is not None:
+            self._observe_ring(
+                active, RingOutcome.PERSON if active.call.person_answered else RingOutcome.MACHINE
+            )
+        else:
+            self._observe_ring(
+                active, RingOutcome.NO_ANSWER if failure is Outcome.NO_ANSWER else RingOutcome.FAILED
+            )
         run = self.campaigns.get(active.plan.campaign_id)
-        now_mono = self._mono()
         if run is not None:
-            kind = "failed"
-            if active.answered_mono is not None:
-                kind = "person" if active.call.person_answered else "machine"
-            elif failure is Outcome.NO_ANSWER:
-                kind = "no_answer"
-            run.pacer.dial_resolved(active.launched_mono, now_mono, kind, active.answered_mono)
             run.counts[outcome] += 1
         self.outcomes[outcome] += 1
         if active.agent_id is not None and self.agents.state_of(active.agent_id) is AgentState.ON_CALL:
@@ -312,12 +331,14 @@ class Engine:
         plan = active.plan
         if active.amd is AmdResult.MACHINE and plan.amd_policy is not AmdPolicy.OFF:
             self._advance(active, CallInput.MACHINE)
+            self._observe_ring(active, RingOutcome.MACHINE)
             await self.gate.record_outcome(active.lead, "machine", self._wall())
             if plan.amd_policy is AmdPolicy.LEAVE_MESSAGE and plan.machine_message:
                 return PlayMessageThenHangup(plan.machine_message)
             return HangupCall()
-        answered_at = active.answered_mono if active.answered_mono is not None else self._mono()
-        budget = plan.answer_to_agent_limit_s - (self._mono() - answered_at)
+        self._observe_ring(active, RingOutcome.PERSON)
+        answered_at = active.answered_at if active.answered_at is not None else self._clock()
+        budget = plan.answer_to_agent_limit_s - (self._clock() - answered_at)
         agent_id = await self.agents.wait_and_reserve(plan.campaign_id, budget)
         run = self.campaigns.get(plan.campaign_id)
         if agent_id is None or active.call.finished:
@@ -325,7 +346,7 @@ class Engine:
                 self.agents.release(agent_id)
             self._advance(active, CallInput.ABANDONED)
             if run is not None:
-                run.pacer.person_answered(self._mono(), abandoned=True)
+                run.pacer.observe_person_handled(call.attempt_id, self._clock(), abandoned=True)
             await self.gate.record_outcome(active.lead, "abandoned", self._wall())
             log.warning("attempt %s: nobody free within %.1f s: abandoned", call.attempt_id, budget)
             return PlayMessageThenHangup(plan.identification_message)
@@ -333,14 +354,14 @@ class Engine:
         self._advance(active, CallInput.CONNECTED)
         self.agents.connected(agent_id)
         if run is not None:
-            run.pacer.person_answered(self._mono(), abandoned=False)
+            run.pacer.observe_person_handled(call.attempt_id, self._clock(), abandoned=False)
         await self.gate.record_outcome(active.lead, "contact", self._wall())
         await self.record.attempt_event(call.attempt_id, "connected", self._wall())
         log.info(
             "attempt %s: connected to agent %s after %.2f s",
             call.attempt_id,
             agent_id,
-            self._mono() - answered_at,
+            self._clock() - answered_at,
         )
         return ConnectToAgent(agent_id)
 
@@ -376,15 +397,13 @@ class Engine:
     def _agent_changed(
         self, agent_id: str, before: AgentState, after: AgentState, before_since: float, now: float
     ) -> None:
-        if before not in (AgentState.ON_CALL, AgentState.WRAP_UP):
-            return
-        state = "talk" if before is AgentState.ON_CALL else "wrap"
+        activity = _ACTIVITY.get(after, AgentActivity.AWAY)
         for agent in self.agents.view():
             if agent.agent_id == agent_id:
                 for campaign_id in agent.campaigns:
                     run = self.campaigns.get(campaign_id)
                     if run is not None:
-                        run.pacer.agent_freed(before_since, now, state)
+                        run.pacer.observe_agent_state(agent_id, now, activity)
 
     # -- start, run, drain ------------------------------------------------------------
 

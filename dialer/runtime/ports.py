@@ -7,7 +7,7 @@ SQL store, the compliance gate and the pacer in, and tests plug fakes in.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -121,41 +121,3 @@ class Gate(Protocol):
 
     async def record_outcome(self, lead: Lead, kind: str, at: datetime) -> None:
         """kind: contact, machine, abandoned, refusal (lock-out), do_not_call (blocks the number)."""
-
-
-@dataclass(frozen=True)
-class InFlight:
-    launched_at: float
-    answered: bool = False
-
-
-@dataclass(frozen=True)
-class BusyAgent:
-    state: str  # "talk" or "wrap"
-    since: float
-
-
-@dataclass(frozen=True)
-class PacingView:
-    """What the pacer sees of a campaign at one instant (monotonic seconds)."""
-
-    now: float
-    ready_agents: int
-    busy_agents: tuple[BusyAgent, ...]
-    in_flight: tuple[InFlight, ...]
-    max_lines: int
-    extra: dict[str, float] = field(default_factory=dict)
-
-
-class LinePacer(Protocol):
-    def lines_to_open(self, view: PacingView) -> int: ...
-
-    def dial_launched(self, at: float) -> None: ...
-
-    def dial_resolved(self, launched_at: float, at: float, kind: str, answered_at: float | None) -> None:
-        """kind: person, machine, no_answer, failed; for a person, when it answered."""
-
-    def person_answered(self, at: float, abandoned: bool) -> None: ...
-
-    def agent_freed(self, busy_since: float, at: float, state: str) -> None:
-        """A talk or wrap period of ``at - busy_since`` seconds ended."""

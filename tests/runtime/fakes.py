@@ -8,13 +8,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from dialer.pacing.pacers import AgentActivity, PacingSnapshot, RingOutcome
+from dialer.pacing.tracker import AbandonmentTracker
 from dialer.runtime.ports import (
     AttemptResult,
     CampaignPlan,
     GateVerdict,
     Lead,
     OpenAttempt,
-    PacingView,
 )
 from telephony.base import (
     Q850,
@@ -145,25 +146,26 @@ class FakeGate:
 
 @dataclass
 class FixedPacer:
-    """Opens ``lines`` per tick (progressive-like for tests) and records what it observed."""
+    """Keeps ``lines`` dialing (progressive-like for tests) and records what it observed."""
 
     lines: int = 1
     seen: list[tuple] = field(default_factory=list)
+    tracker: AbandonmentTracker = field(default_factory=lambda: AbandonmentTracker("c1", 0.03, 86400))
 
-    def lines_to_open(self, view: PacingView) -> int:
-        return self.lines - len(view.in_flight)
+    def lines_to_open(self, snapshot: PacingSnapshot, now: float) -> int:
+        return self.lines - len(snapshot.calls_in_flight)
 
-    def dial_launched(self, at: float) -> None:
+    def observe_dial_launched(self, call_id: object, at: float) -> None:
         self.seen.append(("launched",))
 
-    def dial_resolved(self, launched_at: float, at: float, kind: str, answered_at: float | None) -> None:
-        self.seen.append(("resolved", kind))
+    def observe_ring_outcome(self, call_id: object, at: float, outcome: RingOutcome) -> None:
+        self.seen.append(("ring", outcome.value))
 
-    def person_answered(self, at: float, abandoned: bool) -> None:
+    def observe_person_handled(self, call_id: object, at: float, abandoned: bool) -> None:
         self.seen.append(("person", abandoned))
 
-    def agent_freed(self, busy_since: float, at: float, state: str) -> None:
-        self.seen.append(("freed", state))
+    def observe_agent_state(self, agent_id: object, at: float, activity: AgentActivity) -> None:
+        self.seen.append(("agent", activity.value))
 
 
 def now_ts() -> float:

@@ -97,7 +97,7 @@ async def test_busy_outcome_is_written_once_even_when_the_event_repeats():
         await engine.handle(Ringing(attempt, time.time()))
         await engine.handle(Failed(attempt, time.time(), outcome=Outcome.BUSY, cause=17))
     assert record.log == [f"open {attempt}", f"close {attempt} busy"]
-    assert ("resolved", "failed") in pacer.seen
+    assert ("ring", "failed") in pacer.seen
 
 
 async def test_answered_person_goes_to_the_longest_waiting_ready_agent_then_wrap_up_then_ready():
@@ -119,7 +119,8 @@ async def test_answered_person_goes_to_the_longest_waiting_ready_agent_then_wrap
     await engine.dispose("1002", attempt, "sale")
     assert agents.state_of("1002") is AgentState.READY
     assert record.dispositions == [(attempt, "1002", "sale")]
-    assert ("freed", "wrap") in pacer.seen and ("person", False) in pacer.seen
+    assert ("agent", "wrap") in pacer.seen and ("agent", "ready") in pacer.seen
+    assert ("ring", "person") in pacer.seen and ("person", False) in pacer.seen
 
 
 async def test_person_with_nobody_free_in_time_hears_the_message_and_counts_as_abandoned():
