@@ -257,7 +257,8 @@ def _bounded(literal: str) -> re.Pattern[str]:
 
 
 def _numeric(literal: str) -> re.Pattern[str]:
-    return re.compile(r"(?<![0-9])" + re.escape(literal) + r"(?![0-9])")
+    # "audio%2020414%20RTP": the media port right after an escaped space
+    return re.compile(r"(?:(?<=%[0-9A-F]{2})|(?<![0-9]))" + re.escape(literal) + r"(?![0-9])")
 
 
 def source_call(capture: dict[str, Any], uuid: str) -> SourceCall:

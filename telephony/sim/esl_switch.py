@@ -24,6 +24,7 @@ What each call does, as recorded:
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import random
 import re
@@ -44,6 +45,8 @@ from telephony.sim.esl_templates import (
     url_encode,
 )
 from telephony.sim.model import CalleeKind, CalleeModel, CalleePlan
+
+log = logging.getLogger(__name__)
 
 # The sofia profiles of the lab configuration (lab-conf/autoload_configs/sofia.conf.xml).
 SOFIA_PROFILES = frozenset({"dialer"})
@@ -349,6 +352,9 @@ class Switch:
     async def _run(self, ch: Channel) -> None:
         try:
             await self._play(ch)
+        except Exception:
+            log.exception("simulated call %s failed", ch.uuid)
+            raise
         finally:
             self.channels.pop(ch.uuid, None)
 
@@ -656,7 +662,7 @@ class Switch:
             if ch.task is not None:
                 ch.task.cancel()
             if not ch.result.done():
-                ch.result.cancel()
+                ch.result.set_result("-ERR SYSTEM_SHUTDOWN\n")
         self.channels.clear()
         self.conferences.clear()
 

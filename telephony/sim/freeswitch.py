@@ -186,7 +186,8 @@ class FreeSwitchSimulator:
         self._host = "127.0.0.1"
         self._server: asyncio.Server | None = None
         self._listeners: set[_Listener] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()  # background API jobs
+        self._connections: set[asyncio.Task[None]] = set()
         self._switch: Switch | None = None
         self._restarts = 0
 
@@ -239,6 +240,13 @@ class FreeSwitchSimulator:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
+        # Connection handlers end by themselves once their socket is closed.
+        connections = [t for t in self._connections if t is not asyncio.current_task()]
+        if connections:
+            _, pending = await asyncio.wait(connections, timeout=2.0)
+            for task in pending:
+                task.cancel()
+        self._connections.clear()
 
     async def send_raw(self, data: bytes) -> None:
         """Write bytes as they are to every connected client (malformed-frame tests)."""
@@ -268,7 +276,7 @@ class FreeSwitchSimulator:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         if task is not None:
-            self._tasks.add(task)
+            self._connections.add(task)
         listener = _Listener(writer)
         self._listeners.add(listener)
         listener.send(AUTH_REQUEST)
@@ -286,7 +294,7 @@ class FreeSwitchSimulator:
         finally:
             self._listeners.discard(listener)
             if task is not None:
-                self._tasks.discard(task)
+                self._connections.discard(task)
             if not writer.is_closing():
                 writer.close()
 

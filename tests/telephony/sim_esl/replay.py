@@ -80,7 +80,7 @@ def parse_frame(at: float, raw: str) -> Frame:
 
 def split_stream(data: bytes) -> tuple[list[str], bytes]:
     """Whole frames off the front of ``data`` (LF framing, Content-Length bodies) and the rest."""
-    frames = []
+    frames: list[str] = []
     while True:
         end = data.find(b"\n\n")
         if end < 0:
