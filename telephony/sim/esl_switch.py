@@ -89,7 +89,8 @@ _AGENT_EXTENSION = re.compile(r"^agent_\d+$")
 _ORIGINATE = re.compile(r"^(\{(?P<vars>[^}]*)\})?(?P<dial>\S+)(\s+(?P<dest>.*))?$")
 _CAUSE_NAMES = {c.name: int(c) for c in Q850}
 
-Publish = Callable[[str, str, bytes], None]  # event name, CUSTOM subclass ("" otherwise), frame
+# event name, CUSTOM subclass ("" otherwise), the event's headers (URL-encoded values), frame
+Publish = Callable[[str, str, Headers, bytes], None]
 
 
 def q850_of(cause: str) -> int:
@@ -272,7 +273,7 @@ class Switch:
         if template.event_name == "CUSTOM":
             subclass = next((v for k, v in headers if k == "Event-Subclass"), "").replace("%3A", ":")
         body = values.get("job_body", "") if template.body is not None else None
-        self.publish(template.event_name, subclass, serialize_event(headers, body))
+        self.publish(template.event_name, subclass, headers, serialize_event(headers, body))
         return sequence
 
     def background_job(self, job: str, job_arg: str, body: str) -> None:

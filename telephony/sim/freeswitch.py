@@ -28,6 +28,7 @@ from telephony.sim.esl_switch import Channel, LiveChannel, OriginateRefused, Swi
 from telephony.sim.esl_templates import (
     AUTH_REQUEST,
     DISCONNECT_NOTICE,
+    Headers,
     api_response,
     command_reply,
     local_stamp,
@@ -150,14 +151,22 @@ class _Listener:
     subclasses: set[str] = field(default_factory=set)
     all_events: bool = False
 
-    def wants(self, event_name: str, subclass: str) -> bool:
+    filters: list[tuple[str, str]] = field(default_factory=list)
+
+    def wants(self, event_name: str, subclass: str, headers: Headers) -> bool:
         if not self.authed:
             return False
         if self.all_events:
-            return True
-        if event_name == "CUSTOM":
-            return "CUSTOM" in self.events and subclass in self.subclasses
-        return event_name in self.events
+            wanted = True
+        elif event_name == "CUSTOM":
+            wanted = "CUSTOM" in self.events and subclass in self.subclasses
+        else:
+            wanted = event_name in self.events
+        if not wanted or not self.filters:
+            return wanted
+        # mod_event_socket: with filters set, an event passes when it matches any of them
+        decoded = {k: unquote(v) for k, v in headers}
+        return any(decoded.get(name) == value for name, value in self.filters)
 
     def send(self, data: bytes) -> None:
         if not self.writer.is_closing():
@@ -266,9 +275,9 @@ class FreeSwitchSimulator:
 
     # -- events ------------------------------------------------------------------------
 
-    def _publish(self, event_name: str, subclass: str, frame: bytes) -> None:
+    def _publish(self, event_name: str, subclass: str, headers: Headers, frame: bytes) -> None:
         for listener in self._listeners:
-            if listener.wants(event_name, subclass):
+            if listener.wants(event_name, subclass, headers):
                 listener.send(frame)
 
     # -- connections --------------------------------------------------------------------
@@ -320,6 +329,10 @@ class FreeSwitchSimulator:
             return True
         if word == "event":
             listener.send(command_reply(_subscribe(listener, line)))
+        elif word == "filter":
+            listener.send(command_reply(_filter(listener, line)))
+        elif word == "nixevent":
+            listener.send(command_reply(_nixevent(listener, line)))
         elif word == "noevents":
             listener.events.clear()
             listener.subclasses.clear()
@@ -588,6 +601,42 @@ def _subscribe(listener: _Listener, line: str) -> str:
     if not keys:
         return "-ERR no keywords supplied"
     return "+OK event listener enabled plain"
+
+
+def _filter(listener: _Listener, line: str) -> str:
+    """``filter <header> <value>`` / ``filter delete <header> [<value>]``."""
+    words = line.split(" ", 3)[1:]
+    if words and words[0] == "delete" and len(words) >= 2:
+        name = words[1]
+        value = words[2] if len(words) > 2 else None
+        kept = [(n, v) for n, v in listener.filters if not (n == name and (value is None or v == value))]
+        if len(kept) == len(listener.filters):
+            return "-ERR filter not found."
+        listener.filters = kept
+        return f"+OK filter deleted. [{name}]=[{value if value is not None else ''}]"
+    if len(words) < 2:
+        return "-ERR invalid syntax"
+    name, value = words[0], " ".join(words[1:])
+    listener.filters.append((name, value))
+    return f"+OK filter added. [{name}]=[{value}]"
+
+
+def _nixevent(listener: _Listener, line: str) -> str:
+    keys = 0
+    custom = False
+    for word in line.split()[1:]:
+        if custom:
+            listener.subclasses.discard(word)
+        elif word.upper() in _EVENT_NAMES:
+            keys += 1
+            if word.upper() == "CUSTOM":
+                custom = True
+            elif word.upper() == "ALL":
+                listener.all_events = False
+                listener.events.clear()
+            else:
+                listener.events.discard(word.upper())
+    return "+OK events nixed" if keys else "-ERR no keywords supplied"
 
 
 async def _read_command(reader: asyncio.StreamReader) -> tuple[str, dict[str, str], str] | None:

@@ -320,3 +320,50 @@ async def test_hundreds_of_concurrent_calls_each_end_once() -> None:
         assert simulator.live_channels() == []
     finally:
         await simulator.stop()
+
+
+async def test_filter_keeps_only_the_matching_calls(sim: FreeSwitchSimulator) -> None:
+    client = await connect(sim)
+    assert (await client.command("filter Unique-ID keep-1")).outer["Reply-Text"] == (
+        "+OK filter added. [Unique-ID]=[keep-1]"
+    )
+    await client.send(originate("drop-1", "3001") + originate("keep-1", "3002"))
+    frames = await client.until(
+        lambda f: f.get("Event-Name") == "CHANNEL_HANGUP_COMPLETE" and f.get("Unique-ID") == "keep-1"
+    )
+    assert {f.get("Unique-ID") for f in frames if f.is_event} == {"keep-1"}
+
+
+async def test_answered_call_killed_by_the_dialer_says_send_bye(sim: FreeSwitchSimulator) -> None:
+    """As recorded for uuid_kill: no sip_term_status, send_bye only in CHANNEL_HANGUP_COMPLETE."""
+    client = await connect(sim)
+    await client.send(originate("kill-1", "2001"))
+    await client.until(lambda f: f.get("Event-Name") == "CHANNEL_PARK")
+    assert (await client.command("api uuid_kill kill-1")).body == "+OK\n"
+    frames = await client.until(lambda f: f.get("Event-Name") == "CHANNEL_HANGUP_COMPLETE")
+    names = [f.get("Event-Name") for f in frames if f.is_event]
+    assert names[-3:] == ["CHANNEL_HANGUP", "CHANNEL_EXECUTE_COMPLETE", "CHANNEL_HANGUP_COMPLETE"]
+    hangup, execute, complete = (f for f in frames if f.is_event)
+    assert execute.get("Application") == "park"
+    for frame in (hangup, execute, complete):
+        assert frame.get("variable_sip_term_status") == ""
+    assert complete.get("variable_sip_hangup_disposition") == "send_bye"
+    assert hangup.get("variable_sip_hangup_disposition") == ""
+
+
+async def test_agent_leg_hung_up_by_the_softphone_says_recv_bye() -> None:
+    """The agent templates were recorded with uuid_kill; a BYE from the agent brings the BYE variables."""
+    simulator = FreeSwitchSimulator(_Everybody(CalleePlan(CalleeKind.AGENT, 0.002, 2.0)), time_scale=50.0)
+    await simulator.start()
+    try:
+        client = await connect(simulator)
+        await client.send(originate("ag-bye", "1001", "agent_1001 XML dialer"))
+        frames = await client.until(lambda f: f.get("Action") == "conference-destroy")
+        complete = next(f for f in frames if f.get("Event-Name") == "CHANNEL_HANGUP_COMPLETE")
+        assert complete.get("variable_sip_hangup_disposition") == "recv_bye"
+        assert complete.get("variable_sip_term_status") == "200"
+        execute = next(f for f in frames if f.get("Event-Name") == "CHANNEL_EXECUTE_COMPLETE")
+        assert execute.get("Application") == "conference"
+        assert execute.get("variable_sip_hangup_disposition") == "recv_bye"
+    finally:
+        await simulator.stop()
