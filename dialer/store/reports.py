@@ -149,14 +149,12 @@ class ReportRepository:
             DispositionRecord.campaign_id,
         )
         async with self._db.read_session() as s:
-            names = {
-                cid: name for cid, name in (await s.execute(select(Campaign.id, Campaign.name))).tuples()
-            }
-            attempts = {row[0]: row[1:] for row in (await s.execute(attempts_q)).tuples()}
+            names = {cid: name for cid, name in (await s.execute(select(Campaign.id, Campaign.name)))}
+            attempts = {row[0]: row[1:] for row in (await s.execute(attempts_q))}
             outcomes: dict[int, dict[str, int]] = defaultdict(dict)
-            for cid, outcome, n in (await s.execute(outcomes_q)).tuples():
+            for cid, outcome, n in await s.execute(outcomes_q):
                 outcomes[cid][outcome] = int(n)
-            dispositions = {row[0]: row[1:] for row in (await s.execute(dispositions_q)).tuples()}
+            dispositions = {row[0]: row[1:] for row in (await s.execute(dispositions_q))}
         reports = []
         for cid in sorted(set(attempts) | set(dispositions)):
             a = attempts.get(cid, (0, 0, 0, 0, 0, 0, 0.0))
@@ -215,11 +213,11 @@ class ReportRepository:
             DispositionRecord.campaign_id,
         )
         async with self._db.read_session() as s:
-            calls = {row[0]: row[1:] for row in (await s.execute(calls_q)).tuples()}
+            calls = {row[0]: row[1:] for row in (await s.execute(calls_q))}
             codes: dict[str, dict[str, int]] = defaultdict(dict)
             wrap: dict[str, float] = defaultdict(float)
             conversions: dict[str, int] = defaultdict(int)
-            for agent, code, n, wrap_s, conv in (await s.execute(codes_q)).tuples():
+            for agent, code, n, wrap_s, conv in await s.execute(codes_q):
                 codes[agent][code] = int(n)
                 wrap[agent] += float(wrap_s)
                 conversions[agent] += int(conv)

@@ -17,11 +17,12 @@ Each public method is one transaction.  The guarantees the runtime builds on:
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import and_, case, func, insert, or_, select, update
@@ -371,9 +372,14 @@ class LeadRepository:
             }
             for lead in leads
         ]
-        async with self._db.session() as s, s.begin():
-            await s.execute(insert(Lead), rows)
+        await self.insert_rows(rows)
         return len(rows)
+
+    async def insert_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert prepared rows (``leads`` column names) in one transaction (executemany)."""
+        # Core, not the ORM: one executemany per batch, no per-row bookkeeping.
+        async with self._db.engine.begin() as conn:
+            await conn.execute(insert(Lead), list(rows))
 
     async def finish_list(
         self,
@@ -413,7 +419,7 @@ class LeadRepository:
     async def count_by_status(self, campaign_id: int) -> dict[str, int]:
         query = select(Lead.status, func.count()).where(Lead.campaign_id == campaign_id).group_by(Lead.status)
         async with self._db.read_session() as s:
-            return {status: n for status, n in (await s.execute(query)).tuples()}
+            return {status: n for status, n in (await s.execute(query))}
 
     async def iter_leads(
         self, campaign_id: int, statuses: Collection[LeadStatus] = (), batch: int = 2000
@@ -444,12 +450,87 @@ class LeadRepository:
                 .limit(batch)
             )
             async with self._db.read_session() as s:
-                rows = list((await s.execute(query)).tuples())
+                rows = list(await s.execute(query))
             if not rows:
                 return
             for _, phone in rows:
                 yield phone
             last_id = rows[-1][0]
+
+
+class LeadBulkWriter:
+    """Inserts new leads of one list straight through the driver, many rows per statement.
+
+    For imports of millions of rows: no ORM, no per-row type processing (the
+    constant columns are encoded once), one ``executemany`` per batch.
+    """
+
+    COLUMNS = (
+        "campaign_id",
+        "lead_list_id",
+        "status",
+        "attempt_count",
+        "next_attempt_at",
+        "created_at",
+        "updated_at",
+        "phone",
+        "timezones",
+        "timezone_source",
+        "consent",
+        "priority",
+        "first_name",
+        "last_name",
+        "email",
+        "external_id",
+        "extra",
+    )
+
+    def __init__(self, db: Database, campaign_id: int, lead_list_id: int, now: datetime) -> None:
+        self._db = db
+        self._sqlite = db.is_sqlite
+        utc = now.astimezone(UTC)
+        # SQLite keeps naive UTC text in SQLAlchemy's format; asyncpg takes aware datetimes.
+        stamp: object = utc.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f") if self._sqlite else utc
+        self._head = (campaign_id, lead_list_id, LeadStatus.NEW.value, 0, stamp, stamp, stamp)
+        if self._sqlite:
+            marks = ", ".join("?" for _ in self.COLUMNS)
+        else:
+            marks = ", ".join(f"${i}" for i in range(1, len(self.COLUMNS) + 1))
+        self._sql = f"INSERT INTO {Lead.__tablename__} ({', '.join(self.COLUMNS)}) VALUES ({marks})"
+
+    def row(
+        self,
+        phone: str,
+        timezones: Sequence[str],
+        timezone_source: str,
+        consent: bool | None,
+        priority: int,
+        first_name: str | None,
+        last_name: str | None,
+        email: str | None,
+        external_id: str | None,
+        extra: Mapping[str, Any] | None,
+    ) -> tuple[Any, ...]:
+        consent_value: Any = consent if consent is None or not self._sqlite else int(consent)
+        return (
+            *self._head,
+            phone,
+            ",".join(timezones),
+            timezone_source,
+            consent_value,
+            priority,
+            first_name,
+            last_name,
+            email,
+            external_id,
+            json.dumps(extra, ensure_ascii=False) if extra else None,
+        )
+
+    async def insert(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert rows made by :meth:`row`, in one transaction."""
+        if rows:
+            async with self._db.engine.begin() as conn:
+                await conn.exec_driver_sql(self._sql, list(rows))
 
 
 # ---------------------------------------------------------------------------
@@ -557,7 +638,7 @@ class Hopper:
                 .with_for_update(skip_locked=True, of=Lead)
             )
             seen: set[int] = set()
-            for row in (await s.execute(callbacks)).tuples():
+            for row in await s.execute(callbacks):
                 if row[0] in seen:  # two pending callbacks for one lead: the earliest wins
                     continue
                 seen.add(row[0])
@@ -577,7 +658,7 @@ class Hopper:
                     .limit(remaining)
                     .with_for_update(skip_locked=True)
                 )
-                for row in (await s.execute(fresh)).tuples():
+                for row in await s.execute(fresh):
                     claimed.append(_claimed(campaign_id, row, None))
 
             if claimed:
@@ -989,7 +1070,7 @@ class AttemptRepository:
         )
         async with self._db.read_session() as s:
             samples = []
-            for answered, ended, amd, abandoned in (await s.execute(query)).tuples():
+            for answered, ended, amd, abandoned in await s.execute(query):
                 at = answered or ended
                 assert at is not None  # closed attempts always have ended_at
                 samples.append(AbandonSample(at, amd != "machine", bool(abandoned)))
@@ -1288,7 +1369,7 @@ class CustomerRepository:
                     callback_at=d.callback_at,
                     appointment_at=d.appointment_at,
                 )
-                for d, name in (await s.execute(query)).tuples()
+                for d, name in (await s.execute(query))
             ]
 
     async def comments(self, number: str, limit: int = 50) -> list[HistoryEntry]:
@@ -1313,6 +1394,7 @@ __all__ = [
     "DispositionResult",
     "HistoryEntry",
     "Hopper",
+    "LeadBulkWriter",
     "LeadRecord",
     "LeadRepository",
     "LeadUnavailable",

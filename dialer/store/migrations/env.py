@@ -20,10 +20,10 @@ from dialer.store.base import Base
 
 
 def _import_models() -> None:
-    # Every ``models`` module of the dialer registers its tables on Base.metadata;
-    # importing them all lets autogenerate see the whole schema.
+    # Every ``models`` / ``tables`` module of the dialer registers its tables on
+    # Base.metadata; importing them all lets autogenerate see the whole schema.
     for info in pkgutil.walk_packages(dialer.__path__, prefix="dialer."):
-        if info.name.rsplit(".", 1)[-1] == "models":
+        if info.name.rsplit(".", 1)[-1] in ("models", "tables"):
             importlib.import_module(info.name)
 
 

@@ -1,0 +1,1 @@
+"""Lead lists in and out: CSV import (normalized, deduplicated, nothing dropped) and export."""

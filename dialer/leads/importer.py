@@ -1,0 +1,724 @@
+"""Lead import from CSV: any delimiter, UTF-8 / UTF-8-BOM / Windows-1252 (Latin-1), numbers to E.164.
+
+Nothing is lost: every data row is either inserted as a lead or written to the
+rejects file (its line number, the reason, then the original fields) and
+counted by reason.  The file is streamed and inserted in batches, so a list of
+millions of rows imports in bounded memory; the only thing that grows is the
+set of numbers already seen (a Python int per number, for duplicate checks).
+
+    report = await import_leads(db, "list.csv", campaign.id, "FR",
+                                mapping={"phone": "Telephone"}, rejects_path="rejects.csv")
+    print(report.summary())
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import csv
+import enum
+import io
+import itertools
+import logging
+import multiprocessing
+import os
+import time
+import zoneinfo
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from dialer.leads.numbers import Normalized, RegionError, normalize_many, normalize_region
+from dialer.store.db import Database
+from dialer.store.models import utcnow
+from dialer.store.repositories import LeadBulkWriter
+
+log = logging.getLogger(__name__)
+
+# Fields a lead has; the rest of a row's columns are kept as ``extra``.
+LEAD_FIELDS = ("phone", "first_name", "last_name", "email", "external_id", "timezone", "consent", "priority")
+# Header names recognised for the phone column when no mapping is given.
+PHONE_ALIASES = (
+    "phone",
+    "phone_number",
+    "telephone",
+    "téléphone",
+    "tel",
+    "tél",
+    "number",
+    "numero",
+    "numéro",
+    "mobile",
+    "msisdn",
+)
+_TRUE = frozenset({"1", "true", "yes", "y", "oui", "o", "x"})
+_FALSE = frozenset({"0", "false", "no", "n", "non"})
+_SCAN_CHUNK = 1 << 20
+_POOL_MIN_BYTES = 4 << 20
+DncCheck = Callable[[str], Awaitable[bool]]
+Progress = Callable[["ImportProgress"], None]
+
+
+class LeadImportError(Exception):
+    """The file cannot be imported at all; the message names the problem and what to do."""
+
+
+class RejectReason(enum.StrEnum):
+    INVALID_NUMBER = "invalid_number"
+    MISSING_NUMBER = "missing_number"
+    DUPLICATE_IN_FILE = "duplicate_in_file"
+    DUPLICATE_IN_CAMPAIGN = "duplicate_in_campaign"
+    DO_NOT_CALL = "do_not_call"
+    BAD_ROW = "bad_row"  # not as many fields as the header
+    BAD_VALUE = "bad_value"  # a mapped field (timezone, consent, priority) cannot be read
+
+
+@dataclass(frozen=True, slots=True)
+class ImportProgress:
+    rows: int
+    bytes_read: int
+    total_bytes: int
+
+
+@dataclass(slots=True)
+class ImportReport:
+    source: str
+    lead_list_id: int
+    encoding: str
+    delimiter: str
+    rows: int = 0  # data rows read (blank lines not counted)
+    imported: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    blank_lines: int = 0
+    without_timezone: int = (
+        0  # imported, but no zone could be derived: the compliance gate will not dial them
+    )
+    rejects_path: str | None = None
+    messages: list[str] = field(default_factory=list)  # the first rejections, in operator's words
+    seconds: float = 0.0
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected.values())
+
+    def summary(self) -> str:
+        parts = [
+            f"{self.imported} leads imported from {self.source} "
+            f"({self.encoding}, delimiter {self.delimiter!r})"
+        ]
+        if self.rejected_total:
+            reasons = ", ".join(
+                f"{n} {reason.replace('_', ' ')}" for reason, n in sorted(self.rejected.items())
+            )
+            parts.append(f"{self.rejected_total} rows rejected ({reasons}), written to {self.rejects_path}")
+        else:
+            parts.append("no row rejected")
+        if self.without_timezone:
+            parts.append(
+                f"{self.without_timezone} leads have no known time zone "
+                "and will not be dialed until one is set"
+            )
+        return "; ".join(parts)
+
+
+# ---------------------------------------------------------------------------
+# Encoding and dialect
+
+
+def _line_of(path: Path, offset: int) -> int:
+    line = 1
+    with path.open("rb") as f:
+        remaining = offset
+        while remaining > 0:
+            chunk = f.read(min(remaining, _SCAN_CHUNK))
+            if not chunk:
+                break
+            line += chunk.count(b"\n")
+            remaining -= len(chunk)
+    return line
+
+
+def detect_encoding(path: Path) -> str:
+    """UTF-8 (with or without BOM) when the whole file decodes as UTF-8, else Windows-1252 / Latin-1.
+
+    A file that mixes UTF-8 text and other bytes is refused: guessing would
+    garble names silently.
+    """
+    with path.open("rb") as f:
+        head = f.read(4)
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in head:
+            raise LeadImportError(
+                f"{path} is UTF-16 or a binary file (a spreadsheet?); "
+                "export it as 'CSV UTF-8' and import that"
+            )
+        f.seek(0)
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        offset = 0
+        non_ascii_ok = False
+        cp1252_ok = True
+        while True:
+            chunk = f.read(_SCAN_CHUNK)
+            if not chunk:
+                break
+            if b"\x00" in chunk:
+                nul_line = _line_of(path, offset + chunk.index(b"\x00"))
+                raise LeadImportError(
+                    f"{path} contains NUL bytes near line {nul_line}: it is not a text CSV; "
+                    "export it as 'CSV UTF-8' and import that"
+                )
+            if cp1252_ok and not chunk.isascii():
+                try:
+                    chunk.decode("cp1252")
+                except UnicodeDecodeError:
+                    cp1252_ok = False
+            try:
+                decoder.decode(chunk)
+                if not chunk.isascii():
+                    non_ascii_ok = True
+            except UnicodeDecodeError as exc:
+                bad_offset = offset + exc.start
+                line = _line_of(path, bad_offset)
+                if non_ascii_ok or _has_utf8_sequence(chunk[: exc.start]):
+                    raise LeadImportError(
+                        f"{path} mixes encodings: it has UTF-8 text, but byte "
+                        f"0x{chunk[exc.start]:02X} at line {line} is not UTF-8; re-save the whole file as "
+                        "'CSV UTF-8', or pass --encoding if you know its encoding"
+                    ) from None
+                return "cp1252" if cp1252_ok and _cp1252_rest_ok(f) else "latin-1"
+            offset += len(chunk)
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return "cp1252" if cp1252_ok else "latin-1"
+    return "utf-8-sig" if head.startswith(codecs.BOM_UTF8) else "utf-8"
+
+
+def _has_utf8_sequence(data: bytes) -> bool:
+    return not data.isascii()
+
+
+def _cp1252_rest_ok(f: IO[bytes]) -> bool:
+    while chunk := f.read(_SCAN_CHUNK):
+        try:
+            chunk.decode("cp1252")
+        except UnicodeDecodeError:
+            return False
+    return True
+
+
+def sniff_delimiter(sample: str) -> str:
+    """The delimiter of a CSV sample: csv.Sniffer, else the most frequent of , ; tab | in the header line."""
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        first = sample.splitlines()[0] if sample else ""
+        counts = {d: first.count(d) for d in ",;\t|"}
+        best = max(counts, key=lambda d: counts[d])
+        return best if counts[best] else ","
+
+
+_all_zones: frozenset[str] | None = None
+
+
+def _known_zone(name: str) -> bool:
+    global _all_zones
+    if _all_zones is None:
+        _all_zones = frozenset(zoneinfo.available_timezones())
+    return name in _all_zones
+
+
+# ---------------------------------------------------------------------------
+# Header mapping
+
+
+def parse_mapping(text: str) -> dict[str, str]:
+    """``phone=Telephone,first_name=Prenom`` -> ``{"phone": "Telephone", "first_name": "Prenom"}``."""
+    mapping: dict[str, str] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        name, sep, column = part.partition("=")
+        if not sep or not name.strip() or not column.strip():
+            raise LeadImportError(f"mapping {part!r} is not FIELD=COLUMN, e.g. phone=Telephone")
+        mapping[name.strip()] = column.strip()
+    return mapping
+
+
+def resolve_columns(header: list[str], mapping: Mapping[str, str], source: str) -> dict[str, int]:
+    """Column index of each lead field: explicit mapping first, then same-name columns."""
+    unknown = sorted(set(mapping) - set(LEAD_FIELDS))
+    if unknown:
+        raise LeadImportError(
+            f"unknown lead field(s) in the mapping: {', '.join(unknown)}; "
+            f"fields are: {', '.join(LEAD_FIELDS)}"
+        )
+    by_name = {h.strip().casefold(): i for i, h in enumerate(header)}
+    shown = ", ".join(repr(h) for h in header)
+    columns: dict[str, int] = {}
+    for name, column in mapping.items():
+        index = by_name.get(column.strip().casefold())
+        if index is None:
+            raise LeadImportError(
+                f"column {column!r} (mapped to {name}) is not in the header of {source}; "
+                f"the header has: {shown}; fix the mapping, e.g. --map {name}=<column>"
+            )
+        columns[name] = index
+    for name in LEAD_FIELDS:
+        if name not in columns and name in by_name:
+            columns[name] = by_name[name]
+    if "phone" not in columns:
+        for alias in PHONE_ALIASES:
+            if alias in by_name:
+                columns["phone"] = by_name[alias]
+                break
+        else:
+            raise LeadImportError(
+                f"no phone column in {source}: the header has: {shown}; "
+                "say which column holds the number with --map phone=<column>"
+            )
+    return columns
+
+
+# ---------------------------------------------------------------------------
+# The import
+
+
+class _Rejects:
+    """The rejects CSV, opened at the first rejected row."""
+
+    def __init__(self, path: Path, header: list[str]) -> None:
+        self.path = path
+        self._header = header
+        self._file: IO[str] | None = None
+        self._writer: Any = None
+
+    def write(self, line: int, reason: str, row: list[str]) -> None:
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("w", encoding="utf-8", newline="")
+            self._writer = csv.writer(self._file)
+            self._writer.writerow(["line", "reason", *self._header])
+        self._writer.writerow([line, reason, *row])
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+def _records(reader: Iterator[list[str]], line_of: Callable[[], int]) -> Iterator[tuple[int, list[str]]]:
+    """Rows with the line each starts on (a quoted field may span lines)."""
+    start = line_of() + 1
+    for row in reader:
+        yield start, row
+        start = line_of() + 1
+
+
+def _workers_for(source: Path, workers: int | None) -> int:
+    if workers is not None:
+        return max(0, workers)
+    if source.stat().st_size < _POOL_MIN_BYTES:
+        return 0  # starting processes costs more than parsing a small file
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def _check_source(source: Path) -> Path:
+    if not source.is_file():
+        raise LeadImportError(f"{source} does not exist or is not a file; give the path of a CSV file")
+    return source
+
+
+def _size_and_path(source: Path) -> tuple[int, str]:
+    return source.stat().st_size, str(source.resolve())
+
+
+def _mask(e164: str) -> str:
+    return e164[:-6] + "***" + e164[-3:] if len(e164) > 8 else "***"
+
+
+async def import_leads(
+    db: Database,
+    path: str | Path,
+    campaign_id: int,
+    default_country: str,
+    mapping: Mapping[str, str] | None = None,
+    rejects_path: str | Path | None = None,
+    dnc_check: DncCheck | None = None,
+    progress: Progress | None = None,
+    *,
+    encoding: str | None = None,
+    list_name: str | None = None,
+    batch_size: int = 5000,
+    max_messages: int = 20,
+    workers: int | None = None,
+    actor: str = "system",
+) -> ImportReport:
+    """Import a CSV file of leads into a campaign; see the module docstring.
+
+    ``mapping`` maps lead fields to column names (``{"phone": "Telephone"}``);
+    unmapped columns named like a field are taken as that field, the others
+    kept in the lead's ``extra``.  ``dnc_check(e164)`` returning True rejects
+    the row as do-not-call.  ``workers``: processes that parse numbers next to
+    the import (None: one per core for files over a few MB, 0: none).
+    Raises :class:`LeadImportError` when the file as a whole cannot be read
+    (encoding, no header, missing column).
+    """
+    started = time.perf_counter()
+    source = _check_source(Path(path))
+    try:
+        region = normalize_region(default_country)
+    except RegionError as exc:
+        raise LeadImportError(str(exc)) from None
+    await db.campaigns.get(campaign_id)  # NotFound with a clear message
+    rejects_file = Path(rejects_path) if rejects_path else source.with_name(source.stem + ".rejects.csv")
+    if encoding is None:
+        encoding = await asyncio.to_thread(detect_encoding, source)
+    else:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise LeadImportError(
+                f"encoding {encoding!r} is unknown; use utf-8, utf-8-sig, cp1252 or latin-1"
+            ) from None
+    state = _ImportState()
+    try:
+        report = await _run(
+            db,
+            source,
+            campaign_id,
+            region,
+            encoding,
+            mapping or {},
+            rejects_file,
+            dnc_check,
+            progress,
+            list_name,
+            batch_size,
+            max_messages,
+            _workers_for(source, workers),
+            state,
+        )
+    except BaseException as exc:
+        if state.pending is not None:
+            # Let the batch in flight finish: its rows are counted as imported.
+            try:
+                await state.pending
+                if state.report is not None:
+                    state.report.imported += state.pending_rows
+            except Exception:
+                log.exception("the last batch of %s could not be inserted", source)
+        if state.report is not None:
+            await db.leads.finish_list(
+                state.report.lead_list_id,
+                imported=state.report.imported,
+                rejected=state.report.rejected_total,
+                status="failed",
+                actor=actor,
+                detail={"error": str(exc) or exc.__class__.__name__},
+            )
+            done = (
+                f"; {state.report.imported} leads were imported before the error (lead list "
+                f"{state.report.lead_list_id}) and {state.report.rejected_total} rows written to "
+                f"{rejects_file}: importing the file again rejects those already imported as duplicates"
+            )
+        else:
+            done = ""
+        if isinstance(exc, UnicodeDecodeError):
+            raise LeadImportError(
+                f"{source} is not valid {encoding}: byte 0x{exc.object[exc.start]:02X} near line "
+                f"{state.line}; re-save it as 'CSV UTF-8' or pass the right --encoding{done}"
+            ) from None
+        if isinstance(exc, LeadImportError) and done:
+            raise LeadImportError(f"{exc}{done}") from None
+        raise
+    report.rejects_path = str(rejects_file) if report.rejected_total else None
+    report.seconds = time.perf_counter() - started
+    await db.leads.finish_list(
+        report.lead_list_id,
+        imported=report.imported,
+        rejected=report.rejected_total,
+        status="complete",
+        actor=actor,
+        detail={"rejected_by_reason": dict(report.rejected), "source": str(source), "encoding": encoding},
+    )
+    return report
+
+
+@dataclass(slots=True)
+class _ImportState:
+    """What an interrupted import has done so far, for its error message and its lead-list record."""
+
+    report: ImportReport | None = None
+    pending: asyncio.Task[None] | None = None
+    pending_rows: int = 0
+    line: int = 0
+
+
+async def _run(
+    db: Database,
+    source: Path,
+    campaign_id: int,
+    region: str,
+    encoding: str,
+    mapping: Mapping[str, str],
+    rejects_file: Path,
+    dnc_check: DncCheck | None,
+    progress: Progress | None,
+    list_name: str | None,
+    batch_size: int,
+    max_messages: int,
+    workers: int,
+    state: _ImportState,
+) -> ImportReport:
+    total_bytes, resolved = _size_and_path(source)
+    raw = source.open("rb")
+    text = io.TextIOWrapper(raw, encoding=encoding, newline="")
+    rejects: _Rejects | None = None
+    pool: ProcessPoolExecutor | None = None
+    try:
+        sample = text.read(64 * 1024)
+        if not sample.strip():
+            raise LeadImportError(f"{source} is empty; it needs a header line and one lead per line")
+        text.seek(0)
+        delimiter = sniff_delimiter(sample.lstrip("\ufeff"))
+        reader = csv.reader(text, delimiter=delimiter)
+        header: list[str] = []
+        for row in reader:
+            if any(cell.strip() for cell in row):
+                header = [cell.strip().lstrip("\ufeff") for cell in row]
+                break
+        if not header:
+            raise LeadImportError(f"{source} has no header line; the first line must name the columns")
+        columns = resolve_columns(header, mapping, str(source))
+        extra_columns = [(i, h) for i, h in enumerate(header) if i not in columns.values() and h]
+        rejects = _Rejects(rejects_file, header)
+
+        lead_list_id = await db.leads.create_list(campaign_id, list_name or source.name, resolved, region)
+        report = ImportReport(
+            source=str(source), lead_list_id=lead_list_id, encoding=encoding, delimiter=delimiter
+        )
+        state.report = report
+        seen: set[int] = set()
+        in_campaign: set[int] = set()
+        async for phone in db.leads.numbers_of_campaign(campaign_id):
+            in_campaign.add(int(phone[1:]))
+
+        writer = LeadBulkWriter(db, campaign_id, lead_list_id, utcnow())
+        width = len(header)
+        phone_i = columns["phone"]
+        tz_i = columns.get("timezone")
+        consent_i = columns.get("consent")
+        priority_i = columns.get("priority")
+        first_i, last_i, email_i, external_i = (
+            columns.get(name) for name in ("first_name", "last_name", "email", "external_id")
+        )
+        batch: list[tuple[Any, ...]] = []
+        rejects_name = rejects_file.name
+
+        def reject(line: int, reason: RejectReason, row: list[str], message: str) -> None:
+            assert rejects is not None
+            report.rejected[reason.value] += 1
+            rejects.write(line, reason.value, row)
+            if len(report.messages) < max_messages:
+                report.messages.append(
+                    f"lead row {line}: {message}; the row was skipped and written to {rejects_name}"
+                )
+
+        async def flush() -> None:
+            nonlocal batch
+            if state.pending is not None:
+                await state.pending
+                state.pending = None
+                report.imported += state.pending_rows
+            if batch:
+                # Insert this batch while the next rows are read: the driver works in its own thread.
+                state.pending = asyncio.create_task(writer.insert(batch))
+                state.pending_rows = len(batch)
+                batch = []
+
+        def text_of(row: list[str], index: int | None) -> str | None:
+            return (row[index].strip() or None) if index is not None else None
+
+        if workers > 0:
+            pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        chunks = _normalized_chunks(
+            _records(reader, lambda: reader.line_num), phone_i, width, region, pool, workers
+        )
+        async for chunk, results in chunks:
+            for (line, row), normalized in zip(chunk, results, strict=True):
+                state.line = line
+                if not any(cell.strip() for cell in row):
+                    report.blank_lines += 1
+                    continue
+                report.rows += 1
+                if len(row) != width:
+                    reject(
+                        line,
+                        RejectReason.BAD_ROW,
+                        row,
+                        f"has {len(row)} fields but the header has {width} (a stray {delimiter!r} or quote?)",
+                    )
+                    continue
+                raw_number = row[phone_i].strip()
+                if not raw_number:
+                    reject(
+                        line,
+                        RejectReason.MISSING_NUMBER,
+                        row,
+                        f"the phone column {header[phone_i]!r} is empty",
+                    )
+                    continue
+                if normalized is None:
+                    reject(
+                        line,
+                        RejectReason.INVALID_NUMBER,
+                        row,
+                        f"{raw_number!r} is not a valid number for {region}",
+                    )
+                    continue
+                e164, zones = normalized
+                key = int(e164[1:])
+                if key in seen:
+                    reject(
+                        line,
+                        RejectReason.DUPLICATE_IN_FILE,
+                        row,
+                        f"{_mask(e164)} appears earlier in the file",
+                    )
+                    continue
+                if key in in_campaign:
+                    reject(
+                        line,
+                        RejectReason.DUPLICATE_IN_CAMPAIGN,
+                        row,
+                        f"{_mask(e164)} is already a lead of this campaign",
+                    )
+                    continue
+                if dnc_check is not None and await dnc_check(e164):
+                    reject(line, RejectReason.DO_NOT_CALL, row, f"{_mask(e164)} is on a do-not-call list")
+                    continue
+                tz_source = "number"
+                if tz_i is not None and row[tz_i].strip():
+                    zone = row[tz_i].strip()
+                    if not _known_zone(zone):
+                        reject(
+                            line,
+                            RejectReason.BAD_VALUE,
+                            row,
+                            f"time zone {zone!r} is not an IANA zone name such as Europe/Paris",
+                        )
+                        continue
+                    zones = (zone,)
+                    tz_source = "column"
+                consent: bool | None = None
+                if consent_i is not None and row[consent_i].strip():
+                    value = row[consent_i].strip().casefold()
+                    if value in _TRUE:
+                        consent = True
+                    elif value in _FALSE:
+                        consent = False
+                    else:
+                        reject(
+                            line, RejectReason.BAD_VALUE, row, f"consent {row[consent_i]!r} is not yes/no/1/0"
+                        )
+                        continue
+                priority = 0
+                if priority_i is not None and row[priority_i].strip():
+                    try:
+                        priority = int(row[priority_i])
+                    except ValueError:
+                        reject(
+                            line,
+                            RejectReason.BAD_VALUE,
+                            row,
+                            f"priority {row[priority_i]!r} is not a whole number",
+                        )
+                        continue
+                if not zones:
+                    report.without_timezone += 1
+                seen.add(key)
+                batch.append(
+                    writer.row(
+                        e164,
+                        zones,
+                        tz_source,
+                        consent,
+                        priority,
+                        text_of(row, first_i),
+                        text_of(row, last_i),
+                        text_of(row, email_i),
+                        text_of(row, external_i),
+                        {h: row[i] for i, h in extra_columns if row[i]},
+                    )
+                )
+                if len(batch) >= batch_size:
+                    await flush()
+            if progress is not None:
+                progress(ImportProgress(report.rows, raw.tell(), total_bytes))
+        await flush()
+        await flush()
+        if progress is not None:
+            progress(ImportProgress(report.rows, total_bytes, total_bytes))
+        return report
+    finally:
+        text.close()
+        if rejects is not None:
+            rejects.close()
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+_Chunk = list[tuple[int, list[str]]]
+
+
+async def _normalized_chunks(
+    records: Iterator[tuple[int, list[str]]],
+    phone_i: int,
+    width: int,
+    region: str,
+    pool: ProcessPoolExecutor | None,
+    workers: int,
+    chunk_size: int = 2000,
+) -> AsyncIterator[tuple[_Chunk, list[Normalized | None]]]:
+    """Rows in file order, by chunks, each with its normalized numbers.
+
+    With a pool, a few chunks are parsed ahead in worker processes while this
+    process checks and inserts the previous ones; the look-ahead is bounded, so
+    memory is too.
+    """
+
+    def raws(chunk: _Chunk) -> list[str]:
+        return [row[phone_i].strip() if len(row) == width else "" for _, row in chunk]
+
+    loop = asyncio.get_running_loop()
+    ahead: deque[tuple[_Chunk, asyncio.Future[list[Normalized | None]]]] = deque()
+    depth = 2 * workers
+    while True:
+        chunk = list(itertools.islice(records, chunk_size))
+        if not chunk:
+            break
+        if pool is None:
+            yield chunk, normalize_many(raws(chunk), region)
+            continue
+        ahead.append((chunk, loop.run_in_executor(pool, normalize_many, raws(chunk), region)))
+        if len(ahead) > depth:
+            done, future = ahead.popleft()
+            yield done, await future
+    while ahead:
+        done, future = ahead.popleft()
+        yield done, await future
+
+
+__all__ = [
+    "LEAD_FIELDS",
+    "DncCheck",
+    "ImportProgress",
+    "ImportReport",
+    "LeadImportError",
+    "RejectReason",
+    "detect_encoding",
+    "import_leads",
+    "parse_mapping",
+]

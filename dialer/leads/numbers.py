@@ -1,0 +1,77 @@
+"""Phone numbers of imported rows: E.164 and candidate time zones, with phonenumbers.
+
+Kept free of the database and the event loop so that a pool of worker
+processes can normalize large files next to the import (parsing is the
+costliest step of an import).
+"""
+
+from __future__ import annotations
+
+import phonenumbers
+from phonenumbers import PhoneNumberType, is_number_type_geographical
+from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
+
+# phonenumbers says this when it does not know; the lead then has no zone at all,
+# and the compliance gate refuses to dial it (fail closed).
+_UNKNOWN_ZONE = "Etc/Unknown"
+_country_zones: dict[int, tuple[str, ...]] = {}
+
+Normalized = tuple[str, tuple[str, ...]]
+
+
+class RegionError(ValueError):
+    """The default country is not one phonenumbers knows."""
+
+
+def normalize_region(country: str) -> str:
+    region = country.strip().upper()
+    if region == "UK":
+        region = "GB"
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise RegionError(
+            f"default country {country!r} is not an ISO 3166 country code phonenumbers knows; "
+            "use e.g. FR, GB, US"
+        )
+    return region
+
+
+def _longest_prefix_zones(digits: str) -> tuple[str, ...]:
+    for length in range(min(TIMEZONE_LONGEST_PREFIX, len(digits)), 0, -1):
+        found = TIMEZONE_DATA.get(digits[:length])
+        if found is not None:
+            return tuple(z for z in found if z != _UNKNOWN_ZONE)
+    return ()
+
+
+def _zones_for(number: phonenumbers.PhoneNumber, e164: str, ntype: int) -> tuple[str, ...]:
+    """Candidate zones, as phonenumbers.timezone.time_zones_for_number, without its second type lookup."""
+    country_code = number.country_code or 0
+    if is_number_type_geographical(ntype, country_code):
+        return _longest_prefix_zones(e164[1:])
+    zones = _country_zones.get(country_code)
+    if zones is None:
+        zones = _longest_prefix_zones(str(country_code))
+        _country_zones[country_code] = zones
+    return zones
+
+
+def normalize_number(raw: str, region: str) -> Normalized | None:
+    """E.164 and candidate zones of a valid number, or None when it is not a valid number."""
+    if not raw:
+        return None
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        return None
+    # A number is valid exactly when its type is known in its own region, so one
+    # type lookup serves both the validity check and the time-zone lookup.
+    ntype = phonenumbers.number_type(number)
+    if ntype == PhoneNumberType.UNKNOWN:
+        return None
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return e164, _zones_for(number, e164, ntype)
+
+
+def normalize_many(raws: list[str], region: str) -> list[Normalized | None]:
+    """``normalize_number`` over a chunk (the unit of work of the import's process pool)."""
+    return [normalize_number(raw, region) for raw in raws]
