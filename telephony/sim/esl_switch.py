@@ -10,7 +10,8 @@ API commands are returned as text.
 What each call does, as recorded:
 
 - refused (486/503/404): CHANNEL_CREATE, then 20 ms later CHANNEL_HANGUP,
-  CHANNEL_HANGUP_COMPLETE and BACKGROUND_JOB ``-ERR <CAUSE>``;
+  CHANNEL_HANGUP_COMPLETE and BACKGROUND_JOB ``-ERR <CAUSE>`` (the job lands
+  before, between or after the hang-up events with the recorded odds);
 - ringing: CHANNEL_CREATE, CHANNEL_PROGRESS; ``originate_timeout`` counted in
   whole seconds of the clock (``NO_ANSWER``), or ``uuid_kill`` (cause
   ``NORMAL_CLEARING``, 20 ms after the API reply);
@@ -370,7 +371,7 @@ class Switch:
             cause, q850, status, phrase = _REFUSALS[ch.plan.kind]
             await self.sleep(max(ch.plan.ring_s, SIP_ROUND_TRIP))
             self._set_cause(ch, cause, q850, status, url_encode(phrase))
-            self._end_unanswered(ch, "refuse", job_first=False)
+            self._end_unanswered(ch, "refuse")
             return
         progress_at = min(SIP_ROUND_TRIP, ch.plan.ring_s) if ch.plan.kind in _ANSWERING else SIP_ROUND_TRIP
         await self.sleep(progress_at)
@@ -386,14 +387,14 @@ class Switch:
                 if ring_left <= timeout_left:
                     break  # answered
                 self._set_cause(ch, "NO_ANSWER", 19, "487", "CANCEL")
-                self._end_unanswered(ch, "ring", job_first=True)
+                self._end_unanswered(ch, "ring")
                 return
             ring_left -= (self.now_us() - started) / 1_000_000
             verb, arg = command
             if verb == "kill":
                 await self.sleep(KILL_DELAY)
                 self._set_cause(ch, arg, q850_of(arg), "487", "CANCEL")
-                self._end_unanswered(ch, "ring", job_first=False)
+                self._end_unanswered(ch, "ring")
                 return
             if verb == "transfer":
                 ch.pending_transfer = arg
@@ -402,18 +403,28 @@ class Switch:
     def _set_cause(self, ch: Channel, cause: str, q850: int, sip_status: str, phrase: str = "") -> None:
         ch.values.update(cause=cause, q850=str(q850), sip_status=sip_status, sip_phrase=phrase)
 
-    def _end_unanswered(self, ch: Channel, family: str, *, job_first: bool) -> None:
+    def _end_unanswered(self, ch: Channel, family: str) -> None:
+        """CHANNEL_HANGUP, CHANNEL_HANGUP_COMPLETE and the ``-ERR`` job, the job where chance puts it.
+
+        The job thread and the channel thread race in FreeSWITCH: over the recorded
+        failures the job came after CHANNEL_HANGUP_COMPLETE 12 times, between the two
+        hang-up events 6 times and before CHANNEL_HANGUP once.  The simulator draws
+        the same odds (seeded), so a client is exercised on every order.
+        """
         ch.hung_up = True
         ch.points["hangup"] = self.now_us()
         if family == "ring":
             ch.points["profile"] = ch.points["created"]
+        position = self.rng.choices((0, 1, 2), weights=(1, 6, 12))[0]
+        body = f"-ERR {ch.values['cause']}\n"
+        if position == 0:
+            self.job_done(ch, body)
         self.emit(f"{family}.hangup", ch)
-        if job_first:
-            self.job_done(ch, f"-ERR {ch.values['cause']}\n")
-            self.emit(f"{family}.hangup_complete", ch)
-        else:
-            self.emit(f"{family}.hangup_complete", ch)
-            self.job_done(ch, f"-ERR {ch.values['cause']}\n")
+        if position == 1:
+            self.job_done(ch, body)
+        self.emit(f"{family}.hangup_complete", ch)
+        if position == 2:
+            self.job_done(ch, body)
 
     # -- answered calls ----------------------------------------------------------------
 

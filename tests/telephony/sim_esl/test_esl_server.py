@@ -367,3 +367,23 @@ async def test_agent_leg_hung_up_by_the_softphone_says_recv_bye() -> None:
         assert execute.get("variable_sip_hangup_disposition") == "recv_bye"
     finally:
         await simulator.stop()
+
+
+async def test_failure_job_lands_before_between_or_after_the_hangup_events(sim: FreeSwitchSimulator) -> None:
+    """The recorded switch raced its job thread against the channel: clients must see every order."""
+    client = await connect(sim)
+    n = 60
+    await client.send("".join(originate(f"race-{i}", "3001") for i in range(n)))
+    positions: dict[str, int] = {}
+    seen: dict[str, list[str]] = {}
+    while len(positions) < n:
+        frame = await client.next()
+        if not frame.is_event:
+            continue
+        name = frame.get("Event-Name")
+        uuid = frame.get("Unique-ID") or frame.get("Job-UUID").removesuffix("-job")
+        events = seen.setdefault(uuid, [])
+        if name == "BACKGROUND_JOB":
+            positions[uuid] = sum(1 for e in events if e in ("CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE"))
+        events.append(name)
+    assert set(positions.values()) == {0, 1, 2}
