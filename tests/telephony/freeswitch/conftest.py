@@ -8,9 +8,13 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from telephony.base import AnswerDecision, AnsweredCall, CallEvent, HangupCall
+from telephony.base import AnswerDecision, AnsweredCall, CallEvent, Failed, HangupCall, HungUp
 from telephony.freeswitch.adapter import FreeSwitchPbx, FreeSwitchSettings
+from telephony.sim.freeswitch import FreeSwitchSimulator
+from telephony.sim.model import ScriptedCallee
 from tests.telephony.freeswitch.fake_esl import FakeEsl
+
+TIME_SCALE = 20.0  # simulator: a person answers in 0.15 s, a beep comes 0.27 s after the answer
 
 
 @dataclass
@@ -61,3 +65,34 @@ async def next_event(
         raise AssertionError("event stream ended")
 
     return await asyncio.wait_for(find(), wait_s)
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[FreeSwitchSimulator]:
+    server = FreeSwitchSimulator(ScriptedCallee(), time_scale=TIME_SCALE)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+def lab_pbx(sim: FreeSwitchSimulator, **kw: object) -> FreeSwitchPbx:
+    # the simulator plays the lab dialplan: "amd" runs avmd, anything else parks
+    return FreeSwitchPbx(settings_for(sim.port, answer_extension="park", amd_extension="amd", **kw))
+
+
+async def collect_until_ended(
+    pbx: FreeSwitchPbx, attempts: set[str], wait_s: float = 10.0
+) -> list[CallEvent]:
+    seen: list[CallEvent] = []
+
+    async def run() -> None:
+        open_ = set(attempts)
+        async for event in pbx.events():
+            seen.append(event)
+            if isinstance(event, Failed | HungUp):
+                open_.discard(event.attempt_id)
+                if not open_:
+                    return
+
+    await asyncio.wait_for(run(), wait_s)
+    return seen

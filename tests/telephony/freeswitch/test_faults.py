@@ -25,7 +25,8 @@ from telephony.base import (
 )
 from telephony.freeswitch.client import ConnectionUp, EslClient, EslClientSettings, EslItem, events_for
 from telephony.freeswitch.protocol import EslFrame
-from tests.telephony.freeswitch.conftest import ScriptedRouter, next_event
+from telephony.sim.freeswitch import FreeSwitchSimulator
+from tests.telephony.freeswitch.conftest import ScriptedRouter, collect_until_ended, lab_pbx, next_event
 from tests.telephony.freeswitch.fake_esl import FakeEsl
 from tests.telephony.freeswitch.test_adapter import request, started
 
@@ -206,3 +207,81 @@ async def test_acl_rejection_is_reported_and_retried_with_backoff() -> None:
         await client.stop()
         server.close()
         await server.wait_closed()
+
+
+# -- against the ESL simulator (real framing and event sequences) ---------------------------
+
+
+async def test_simulator_crash_mid_call_ends_every_attempt_without_redialing(
+    sim: FreeSwitchSimulator,
+) -> None:
+    pbx = lab_pbx(sim)
+    await pbx.start()
+    seen: list[CallEvent] = []
+
+    async def collect() -> None:
+        async for event in pbx.events():
+            seen.append(event)
+
+    collector = asyncio.create_task(collect())
+    try:
+        await pbx.originate(request("crash-ring", number="+33100004001", ring_timeout_s=60))
+        await pbx.originate(request("crash-talk", number="+33100002001"))
+        await asyncio.wait_for(_until(lambda: "crash-talk" in _answered(seen)), 5)
+        await sim.crash()
+        await sim.start(port=sim.port)  # a restarted FreeSWITCH: no calls
+        await asyncio.wait_for(_until(lambda: {"crash-ring", "crash-talk"} <= _ended(seen)), 5)
+        ring = next(e for e in seen if isinstance(e, Failed) and e.attempt_id == "crash-ring")
+        assert isinstance(ring, Failed) and ring.outcome == "lost"
+        assert any(isinstance(e, HungUp) and e.attempt_id == "crash-talk" for e in seen)
+        assert sorted(sim.originates_received) == ["crash-ring", "crash-talk"]
+        assert pbx.connected
+    finally:
+        collector.cancel()
+        await pbx.stop()
+
+
+async def test_simulator_silent_api_times_out_and_the_link_recovers(sim: FreeSwitchSimulator) -> None:
+    pbx = lab_pbx(sim, action_timeout_s=0.3)
+    await pbx.start()
+    try:
+        await pbx.originate(request("silent", number="+33100004001", ring_timeout_s=60))
+        sim.unanswered_commands.add("api")
+        with pytest.raises(ActionTimeout):
+            await pbx.hangup("silent")
+        sim.unanswered_commands.clear()
+        await asyncio.wait_for(_until(lambda: pbx.client.connections >= 2 and pbx.connected), 5)
+        await pbx.hangup("silent")
+        events = await collect_until_ended(pbx, {"silent"})
+        failed = next(e for e in events if isinstance(e, Failed))
+        assert isinstance(failed, Failed) and failed.outcome == "cancelled"
+        assert sim.originates_received == ["silent"]
+    finally:
+        await pbx.stop()
+
+
+async def test_simulator_malformed_bytes_are_counted_and_calls_go_on(sim: FreeSwitchSimulator) -> None:
+    pbx = lab_pbx(sim)
+    await pbx.start()
+    try:
+        await sim.send_raw(b"garbage without a colon\n\nContent-Type: x\nContent-Length: -3\n\n")
+        await pbx.originate(request("after", number="+33100003001"))
+        await collect_until_ended(pbx, {"after"})
+        assert pbx.tracker.outcome_label("after") == "busy"
+        assert pbx.client.protocol_errors == 2
+        assert pbx.client.connections == 1
+    finally:
+        await pbx.stop()
+
+
+def _answered(events: list[CallEvent]) -> set[str]:
+    return {e.attempt_id for e in events if isinstance(e, Answered)}
+
+
+def _ended(events: list[CallEvent]) -> set[str]:
+    return {e.attempt_id for e in events if isinstance(e, Failed | HungUp)}
+
+
+async def _until(predicate) -> None:  # type: ignore[no-untyped-def]
+    while not predicate():
+        await asyncio.sleep(0.01)
