@@ -61,6 +61,7 @@ PARK_COPY_DELAY = 0.001  # the parked session re-fires its queued copy of an avm
 BEEP_AFTER_ANSWER = 5.30  # avmd::beep after answer for the lab's beeping greeting (5.28-5.30 s)
 TALK_START = 0.060  # a customer says "hello" this long after joining the conference
 TALK_LENGTH = 1.350
+PLAYBACK_S = 3.0  # a dialer's message (abandon notice, voicemail message); not in the recordings
 CONFERENCE_SETTLE = 0.020  # floor-change to the next member / conference-destroy after a leave
 
 BYE_VARIABLES = (
@@ -179,6 +180,9 @@ class Channel:
     arg: str = ""
     result: asyncio.Future[str] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     timers: dict[str, float] = field(default_factory=dict)  # action -> PBX epoch seconds
+    playing: str = ""  # file of a running playback; later sendmsg applications wait for it
+    deferred: list[tuple[str, str]] = field(default_factory=list)
+    ready: list[tuple[str, str]] = field(default_factory=list)  # deferred commands whose turn has come
     task: asyncio.Task[None] | None = None
 
     @property
@@ -480,7 +484,7 @@ class Switch:
         """The answered call until it ends: callee timers and the dialer's commands."""
         while True:
             action, at = min(ch.timers.items(), key=lambda kv: kv[1]) if ch.timers else ("", math.inf)
-            command = await self.wait_command(ch, at - self._now_s())
+            command = ch.ready.pop(0) if ch.ready else await self.wait_command(ch, at - self._now_s())
             if command is None:
                 del ch.timers[action]
                 if action == "hangup":
@@ -496,12 +500,18 @@ class Switch:
             if verb == "transfer":
                 await self.sleep(APP_DELAY)
                 self._transfer(ch, arg)
+            elif verb == "app" and ch.playing:
+                ch.deferred.append(command)  # the session runs its queued applications one by one
             elif verb == "app":
                 app, _, app_arg = arg.partition(" ")
                 await self.sleep(APP_DELAY)
                 if app == "hangup":
                     await self._hangup(ch, app_arg.strip() or "NORMAL_CLEARING", by_us=True)
                     return
+                if app == "playback":
+                    ch.playing = app_arg.strip()
+                    ch.timers["playback_done"] = self._now_s() + PLAYBACK_S
+                    continue
                 await self._app(ch, app)
             elif verb == "avmd_api_stop":
                 await self._avmd_api_stop(ch)
@@ -510,6 +520,17 @@ class Switch:
 
     async def _timer(self, ch: Channel, action: str) -> None:
         conference = ch.conference
+        if action == "playback_done":
+            self.emit(
+                "amd.exec_avmd_start",
+                ch,
+                {"app_uuid": self._uuid()},
+                transform=lambda headers: _as_application(headers, "playback", ch.playing, "FILE%20PLAYED"),
+            )
+            ch.playing = ""
+            ch.ready.extend(ch.deferred)
+            ch.deferred.clear()
+            return
         if action == "beep" and ch.avmd_running:
             detect_us = int(BEEP_AFTER_ANSWER * 1_000_000) - self.rng.randrange(0, 30_000)
             extra = {"avmd_detect_us": str(detect_us), "avmd_detect_ms": str(detect_us // 1000)}
@@ -677,6 +698,22 @@ class Switch:
                 ch.result.set_result("-ERR SYSTEM_SHUTDOWN\n")
         self.channels.clear()
         self.conferences.clear()
+
+
+def _as_application(headers: Headers, app: str, data: str, response: str) -> Headers:
+    """CHANNEL_EXECUTE_COMPLETE of an application the recordings do not have (playback),
+    shaped like the recorded avmd_start one."""
+    out: Headers = []
+    for k, v in headers:
+        if k == "variable_current_application":
+            out.append((k, app))
+        elif k == "Application":
+            out.extend([(k, app), ("Application-Data", url_encode(data))])
+        elif k == "Application-Response":
+            out.append((k, response))
+        else:
+            out.append((k, v))
+    return out
 
 
 def _as_killed(headers: Headers) -> Headers:

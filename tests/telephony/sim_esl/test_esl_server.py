@@ -387,3 +387,23 @@ async def test_failure_job_lands_before_between_or_after_the_hangup_events(sim: 
             positions[uuid] = sum(1 for e in events if e in ("CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE"))
         events.append(name)
     assert set(positions.values()) == {0, 1, 2}
+
+
+async def test_hangup_sent_after_a_playback_waits_for_the_message(sim: FreeSwitchSimulator) -> None:
+    """sendmsg playback then sendmsg hangup: the session runs them in turn."""
+    client = await connect(sim)
+    await client.send(originate("msg-1", "2001", "amd XML dialer"))
+    await client.until(lambda f: f.get("Event-Name") == "CHANNEL_PARK")
+    for app, arg in (("playback", "abandon.wav"), ("hangup", "NORMAL_CLEARING")):
+        reply = await client.command(
+            "sendmsg msg-1\ncall-command: execute\n"
+            f"execute-app-name: {app}\nexecute-app-arg: {arg}\nevent-lock: true"
+        )
+        assert reply.outer["Reply-Text"] == "+OK"
+    frames = await client.until(lambda f: f.get("Event-Name") == "CHANNEL_HANGUP_COMPLETE")
+    names = [(f.get("Event-Name"), f.get("Application")) for f in frames if f.is_event]
+    assert names.index(("CHANNEL_EXECUTE_COMPLETE", "playback")) < names.index(("CHANNEL_HANGUP", ""))
+    played = next(f for f in frames if f.get("Application") == "playback")
+    assert played.get("Application-Data") == "abandon.wav"
+    assert played.get("Application-Response") == "FILE PLAYED"
+    assert frames[-1].get("variable_sip_hangup_disposition") == "send_bye"
