@@ -121,7 +121,7 @@ class Dial:
         return f"{self.user}@{self.host}:{self.port}" if self.port else f"{self.user}@{self.host}"
 
 
-def parse_originate_arg(arg: str) -> Dial:
+def parse_originate_arg(arg: str, profiles: frozenset[str] = SOFIA_PROFILES) -> Dial:
     """``{vars}sofia/<profile>/<user>@<host>[:<port>] <destination>`` as mod_commands reads it."""
     m = _ORIGINATE.match(arg.strip())
     if not m or not m.group("dest"):
@@ -138,7 +138,7 @@ def parse_originate_arg(arg: str) -> Dial:
     if endpoint != "sofia":
         raise OriginateRefused("-ERR CHAN_NOT_IMPLEMENTED\n")
     profile, _, target = rest.partition("/")
-    if profile not in SOFIA_PROFILES:
+    if profile not in profiles:
         raise OriginateRefused("-ERR INVALID_PROFILE\n")
     user, _, hostport = target.partition("@")
     host, _, port = hostport.partition(":")
@@ -204,10 +204,18 @@ class LiveChannel:
 class Switch:
     """Channels and conferences of one FreeSWITCH process; ``crash`` forgets them all."""
 
-    def __init__(self, model: CalleeModel, time_scale: float, seed: int, publish: Publish) -> None:
+    def __init__(
+        self,
+        model: CalleeModel,
+        time_scale: float,
+        seed: int,
+        publish: Publish,
+        profiles: frozenset[str] = SOFIA_PROFILES,
+    ) -> None:
         if time_scale <= 0:
             raise ValueError(f"time_scale must be > 0, got {time_scale}")
         self.model = model
+        self.profiles = profiles
         self.time_scale = time_scale
         self.publish = publish
         self.templates: dict[str, Template] = load_templates()
@@ -295,7 +303,7 @@ class Switch:
 
     def originate(self, job: str, arg: str, *, background: bool = True) -> Channel:
         """Create the channel of ``originate <arg>`` and start playing it out (bgapi or api)."""
-        dial = parse_originate_arg(arg)
+        dial = parse_originate_arg(arg, self.profiles)
         variables = dict(dial.variables)
         uuid = variables.get("origination_uuid") or self._uuid()
         if uuid in self.channels:

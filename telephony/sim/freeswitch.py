@@ -24,7 +24,7 @@ import logging
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
-from telephony.sim.esl_switch import Channel, LiveChannel, OriginateRefused, Switch
+from telephony.sim.esl_switch import SOFIA_PROFILES, Channel, LiveChannel, OriginateRefused, Switch
 from telephony.sim.esl_templates import (
     AUTH_REQUEST,
     DISCONNECT_NOTICE,
@@ -187,6 +187,8 @@ class FreeSwitchSimulator:
         self.time_scale = time_scale
         self.password = password
         self.seed = seed
+        # sofia profiles an originate may name; others fail with -ERR INVALID_PROFILE and no channel
+        self.sofia_profiles: set[str] = set(SOFIA_PROFILES)
         self.originates_received: list[str] = []
         # Command words (first word of a command frame) that are read and never answered:
         # a test adds "api" here to see the client's timeout.
@@ -206,7 +208,13 @@ class FreeSwitchSimulator:
         """Listen (again, after ``crash``/``stop``: a restarted FreeSWITCH with no calls)."""
         if self._server is not None:
             raise RuntimeError("simulator already started; call stop() or crash() first")
-        self._switch = Switch(self.model, self.time_scale, self.seed + self._restarts, self._publish)
+        self._switch = Switch(
+            self.model,
+            self.time_scale,
+            self.seed + self._restarts,
+            self._publish,
+            frozenset(self.sofia_profiles),
+        )
         self._restarts += 1
         self._host = host
         self._server = await asyncio.start_server(self._serve, host, port or self.port or 0)
