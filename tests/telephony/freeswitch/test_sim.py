@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from telephony.base import Connected, ConnectToAgent
+from telephony.base import Answered, CallEvent, Connected, ConnectToAgent
 from telephony.sim.freeswitch import FreeSwitchSimulator
 from tests.telephony.freeswitch.conftest import ScriptedRouter, collect_until_ended, lab_pbx
 from tests.telephony.freeswitch.test_adapter import request
@@ -40,5 +40,30 @@ async def test_every_lab_callee_gets_its_outcome_through_the_simulator(sim: Free
         person = next(a for a, n in ids.items() if n == "+33100002001")
         assert any(isinstance(e, Connected) and e.attempt_id == person for e in events)
         assert pbx.client.protocol_errors == 0
+    finally:
+        await pbx.stop()
+
+
+async def test_agent_login_then_a_customer_joins_the_agent_conference(sim: FreeSwitchSimulator) -> None:
+    router = ScriptedRouter(ConnectToAgent("1001"))
+    pbx = lab_pbx(sim)
+    pbx.set_answer_router(router)
+    await pbx.start()
+    try:
+        leg = await pbx.login_agent("1001", "sofia/dialer/1001@127.0.0.1:5081")
+        events: list[CallEvent] = []
+        async for event in pbx.events():
+            events.append(event)
+            if isinstance(event, Connected) and event.attempt_id == leg:
+                break
+        assert any(isinstance(e, Answered) and e.attempt_id == leg for e in events)
+        await pbx.originate(request("joins", number="+33100002001"))
+        joined = await collect_until_ended(pbx, {"joins"})
+        assert [(e.attempt_id, e.agent_id) for e in joined if isinstance(e, Connected)] == [("joins", "1001")]
+        assert [c.attempt_id for c in router.calls] == ["joins"]  # the agent leg is never routed
+        assert leg in await pbx.live_attempts()
+        await pbx.hangup(leg)
+        await collect_until_ended(pbx, {leg})
+        assert pbx.router_errors == pbx.action_errors == 0
     finally:
         await pbx.stop()
