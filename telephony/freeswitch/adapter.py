@@ -41,6 +41,7 @@ from telephony.base import (
     AmdDetected,
     AmdResult,
     AnswerDecision,
+    Answered,
     AnsweredCall,
     AnswerRouter,
     CallEvent,
@@ -96,6 +97,9 @@ class FreeSwitchSettings:
     agent_extension_prefix: str = "agent_"  # agent_<id>: conference agent_<id>@agent
     amd_variable: str | None = None  # channel variable of a person/machine classifier, if any
     amd_window_s: float = 0.0  # with amd on: wait this long for a beep before routing (0: route at once)
+    # An answered call that never reaches park (a dialplan that does not park) is routed anyway
+    # after this long, rather than left in silence; 0 turns the safety net off.
+    park_timeout_s: float = 5.0
     agent_ring_timeout_s: int = 30
     agent_caller_id_number: str = "0000"
     agent_caller_id_name: str = "Dialer"
@@ -111,6 +115,8 @@ class FreeSwitchSettings:
             problems.append("action_timeout_s must be > 0")
         if self.amd_window_s < 0:
             problems.append("amd_window_s must be >= 0")
+        if self.park_timeout_s < 0:
+            problems.append("park_timeout_s must be >= 0")
         for name in ("context", "answer_extension", "amd_extension", "agent_extension_prefix"):
             if not re.fullmatch(r"[A-Za-z0-9_]+", getattr(self, name)):
                 problems.append(f"{name} {getattr(self, name)!r} must be letters, digits or _")
@@ -204,7 +210,8 @@ class _Live:
     amd: bool
     agent_leg: bool = False
     routed: bool = False
-    timer: asyncio.TimerHandle | None = None
+    timer: asyncio.TimerHandle | None = None  # detection window
+    park_timer: asyncio.TimerHandle | None = None  # answered, CHANNEL_PARK still to come
 
 
 class FreeSwitchPbx:
@@ -244,8 +251,9 @@ class FreeSwitchPbx:
 
     async def stop(self) -> None:
         for live in self._live.values():
-            if live.timer is not None:
-                live.timer.cancel()
+            for timer in (live.timer, live.park_timer):
+                if timer is not None:
+                    timer.cancel()
         await self.client.stop()
         tasks = list(self._tasks)
         for t in tasks:
@@ -271,8 +279,7 @@ class FreeSwitchPbx:
         if not self.client.connected:
             raise PbxUnavailable(f"not connected to FreeSWITCH: attempt {attempt} not dialed")
         job = f"{attempt}-job"
-        self.tracker.register_originate(attempt, job, self._clock())
-        self._live[attempt] = _Live(connection=self.client.connections, amd=request.amd)
+        self._register(attempt, job, _Live(connection=self.client.connections, amd=request.amd))
         log.info("originate attempt=%s number=%s", attempt, mask_number(request.number))
         try:
             await self.client.bgapi(command, job)
@@ -343,8 +350,9 @@ class FreeSwitchPbx:
         command = originate_command(request, s, f"{s.agent_extension_prefix}{agent}")
         if not self.client.connected:
             raise PbxUnavailable(f"not connected to FreeSWITCH: agent {agent} not called")
-        self.tracker.register_originate(leg, f"{leg}-job", self._clock())
-        self._live[leg] = _Live(connection=self.client.connections, amd=False, agent_leg=True)
+        self._register(
+            leg, f"{leg}-job", _Live(connection=self.client.connections, amd=False, agent_leg=True)
+        )
         try:
             await self.client.bgapi(command, f"{leg}-job")
         except (EslReplyLost, ActionTimeout):
@@ -354,6 +362,15 @@ class FreeSwitchPbx:
             self._live.pop(leg, None)
             raise
         return leg
+
+    def _register(self, attempt: str, job: str, live: _Live) -> None:
+        dropped = self.tracker.dropped_live
+        self.tracker.register_originate(attempt, job, self._clock())
+        self._live[attempt] = live
+        if self.tracker.dropped_live != dropped:
+            # the tracker was full and forgot its oldest call: forget it here too
+            for gone in [a for a in self._live if self.tracker.attempt(a) is None]:
+                self._live.pop(gone, None)
 
     async def live_attempts(self) -> set[str]:
         """Uuids of every live channel on the switch (ours are our attempt ids)."""
@@ -384,11 +401,37 @@ class FreeSwitchPbx:
             live.timer.cancel()
             live.timer = None
             self._route_now(event.attempt_id)
+        if (
+            live is not None
+            and isinstance(event, Answered)
+            and not live.agent_leg
+            and not live.routed
+            and self.settings.park_timeout_s > 0
+        ):
+            loop = asyncio.get_running_loop()
+            live.park_timer = loop.call_later(
+                self.settings.park_timeout_s, self._park_overdue, event.attempt_id
+            )
         if isinstance(event, Failed | HungUp):
             done = self._live.pop(event.attempt_id, None)
-            if done is not None and done.timer is not None:
-                done.timer.cancel()
+            if done is not None:
+                for timer in (done.timer, done.park_timer):
+                    if timer is not None:
+                        timer.cancel()
         self._events.put_nowait(event)
+
+    def _park_overdue(self, attempt: str) -> None:
+        live = self._live.get(attempt)
+        if live is None or live.routed or live.timer is not None:
+            return
+        live.park_timer = None
+        log.warning(
+            "attempt %s answered %g s ago but never parked: routing it now; check that the answer "
+            "extension ends in park",
+            attempt,
+            self.settings.park_timeout_s,
+        )
+        self._maybe_route(attempt, self._clock())
 
     def _maybe_route(self, attempt: str, at: float) -> None:
         live = self._live.get(attempt)
@@ -398,6 +441,9 @@ class FreeSwitchPbx:
         if not state.answered:
             return
         window = self.settings.amd_window_s if live.amd else 0.0
+        if live.park_timer is not None:
+            live.park_timer.cancel()
+            live.park_timer = None
         if window > 0 and state.amd is None:
             loop = asyncio.get_running_loop()
             live.timer = loop.call_later(window, self._route_now, attempt)

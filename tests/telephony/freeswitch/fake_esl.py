@@ -50,6 +50,7 @@ class FakeEsl:
         self.silent_prefixes: list[str] = []  # commands starting with one of these get no reply
         self.unanswered: list[str] = []
         self.connections = 0
+        self.park = True  # False: answered calls never reach park (a dialplan that does not park)
         self._tasks: set[asyncio.Task[None]] = set()
         self._seq = 100
 
@@ -229,6 +230,7 @@ class FakeEsl:
         if m.group(3).startswith("agent_"):
             self.channels[uuid]["application"] = "conference"
             return
-        self.emit({"Event-Name": "CHANNEL_PARK", **base})
+        if self.park:
+            self.emit({"Event-Name": "CHANNEL_PARK", **base})
         if digit == "9":
             self.emit({"Event-Name": "CUSTOM", "Event-Subclass": "avmd::beep", **base, "Frequency": "1000.0"})

@@ -245,3 +245,28 @@ def test_lab_dialplan_extensions_can_be_configured() -> None:
         "}sofia/dialer/2001@127.0.0.1:5071 amd XML dialer"
     )
     assert originate_command(request("a1"), lab).endswith(" park XML dialer")
+
+
+async def test_answered_call_that_never_parks_is_routed_after_the_park_timeout(fake_esl: FakeEsl) -> None:
+    fake_esl.park = False
+    router = ScriptedRouter(ConnectToAgent("1001"))
+    pbx = await started(fake_esl, router, park_timeout_s=0.1)
+    try:
+        await pbx.originate(request("no-park"))
+        await next_event(pbx, Connected, "no-park")
+        assert [c.attempt_id for c in router.calls] == ["no-park"]
+    finally:
+        await pbx.stop()
+
+
+async def test_parked_call_is_routed_once_although_the_park_timeout_also_runs(fake_esl: FakeEsl) -> None:
+    router = ScriptedRouter(ConnectToAgent("1001"))
+    pbx = await started(fake_esl, router, park_timeout_s=0.05)
+    try:
+        await pbx.originate(request("parks"))
+        await next_event(pbx, Connected, "parks")
+        await asyncio.sleep(0.1)
+        assert [c.attempt_id for c in router.calls] == ["parks"]
+        assert fake_esl.received.count("api uuid_transfer parks agent_1001 XML dialer") == 1
+    finally:
+        await pbx.stop()
