@@ -80,36 +80,57 @@ class EslEvent:
     ``-ERR CAUSE``), empty for other events.
     """
 
-    __slots__ = ("_block", "_cache", "_headers", "body")
+    __slots__ = ("_body", "_cache", "_end", "_headers", "_text")
 
     def __init__(self, text: str) -> None:
-        cut = text.find("\n\n")
-        block = text if cut < 0 else text[:cut]
-        rest = "" if cut < 0 else text[cut + 2 :]
-        # "\n" in front lets every header, the first included, be found as "\nName:".
-        self._block = "\n" + block
+        # Nothing is scanned here: a channel event is 3-10 KB and the tracker reads
+        # three or four of its ~150 headers.
+        self._text = text
+        self._end = -2  # end of the header block: unknown yet
         self._cache: dict[str, str | None] = {}
         self._headers: dict[str, str] | None = None
-        self.body = ""
-        if rest:
-            length = self.get("Content-Length")
-            if length is not None and length.isdigit():
-                self.body = rest[: int(length)]
-            else:
-                self.body = rest
+        self._body: str | None = None
+
+    def _block_end(self) -> int:
+        """Index of the blank line that ends the header block (values never hold a newline)."""
+        if self._end == -2:
+            cut = self._text.find("\n\n")
+            self._end = len(self._text) if cut < 0 else cut
+        return self._end
+
+    @property
+    def body(self) -> str:
+        if self._body is None:
+            end = self._block_end()
+            rest = self._text[end + 2 :]
+            if rest:
+                length = self.get("Content-Length")
+                if length is not None and length.isdigit():
+                    rest = rest[: int(length)]
+            self._body = rest
+        return self._body
 
     def get(self, name: str, default: str | None = None) -> str | None:
         cache = self._cache
         if name in cache:
             value = cache[name]
             return default if value is None else value
-        block = self._block
+        text = self._text
         found: str | None = None
-        start = block.find("\n" + name + ":")
+        key = name + ":"
+        if text.startswith(key):
+            start = 0
+        else:
+            start = text.find("\n" + key)
+            # A match after the header block is in a job's body (``api`` output), not a header.
+            if start >= 0 and text.find("\n\n", 0, start + 1) >= 0:
+                start = -1
+            if start >= 0:
+                start += 1
         if start >= 0:
-            start += len(name) + 2
-            end = block.find("\n", start)
-            raw = block[start:] if end < 0 else block[start:end]
+            start += len(key)
+            end = text.find("\n", start)
+            raw = text[start:] if end < 0 else text[start:end]
             if raw[:1] == " ":
                 raw = raw[1:]
             if raw[-1:] == "\r":
@@ -130,7 +151,7 @@ class EslEvent:
     @property
     def headers(self) -> dict[str, str]:
         if self._headers is None:
-            self._headers = _parse_header_block(self._block, decode=True)
+            self._headers = _parse_header_block(self._text[: self._block_end()], decode=True)
         return self._headers
 
     @property

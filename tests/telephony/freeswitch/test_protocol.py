@@ -178,3 +178,13 @@ def test_encoders_write_what_freeswitch_was_sent() -> None:
 def test_newlines_and_bad_words_in_arguments_are_refused(call) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(EslCommandError):
         call()
+
+
+def test_header_lookalikes_in_a_job_body_are_not_headers() -> None:
+    body = "Event-Name: BACKGROUND_JOB\nJob-UUID: j1\nContent-Length: 30\n\nUnique-ID: x\nHangup-Cause: y\n\n"
+    event = EslEvent(body)
+    assert event.get("Event-Name") == "BACKGROUND_JOB"  # the first line
+    assert event.get("Unique-ID") is None
+    assert event.get("Hangup-Cause") is None
+    assert event.body == "Unique-ID: x\nHangup-Cause: y\n\n"
+    assert "Unique-ID" not in event.headers
