@@ -280,6 +280,9 @@ def source_call(capture: dict[str, Any], uuid: str) -> SourceCall:
     tokens: list[tuple[re.Pattern[str], str]] = []
     if conf:
         tokens.append((_bounded(conf[0].get("Conference-Name")), "{conf_name}"))
+    if originate and not originate.app.startswith("&"):
+        # originated into a dialplan extension ("amd XML dialer"): Caller-Destination-Number, bl_xfer
+        tokens.append((_bounded(originate.app.split()[0]), "{extension}"))
     if originate:
         tokens.append((re.compile(re.escape(url_encode(originate.dest))), "{dest}"))
         tokens.append((re.compile(re.escape(originate.dest)), "{dest_raw}"))
@@ -482,6 +485,7 @@ def source_values(
         values["cid_number"] = odict.get("origination_caller_id_number", "")
         values["cid_name"] = url_encode(odict.get("origination_caller_id_name", ""))
         values[ORIGVARS_MARKER] = "\n".join(f"variable_{k}\t{url_encode(v)}" for k, v in o.variables)
+        values["extension"] = o.app.split()[0]
 
     def point(name: str) -> int:
         v = event.get(name) or first(name)

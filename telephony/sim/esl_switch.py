@@ -312,12 +312,14 @@ class Switch:
         self.session_counter += 1
         self.sessions_since_start += 1
         destination = dial.destination.split()[0]
-        if _AGENT_EXTENSION.match(destination):
+        if destination.startswith("&"):
+            family = "park"  # an inline application: &park()
+        elif _AGENT_EXTENSION.match(destination):
             family = "agent"
-        elif destination == "amd":
-            family = "amd"
         else:
-            family = "park"
+            # a dialplan extension: "amd" runs avmd_start then park; "park" (and, leniently,
+            # any other name) parks.  Both are a bl_xfer into context dialer.
+            family = "amd"
         now = self.now_us()
         sdp_id = self.rng.randrange(1_700_000_000, 1_999_999_999)
         values = {
@@ -343,6 +345,8 @@ class Switch:
             "sdp_id": str(sdp_id),
             "sdp_version": str(sdp_id + 1),
             ORIGVARS_MARKER: "\n".join(f"variable_{k}\t{url_encode(v)}" for k, v in dial.variables),
+            "extension": url_encode(destination),
+            "xfer_uuid": self._uuid(),
         }
         points = {"created": now, "profile": now, "progress": 0, "answered": 0, "hangup": 0, "avmd": 0}
         ch = Channel(uuid, job, dial, plan, values, points, family, background=background, arg=arg)
@@ -450,16 +454,16 @@ class Switch:
         self.emit(f"{ch.family}.answer", ch)
         if ch.plan.talk_s is not None:
             ch.timers["hangup"] = now / 1_000_000 + ch.plan.talk_s
-        if ch.family != "park":
-            # the answered leg is transferred into the dialplan (bl_xfer): a new caller profile
-            ch.values["xfer_uuid"] = self._uuid()
         if ch.family == "park":
             self.job_done(ch, f"+OK {ch.uuid}\n")
             self._park(ch, "park.park")
         elif ch.family == "amd":
             ch.points["profile"] = now
             self.job_done(ch, f"+OK {ch.uuid}\n")
-            await self._avmd_start(ch, with_app=True)
+            if ch.values["extension"] == "amd":
+                await self._avmd_start(ch, with_app=True)
+            else:
+                self._park(ch, "amd.park")
         else:
             ch.points["profile"] = now
             await self.sleep(APP_DELAY)

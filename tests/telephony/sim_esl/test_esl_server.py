@@ -407,3 +407,16 @@ async def test_hangup_sent_after_a_playback_waits_for_the_message(sim: FreeSwitc
     assert played.get("Application-Data") == "abandon.wav"
     assert played.get("Application-Response") == "FILE PLAYED"
     assert frames[-1].get("variable_sip_hangup_disposition") == "send_bye"
+
+
+async def test_originate_into_the_park_extension_parks_in_the_dialplan(sim: FreeSwitchSimulator) -> None:
+    """``park XML dialer`` is a bl_xfer into context dialer: a second caller profile, no avmd."""
+    client = await connect(sim)
+    await client.send(originate("ext-1", "2001", "park XML dialer"))
+    frames = await client.until(lambda f: f.get("Event-Name") == "CHANNEL_PARK")
+    park = frames[-1]
+    assert park.get("Caller-Destination-Number") == "park"
+    assert park.get("Caller-Context") == "dialer"
+    assert park.get("Caller-Profile-Index") == "2"
+    assert "bl_xfer:park/dialer/XML" in park.get("variable_transfer_history")
+    assert not [f for f in frames if f.get("Event-Subclass").startswith("avmd::")]
