@@ -35,25 +35,35 @@ from dialer.leads.numbers import Normalized, RegionError, normalize_many, normal
 from dialer.store.db import Database
 from dialer.store.models import utcnow
 from dialer.store.repositories import LeadBulkWriter
+from telephony.base import mask_number
 
 log = logging.getLogger(__name__)
 
 # Fields a lead has; the rest of a row's columns are kept as ``extra``.
 LEAD_FIELDS = ("phone", "first_name", "last_name", "email", "external_id", "timezone", "consent", "priority")
-# Header names recognised for the phone column when no mapping is given.
-PHONE_ALIASES = (
-    "phone",
-    "phone_number",
-    "telephone",
-    "téléphone",
-    "tel",
-    "tél",
-    "number",
-    "numero",
-    "numéro",
-    "mobile",
-    "msisdn",
-)
+# Header names recognised (case-insensitive) for a field when the mapping does not name its column.
+FIELD_ALIASES: Mapping[str, tuple[str, ...]] = {
+    "phone": (
+        "phone",
+        "phone_number",
+        "telephone",
+        "téléphone",
+        "tel",
+        "tél",
+        "number",
+        "numero",
+        "numéro",
+        "mobile",
+        "msisdn",
+    ),
+    "first_name": ("first_name", "firstname", "first name", "given_name", "prenom", "prénom"),
+    "last_name": ("last_name", "lastname", "last name", "surname", "family_name", "nom"),
+    "email": ("email", "e-mail", "mail", "courriel"),
+    "external_id": ("external_id", "customer_id", "id"),
+    "timezone": ("timezone", "time_zone", "tz", "fuseau"),
+    "consent": ("consent", "consentement", "opt_in", "optin"),
+    "priority": ("priority", "priorite", "priorité"),
+}
 _TRUE = frozenset({"1", "true", "yes", "y", "oui", "o", "x"})
 _FALSE = frozenset({"0", "false", "no", "n", "non"})
 _SCAN_CHUNK = 1 << 20
@@ -248,7 +258,7 @@ def parse_mapping(text: str) -> dict[str, str]:
 
 
 def resolve_columns(header: list[str], mapping: Mapping[str, str], source: str) -> dict[str, int]:
-    """Column index of each lead field: explicit mapping first, then same-name columns."""
+    """Column index of each lead field: the mapping first, then the usual header names (FIELD_ALIASES)."""
     unknown = sorted(set(mapping) - set(LEAD_FIELDS))
     if unknown:
         raise LeadImportError(
@@ -266,19 +276,21 @@ def resolve_columns(header: list[str], mapping: Mapping[str, str], source: str) 
                 f"the header has: {shown}; fix the mapping, e.g. --map {name}=<column>"
             )
         columns[name] = index
+    taken = set(columns.values())
     for name in LEAD_FIELDS:
-        if name not in columns and name in by_name:
-            columns[name] = by_name[name]
-    if "phone" not in columns:
-        for alias in PHONE_ALIASES:
-            if alias in by_name:
-                columns["phone"] = by_name[alias]
+        if name in columns:
+            continue
+        for alias in FIELD_ALIASES[name]:
+            index = by_name.get(alias)
+            if index is not None and index not in taken:
+                columns[name] = index
+                taken.add(index)
                 break
-        else:
-            raise LeadImportError(
-                f"no phone column in {source}: the header has: {shown}; "
-                "say which column holds the number with --map phone=<column>"
-            )
+    if "phone" not in columns:
+        raise LeadImportError(
+            f"no phone column in {source}: the header has: {shown}; "
+            "say which column holds the number with --map phone=<column>"
+        )
     return columns
 
 
@@ -335,7 +347,7 @@ def _size_and_path(source: Path) -> tuple[int, str]:
 
 
 def _mask(e164: str) -> str:
-    return e164[:-6] + "***" + e164[-3:] if len(e164) > 8 else "***"
+    return mask_number(e164)
 
 
 async def import_leads(

@@ -126,8 +126,8 @@ class ReportRepository:
             Attempt.campaign_id,
         )
         outcomes_q = _period(
-            select(Attempt.campaign_id, func.coalesce(Attempt.outcome, "open"), func.count()).group_by(
-                Attempt.campaign_id, func.coalesce(Attempt.outcome, "open")
+            select(Attempt.campaign_id, Attempt.outcome, func.count()).group_by(
+                Attempt.campaign_id, Attempt.outcome
             ),
             Attempt.created_at,
             since,
@@ -153,7 +153,7 @@ class ReportRepository:
             attempts = {row[0]: row[1:] for row in (await s.execute(attempts_q))}
             outcomes: dict[int, dict[str, int]] = defaultdict(dict)
             for cid, outcome, n in await s.execute(outcomes_q):
-                outcomes[cid][outcome] = int(n)
+                outcomes[cid][outcome or "open"] = int(n)  # no outcome yet: the call is in progress
             dispositions = {row[0]: row[1:] for row in (await s.execute(dispositions_q))}
         reports = []
         for cid in sorted(set(attempts) | set(dispositions)):
