@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from telephony.base import Answered, CallEvent, Connected, ConnectToAgent
+from telephony.base import Answered, CallEvent, Connected, ConnectToAgent, HungUp, PlayMessageThenHangup
 from telephony.sim.freeswitch import FreeSwitchSimulator
 from tests.telephony.freeswitch.conftest import ScriptedRouter, collect_until_ended, lab_pbx
 from tests.telephony.freeswitch.test_adapter import request
@@ -64,6 +64,23 @@ async def test_agent_login_then_a_customer_joins_the_agent_conference(sim: FreeS
         assert leg in await pbx.live_attempts()
         await pbx.hangup(leg)
         await collect_until_ended(pbx, {leg})
+        assert pbx.router_errors == pbx.action_errors == 0
+    finally:
+        await pbx.stop()
+
+
+async def test_abandon_message_is_played_then_the_call_hangs_up(sim: FreeSwitchSimulator) -> None:
+    router = ScriptedRouter(PlayMessageThenHangup("dialer/abandon"))
+    pbx = lab_pbx(sim)
+    pbx.set_answer_router(router)
+    await pbx.start()
+    try:
+        await pbx.originate(request("abandoned", number="+33100002002"))
+        events = await collect_until_ended(pbx, {"abandoned"})
+        assert pbx.tracker.outcome_label("abandoned") == "answered"
+        hung = [e for e in events if isinstance(e, HungUp)]
+        assert [(h.attempt_id, h.cause) for h in hung] == [("abandoned", 16)]
+        assert [c.attempt_id for c in router.calls] == ["abandoned"]
         assert pbx.router_errors == pbx.action_errors == 0
     finally:
         await pbx.stop()
