@@ -420,3 +420,38 @@ async def test_originate_into_the_park_extension_parks_in_the_dialplan(sim: Free
     assert park.get("Caller-Profile-Index") == "2"
     assert "bl_xfer:park/dialer/XML" in park.get("variable_transfer_history")
     assert not [f for f in frames if f.get("Event-Subclass").startswith("avmd::")]
+
+
+async def test_a_storm_of_commands_on_random_calls_breaks_no_call(caplog: pytest.LogCaptureFixture) -> None:
+    """Kills, transfers, avmd stops, playbacks and hang-ups in any order at any moment: every call
+    plays on to its end without an error in the switch."""
+    import random
+
+    rng = random.Random(5)
+    simulator = FreeSwitchSimulator(ScriptedCallee(), time_scale=100.0)
+    await simulator.start()
+    try:
+        client = await connect(simulator, subscribe="event plain ALL")
+        uuids = [f"storm-{i}" for i in range(40)]
+        for uuid in uuids:
+            number = f"0{rng.choice('123456789')}{rng.randrange(100, 999)}"
+            destination = rng.choice(["&park()", "amd XML dialer", "park XML dialer", "agent_1 XML dialer"])
+            await client.send(originate(uuid, number, destination, 20))
+        commands = [
+            "api uuid_kill {u}",
+            "api uuid_transfer {u} agent_2 XML dialer",
+            "api avmd {u} stop",
+            "sendmsg {u}\ncall-command: execute\nexecute-app-name: avmd_stop",
+            "sendmsg {u}\ncall-command: execute\nexecute-app-name: playback\nexecute-app-arg: x.wav",
+            "sendmsg {u}\ncall-command: execute\nexecute-app-name: hangup\nexecute-app-arg: USER_BUSY",
+        ]
+        for _ in range(150):
+            await asyncio.sleep(rng.random() * 0.01)
+            await client.send(rng.choice(commands).format(u=rng.choice(uuids)) + "\n\n")
+        await client.command("api hupall NORMAL_CLEARING")
+        async with asyncio.timeout(10):
+            while simulator.live_channels():
+                await asyncio.sleep(0.02)
+    finally:
+        await simulator.stop()
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
