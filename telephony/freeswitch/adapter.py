@@ -519,10 +519,12 @@ class FreeSwitchPbx:
                 continue
             row = channels.get(attempt)
             if row is None:
-                self.lost_attempts += 1
-                log.warning("attempt %s: no channel after reconnect; reported lost", attempt)
                 for event in self.tracker.mark_lost(attempt, at):
                     self._publish(event)
+                label = self.tracker.outcome_label(attempt)
+                if label == "lost":
+                    self.lost_attempts += 1
+                log.warning("attempt %s: no channel after reconnect; ended as %s", attempt, label)
                 continue
             live.connection = connection
             state = self.tracker.attempt(attempt)

@@ -329,6 +329,13 @@ class FreeSwitchCallTracker:
         state = self._live.get(attempt_id)
         if state is None:
             return []
+        if not state.answered and state.hangup_complete and state.hangup_cause:
+            # We saw the channel end but its BACKGROUND_JOB went out while the link was
+            # down: the channel's own cause says what the job would have said.
+            state.job_body = f"-ERR {state.hangup_cause}"
+            out: list[CallEvent] = []
+            self._try_fail(state, at, out)
+            return out
         if state.answered:
             event: CallEvent = HungUp(attempt_id, at, cause=0, cause_text="LOST")
             self._finish(state, self._answered_label(state))

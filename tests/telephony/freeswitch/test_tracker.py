@@ -179,3 +179,18 @@ def test_lost_attempts_become_failed_lost_or_hung_up() -> None:
     assert isinstance(lost[1], HungUp)
     assert tracker.outcome_label("ringing") == "lost"
     assert tracker.mark_lost("ringing", 3.0) == []
+
+
+def test_job_lost_with_the_link_falls_back_to_the_channel_hangup_cause() -> None:
+    events, regs, _ = _events_and_registrations("busy")
+    tracker = FreeSwitchCallTracker()
+    tracker.register_originate(*regs[0], 0.0)
+    for e in events:
+        if e.name != "BACKGROUND_JOB":  # the job went out while we were disconnected
+            tracker.feed(e, 1.0)
+    assert tracker.outcome_label("fs-busy") is None  # still waiting for the job
+    out = tracker.mark_lost("fs-busy", 2.0)
+    assert [(type(e), getattr(e, "outcome", None), getattr(e, "cause", None)) for e in out] == [
+        (Failed, Outcome.BUSY, 17)
+    ]
+    assert tracker.outcome_label("fs-busy") == "busy"
