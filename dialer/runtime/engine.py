@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +29,7 @@ from dialer.runtime.ports import (
     AmdPolicy,
     AttemptResult,
     CampaignPlan,
+    DispositionDetails,
     Gate,
     GateVerdict,
     Lead,
@@ -132,6 +133,10 @@ class Engine:
         self.outcomes: Counter[str] = Counter()  # closed attempts by outcome, for the demo and metrics
         self.blocked: Counter[str] = Counter()  # gate refusals by rule
         self.errors: Counter[str] = Counter()  # refused transitions, failed actions, handler errors
+        # Answer-to-agent seconds of the latest connected calls (the two-second promise).
+        self.connect_delays: deque[float] = deque(maxlen=10_000)
+        # Called as listener(attempt_id, agent_id) when a call joins an agent.
+        self.connected_listeners: list[Callable[[str, str], None]] = []
         self._draining = False
         self._idle = asyncio.Event()  # set when the last call in progress ends
         self._wrapups: dict[str, asyncio.Task[None]] = {}
@@ -208,7 +213,7 @@ class Engine:
         request = OriginateRequest(
             attempt_id=attempt_id,
             number=lead.number,
-            dial_string=plan.dial_string(lead.number),
+            dial_string=plan.dial_string(lead.number, attempt_id),
             caller_id_number=plan.caller_id_number,
             caller_id_name=plan.caller_id_name,
             ring_timeout_s=plan.ring_timeout_s,
@@ -357,12 +362,11 @@ class Engine:
             run.pacer.observe_person_handled(call.attempt_id, self._clock(), abandoned=False)
         await self.gate.record_outcome(active.lead, "contact", self._wall())
         await self.record.attempt_event(call.attempt_id, "connected", self._wall())
-        log.info(
-            "attempt %s: connected to agent %s after %.2f s",
-            call.attempt_id,
-            agent_id,
-            self._clock() - answered_at,
-        )
+        delay = self._clock() - answered_at
+        self.connect_delays.append(delay)
+        for listener in self.connected_listeners:
+            listener(call.attempt_id, agent_id)
+        log.info("attempt %s: connected to agent %s after %.2f s", call.attempt_id, agent_id, delay)
         return ConnectToAgent(agent_id)
 
     # -- wrap-up ------------------------------------------------------------------------
@@ -381,10 +385,12 @@ class Engine:
         task = asyncio.get_running_loop().create_task(expire())
         self._wrapups[agent_id] = task
 
-    async def dispose(self, agent_id: str, attempt_id: str, code: str) -> None:
+    async def dispose(
+        self, agent_id: str, attempt_id: str, code: str, details: DispositionDetails | None = None
+    ) -> None:
         """The agent's one-click qualification; ends the wrap-up."""
         now = self._wall()
-        lead = await self.record.dispose(attempt_id, agent_id, code, now)
+        lead = await self.record.dispose(attempt_id, agent_id, code, now, details or DispositionDetails())
         kind = _GATE_KIND_OF_DISPOSITION.get(code)
         if kind is not None:
             # Before this agent's next call: the number is locked out or blocked on every node.

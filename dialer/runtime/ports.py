@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from dialer.domain.campaign import render_dial_string
 from telephony.base import AmdResult
 
 
@@ -26,7 +27,7 @@ class CampaignPlan:
 
     campaign_id: str
     name: str
-    dial_string_template: str  # e.g. "PJSIP/{number}@trunk"; {number} is E.164 without '+', {e164} with
+    dial_string_template: str  # e.g. "PJSIP/{digits}@trunk" (see dialer.domain.campaign)
     caller_id_number: str
     caller_id_name: str = ""
     ring_timeout_s: float = 25.0
@@ -39,8 +40,10 @@ class CampaignPlan:
     max_lines: int = 50
     pbx_name: str = ""
 
-    def dial_string(self, number_e164: str) -> str:
-        return self.dial_string_template.format(number=number_e164.lstrip("+"), e164=number_e164)
+    def dial_string(self, number_e164: str, attempt_id: str = "") -> str:
+        return render_dial_string(
+            self.dial_string_template, number=number_e164, campaign=self.campaign_id, attempt=attempt_id
+        )
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,16 @@ class AttemptResult:
 
 
 @dataclass(frozen=True)
+class DispositionDetails:
+    """What an agent may add to the one-click qualification."""
+
+    callback_at: datetime | None = None
+    callback_agent_only: bool = False
+    appointment_at: datetime | None = None
+    comments: str | None = None
+
+
+@dataclass(frozen=True)
 class OpenAttempt:
     attempt_id: str
     lead_id: str
@@ -106,7 +119,9 @@ class Record(Protocol):
     async def close_attempt(self, attempt_id: str, result: AttemptResult) -> bool:
         """Write the outcome with the lead's next state; False when it was already closed."""
 
-    async def dispose(self, attempt_id: str, agent_id: str, code: str, now: datetime) -> Lead:
+    async def dispose(
+        self, attempt_id: str, agent_id: str, code: str, now: datetime, details: DispositionDetails
+    ) -> Lead:
         """Write the agent's disposition with the lead's next state; returns the lead concerned."""
 
     async def open_attempts(self) -> list[OpenAttempt]: ...

@@ -153,3 +153,17 @@ class RandomCallee:
         if kind is CalleeKind.NO_ANSWER:
             return CalleePlan(kind, math.inf, None)
         return CalleePlan(kind, rng.uniform(1.0, 5.0), None)
+
+
+@dataclass
+class WithAgentPhones:
+    """Agent softphones (``agent_digits``-digit extensions) answer at once; the rest follow ``model``."""
+
+    model: CalleeModel
+    agent_digits: int = 4
+
+    def plan(self, number: str) -> CalleePlan:
+        digits = "".join(c for c in number.split("@")[0] if c.isdigit())
+        if len(digits) == self.agent_digits:
+            return CalleePlan(CalleeKind.AGENT, 0.05, None)
+        return self.model.plan(number)

@@ -109,7 +109,7 @@ class MemoryRecord:
         self.log.append(f"close {attempt_id} {result.outcome}")
         return True
 
-    async def dispose(self, attempt_id: str, agent_id: str, code: str, now: datetime) -> Lead:
+    async def dispose(self, attempt_id: str, agent_id: str, code: str, now: datetime, details) -> Lead:
         self.dispositions.append((attempt_id, agent_id, code))
         lead: Lead = self.attempts[attempt_id]["lead"]
         return lead

@@ -28,7 +28,7 @@ from tests.runtime.fakes import FakeGate, FakePbx, FixedPacer, MemoryRecord
 PLAN = CampaignPlan(
     campaign_id="c1",
     name="spring",
-    dial_string_template="PJSIP/{number}@trunk",
+    dial_string_template="PJSIP/{digits}@trunk",
     caller_id_number="0100000000",
     answer_to_agent_limit_s=0.05,
     wrap_up_limit_s=0.05,

@@ -1,0 +1,324 @@
+"""The one place that builds everything: store, compliance gate, pacers, PBX adapters, engine.
+
+The engine only knows its ports (``dialer.runtime.ports``); this module adapts
+the SQL store and the compliance gate to them, loads running campaigns with a
+pacer whose abandonment history is reloaded from the attempts table, and
+builds the PBX adapter named in the settings.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from dialer.compliance.gate import ComplianceConfig, ComplianceGate, build_gate
+from dialer.domain.campaign import CampaignSettings, CampaignStatus, LeadStatus, PacingMode
+from dialer.domain.compliance import (
+    RULE_CONSENT,
+    RULE_DNC,
+    RULE_NUMBER,
+    CallRequest,
+    CampaignRules,
+    ConsentRecord,
+)
+from dialer.pacing.limits import PacingLimits
+from dialer.pacing.pacers import Pacer, make_pacer
+from dialer.runtime.agents import AgentRegistry
+from dialer.runtime.engine import Engine
+from dialer.runtime.ports import (
+    AmdPolicy,
+    AttemptResult,
+    CampaignPlan,
+    DispositionDetails,
+    GateVerdict,
+    Lead,
+    OpenAttempt,
+)
+from dialer.settings import PbxSettings, Settings
+from dialer.store.db import Database
+from dialer.store.repositories import CampaignRecord
+from telephony.asterisk.adapter import AsteriskPbx
+from telephony.asterisk.settings import AsteriskSettings
+from telephony.base import AmdResult, Pbx
+from telephony.freeswitch.adapter import FreeSwitchPbx, FreeSwitchSettings
+
+log = logging.getLogger(__name__)
+
+# The pacer counts abandonment over the jurisdiction's window; a profile without one gets a day.
+DEFAULT_ABANDON_WINDOW = timedelta(hours=24)
+# An appointment booked from a disposition without an end lasts this long in the calendar.
+APPOINTMENT_LENGTH = timedelta(hours=1)
+# A lead the gate could not judge (store down, rule error) is tried again after this.
+RETRY_AFTER_GATE_ERROR = timedelta(minutes=5)
+# Rules whose block takes the lead out of the list for good (the gate audit keeps the reason).
+_CLOSING_RULES = {
+    RULE_NUMBER: LeadStatus.INVALID,
+    RULE_DNC: LeadStatus.DO_NOT_CALL,
+    RULE_CONSENT: LeadStatus.BLOCKED,
+}
+# The engine's answered branches are all "answered" to the PBX-outcome column of the record.
+_ANSWERED_BRANCHES = {"connected", "abandoned", "machine", "answered"}
+
+
+class SqlRecord:
+    """The engine's ``Record`` port over the SQL store's repositories."""
+
+    def __init__(self, db: Database, node_id: str, agents: AgentRegistry) -> None:
+        self.db = db
+        self.node_id = node_id
+        self.agents = agents
+
+    async def claim_leads(self, campaign_id: str, limit: int, now: datetime) -> list[Lead]:
+        ready = [a.agent_id for a in self.agents.view(campaign_id) if a.state.value == "ready"]
+        claimed = await self.db.hopper.claim_leads(
+            int(campaign_id), limit, now, self.node_id, ready_agents=ready
+        )
+        return [
+            Lead(
+                lead_id=str(c.lead_id),
+                campaign_id=str(c.campaign_id),
+                number=c.number,
+                timezones=c.timezones,
+                attempts=c.attempt_count,
+                consent=c.consent,
+                callback_agent_id=c.callback.agent_id if c.callback else None,
+            )
+            for c in claimed
+        ]
+
+    async def release_lead(self, lead: Lead, verdict: GateVerdict, now: datetime) -> None:
+        status = _CLOSING_RULES.get(verdict.rule)
+        due = None if status else (verdict.retry_after or now + RETRY_AFTER_GATE_ERROR)
+        await self.db.hopper.release(
+            int(lead.lead_id),
+            self.node_id,
+            due_at=due,
+            status=status,
+            reason=f"{verdict.rule}: {verdict.reason}",
+            now=now,
+        )
+
+    async def open_attempt(self, lead: Lead, now: datetime) -> str:
+        return await self.db.attempts.open_attempt(
+            int(lead.lead_id), int(lead.campaign_id), lead.number, self.node_id, now
+        )
+
+    async def attempt_event(self, attempt_id: str, kind: str, at: datetime) -> None:
+        await self.db.attempts.record_event(attempt_id, kind, at)
+
+    async def close_attempt(self, attempt_id: str, result: AttemptResult) -> bool:
+        outcome = "answered" if result.outcome in _ANSWERED_BRANCHES else result.outcome
+        amd = result.amd.value if result.amd is not None else None
+        if result.outcome == "machine":
+            amd = AmdResult.MACHINE.value
+        if result.detail and result.outcome == "lost":
+            log.warning("attempt %s lost: %s", attempt_id, result.detail)
+        return await self.db.attempts.close_attempt(
+            attempt_id,
+            outcome,
+            result.cause,
+            amd,
+            result.ended_at,
+            result.abandoned,
+            agent_id=result.agent_id,
+        )
+
+    async def dispose(
+        self, attempt_id: str, agent_id: str, code: str, now: datetime, details: DispositionDetails
+    ) -> Lead:
+        await self.db.dispositions.record_disposition(
+            attempt_id,
+            code,
+            agent_id,
+            now=now,
+            callback_at=details.callback_at,
+            callback_agent_only=details.callback_agent_only,
+            appointment_at=details.appointment_at,
+            appointment_ends_at=details.appointment_at + APPOINTMENT_LENGTH
+            if details.appointment_at
+            else None,
+            comments=details.comments,
+        )
+        attempt = await self.db.attempts.get(attempt_id)
+        return Lead(str(attempt.lead_id), str(attempt.campaign_id), attempt.number)
+
+    async def open_attempts(self) -> list[OpenAttempt]:
+        return [
+            OpenAttempt(a.attempt_id, str(a.lead_id), str(a.campaign_id), a.number, a.created_at)
+            for a in await self.db.attempts.open_attempts(self.node_id)
+        ]
+
+
+class GatePort:
+    """The engine's ``Gate`` port over the compliance gate, with each campaign's rules."""
+
+    def __init__(self, gate: ComplianceGate) -> None:
+        self.gate = gate
+        self.rules: dict[str, CampaignRules] = {}
+
+    async def check(self, lead: Lead, plan: CampaignPlan, now: datetime) -> GateVerdict:
+        rules = self.rules.get(plan.campaign_id)
+        if rules is None:
+            return GateVerdict(False, "profile", f"campaign {plan.name} has no compliance rules loaded")
+        consent = ConsentRecord(given_at=datetime.min.replace(tzinfo=now.tzinfo), source="lead list")
+        decision = await self.gate.check(
+            CallRequest(
+                number_e164=lead.number,
+                lead_id=lead.lead_id,
+                campaign_id=lead.campaign_id,
+                campaign_rules=rules,
+                lead_timezones=list(lead.timezones) or None,
+                consent=consent if lead.consent else None,
+                lead_attempts=lead.attempts,
+                last_outcome=lead.last_outcome,
+                last_attempt_at=lead.last_attempt_at,
+            ),
+            now,
+        )
+        return GateVerdict(decision.allowed, decision.rule, decision.reason, decision.retry_after)
+
+    async def record_attempt(self, lead: Lead, at: datetime) -> None:
+        await self.gate.record_attempt(lead.number, lead.lead_id, lead.campaign_id, at)
+
+    async def record_outcome(self, lead: Lead, kind: str, at: datetime) -> None:
+        if kind == "do_not_call":
+            # An agent's "do not call": blocked at once on every node (Redis and the database).
+            await self.gate.dnc.add(lead.number, source="agent", now=at)
+            kind = "refusal"
+        await self.gate.record_outcome(lead.number, lead.lead_id, lead.campaign_id, kind, at)
+
+
+def plan_of(record: CampaignRecord) -> CampaignPlan:
+    s = record.settings
+    return CampaignPlan(
+        campaign_id=str(record.id),
+        name=record.name,
+        dial_string_template=s.dial_string,
+        caller_id_number=s.caller_id,
+        caller_id_name=s.caller_id_name,
+        ring_timeout_s=s.ring_timeout_s,
+        amd_policy=AmdPolicy(s.amd_policy.value),
+        machine_message=s.machine_message,
+        identification_message=s.identification_message or "dialer-identification",
+        answer_to_agent_limit_s=s.connect_limit_s,
+        wrap_up_limit_s=s.wrap_up_limit_s,
+        default_disposition=s.default_disposition,
+        pbx_name=s.pbx,
+    )
+
+
+def rules_of(settings: CampaignSettings) -> CampaignRules:
+    return CampaignRules(profile=settings.jurisdiction, max_attempts_per_lead=settings.max_attempts)
+
+
+async def pacer_of(
+    db: Database, gate: ComplianceGate, record: CampaignRecord, limits: PacingLimits, now: datetime
+) -> Pacer:
+    """The campaign's pacer, its abandonment tracker refilled from the attempts of the window."""
+    s = record.settings
+    profile = gate.profiles.for_campaign(rules_of(s))
+    window = profile.abandon_window or DEFAULT_ABANDON_WINDOW
+    cap = min(s.abandon_cap, profile.abandon_rate_cap) if profile.abandon_rate_cap else s.abandon_cap
+    params: dict[str, object] = {}
+    if s.pacing_mode is PacingMode.RATIO:
+        params["ratio"] = s.dial_ratio
+    pacer = make_pacer(s.pacing_mode.value, params, cap, window.total_seconds(), str(record.id), limits)
+    for sample in await db.attempts.abandon_history(record.id, now - window):
+        pacer.tracker.record(sample.at.timestamp(), sample.person_answered, sample.abandoned)
+    return pacer
+
+
+def pbx_of(settings: PbxSettings) -> Pbx:
+    if settings.kind == "asterisk":
+        return AsteriskPbx(
+            AsteriskSettings(
+                host=settings.host,
+                port=settings.port,
+                username=settings.username,
+                secret=settings.secret,
+                fastagi_host=settings.fastagi_bind,
+                fastagi_port=settings.fastagi_port,
+                action_timeout_s=settings.action_timeout_s,
+                ping_interval_s=settings.ping_interval_s,
+                name=settings.name,
+            )
+        )
+    return FreeSwitchPbx(
+        FreeSwitchSettings(
+            host=settings.host,
+            port=settings.port,
+            password=settings.secret,
+            action_timeout_s=settings.action_timeout_s,
+        )
+    )
+
+
+@dataclass
+class Runtime:
+    """Everything a running node holds; ``close`` releases it in the right order."""
+
+    db: Database
+    gate: ComplianceGate
+    pbx: Pbx
+    agents: AgentRegistry
+    engine: Engine
+    gate_port: GatePort
+    node_id: str
+    limits: PacingLimits = field(default_factory=PacingLimits)
+
+    async def load_campaigns(self, now: datetime) -> list[str]:
+        """Add every running campaign of this PBX to the engine; returns their names."""
+        names = []
+        for record in await self.db.campaigns.list(CampaignStatus.RUNNING):
+            if str(record.id) in self.engine.campaigns:
+                continue
+            self.gate_port.rules[str(record.id)] = rules_of(record.settings)
+            pacer = await pacer_of(self.db, self.gate, record, self.limits, now)
+            self.engine.add_campaign(plan_of(record), pacer)
+            names.append(record.name)
+        return names
+
+    async def close(self) -> None:
+        await self.pbx.stop()
+        await self.gate.close()
+        await self.db.close()
+
+
+async def build_runtime(
+    settings: Settings,
+    *,
+    pbx: Pbx | None = None,
+    profile_files: tuple[Path, ...] = (),
+) -> Runtime:
+    """Connect the store (migrated), the gate and the PBX, and wire the engine."""
+    db = Database(settings.database_url)
+    await db.connect()
+    await db.check_schema()
+    files = tuple(p for p in (settings.profiles_file, *profile_files) if p is not None)
+    gate = await build_gate(
+        ComplianceConfig(
+            database_url=settings.database_url,
+            redis_url=settings.redis_url,
+            profile_files=files,
+        ),
+        engine=db.engine,
+    )
+    if pbx is None:
+        if not settings.pbxs:
+            raise ValueError("no PBX configured: add a [pbx.<name>] table to the config")
+        pbx = pbx_of(settings.pbxs[0])
+    agents = AgentRegistry(clock=time.time)
+    engine = Engine(
+        pbx, SqlRecord(db, settings.node_id, agents), GatePort(gate), agents, tick_s=settings.tick_s
+    )
+    gate_port = engine.gate
+    assert isinstance(gate_port, GatePort)
+    first = settings.pbxs[0] if settings.pbxs else None
+    limits = PacingLimits(
+        max_lines=first.max_lines if first else 50,
+        calls_per_second=first.max_calls_per_second if first else None,
+    )
+    return Runtime(db, gate, pbx, agents, engine, gate_port, settings.node_id, limits)
