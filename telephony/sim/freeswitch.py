@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
@@ -32,11 +31,8 @@ from telephony.sim.esl_templates import (
     api_response,
     command_reply,
     local_stamp,
-    url_encode,
 )
 from telephony.sim.model import CalleeModel, ScriptedCallee
-
-log = logging.getLogger(__name__)
 
 MAX_COMMAND_BYTES = 64 * 1024  # a command frame larger than this is not ESL: the connection is dropped
 VERSION = "1.10.12-release"
@@ -676,4 +672,4 @@ async def _read_command(reader: asyncio.StreamReader) -> tuple[str, dict[str, st
     return lines[0], headers, body
 
 
-__all__ = ["FreeSwitchSimulator", "LiveChannel", "url_encode"]
+__all__ = ["FreeSwitchSimulator", "LiveChannel"]
