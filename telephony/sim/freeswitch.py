@@ -315,6 +315,10 @@ class FreeSwitchSimulator:
         """Answer one command frame; False ends the connection."""
         word = line.split(" ", 1)[0].lower()
         if word in self.unanswered_commands:
+            # read, then lost inside the switch: no reply, no call (an originate was still received)
+            parts = line.split(" ", 2)
+            if word in ("api", "bgapi") and len(parts) == 3 and parts[1] == "originate":
+                self._record_originate(parts[2].strip())
             return True
         if word == "exit":
             listener.send(command_reply("+OK bye"))

@@ -455,3 +455,13 @@ async def test_a_storm_of_commands_on_random_calls_breaks_no_call(caplog: pytest
     finally:
         await simulator.stop()
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+async def test_an_unanswered_originate_is_still_recorded_as_received(sim: FreeSwitchSimulator) -> None:
+    client = await connect(sim)
+    sim.unanswered_commands.add("bgapi")
+    await client.send(originate("lost-1", "2001"))
+    with pytest.raises(TimeoutError):
+        await client.next(limit_s=0.3)
+    assert sim.originates_received == ["lost-1"]
+    assert sim.live_channels() == []
