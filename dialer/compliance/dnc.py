@@ -17,9 +17,10 @@ A lookup never answers "not listed" when it could not look: a missing Redis inde
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time as monotime
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -28,6 +29,8 @@ from typing import Any
 import numpy as np
 import phonenumbers
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.exceptions import NoScriptError
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -185,19 +188,39 @@ class RedisIndex:
     def __init__(self, redis: Redis, namespace: str) -> None:
         self.redis = redis
         self.ns = namespace
-        self._lookup = redis.register_script(_LOOKUP)
+        self._sha = hashlib.sha1(_LOOKUP.encode()).hexdigest()
 
     def _manual_key(self, number: int, scope: str) -> str:
         if scope == GLOBAL:
             return f"{self.ns}dnc:g:{number // BUCKET}"
         return f"{self.ns}dnc:c:{scope}:{number // BUCKET}"
 
-    async def lookup(self, number: int, campaign_id: str) -> list[DncHit]:
-        raw = await self._lookup(args=[self.ns, number // BUCKET, number % BUCKET, campaign_id])
+    def queue_lookup(self, pipe: Pipeline, number: int, campaign_id: str) -> None:
+        """Add the lookup to a pipeline, so the gate reads DNC and history in one round trip."""
+        pipe.evalsha(self._sha, 0, self.ns, number // BUCKET, number % BUCKET, campaign_id)
+
+    def parse_lookup(self, raw: Sequence[Any]) -> list[DncHit]:
         items = [x.decode() if isinstance(x, bytes) else str(x) for x in raw]
         if items == ["!"]:
             raise StoreUnavailable("Redis holds no DNC index (restarted or flushed); run 'dialer dnc sync'")
         return [_decode(items[i], items[i + 1]) for i in range(0, len(items), 2)]
+
+    async def run(self, build: Callable[[Pipeline], None]) -> list[Any]:
+        """Execute a pipeline holding ``queue_lookup``; loads the script if Redis forgot it."""
+        for attempt in (1, 2):
+            pipe = self.redis.pipeline(transaction=False)
+            build(pipe)
+            try:
+                return list(await pipe.execute())
+            except NoScriptError:
+                if attempt == 2:
+                    raise
+                await self.redis.script_load(_LOOKUP)
+        raise AssertionError("unreachable")
+
+    async def lookup(self, number: int, campaign_id: str) -> list[DncHit]:
+        results = await self.run(lambda pipe: self.queue_lookup(pipe, number, campaign_id))
+        return self.parse_lookup(results[0])
 
     async def add(self, number: int, scope: str, source: str, expires_at: datetime | None) -> None:
         await self.redis.hset(
@@ -425,13 +448,24 @@ class DncStore:
         )
         return report
 
+    async def load_index(self, registry: str, import_id: int, numbers: np.ndarray[Any, Any]) -> None:
+        """Put the numbers of an import the database already records into the index the gate reads."""
+        if self.redis_index is not None:
+            await self.redis_index.load_registry(registry, import_id, numbers)
+        else:
+            self.local.set_registry(registry, numbers)
+            self._loaded_imports[registry] = import_id
+
     # ---- reads
 
-    async def lookup(self, digits: int, campaign_id: str) -> list[DncHit]:
-        """Every list the number is on (expired entries included: the rules judge expiry)."""
+    async def maybe_refresh(self) -> None:
         if monotime.monotonic() - self._last_refresh > self.refresh_seconds:
             # Entries written by a process that does not share our index (a CLI run without --redis).
             await self._refresh(full=False)
+
+    async def lookup(self, digits: int, campaign_id: str) -> list[DncHit]:
+        """Every list the number is on (expired entries included: the rules judge expiry)."""
+        await self.maybe_refresh()
         if self.redis_index is not None:
             return await self.redis_index.lookup(digits, campaign_id)
         return self.local.lookup(digits, campaign_id)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Protocol
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -138,13 +139,9 @@ class ComplianceGate:
             if parsed is None:
                 facts = Facts()
             else:
-                number_key = self.keyer(parsed.e164)
-                hits = await self.dnc.lookup(parsed.digits, request.campaign_id)
-                status = await self.dnc.registry_status()
-                events = await self.history.events(
-                    number_key, request.lead_id, now - profile.history_horizon()
+                facts = await self._facts(
+                    request, parsed.digits, self.keyer(parsed.e164), now - profile.history_horizon()
                 )
-                facts = Facts(hits, status, events)
             return decide(request, facts, profile, now, self.profiles.registries.values())
         except (StoreUnavailable, RedisError, SQLAlchemyError, OSError) as exc:
             log.warning("compliance store unavailable, call blocked: %s", exc)
@@ -152,6 +149,30 @@ class ComplianceGate:
         except Exception as exc:
             log.exception("compliance rule failed, call blocked")
             return Decision.block(RULE_ERROR, f"rule could not be evaluated: {type(exc).__name__}: {exc}")
+
+    async def _facts(self, request: CallRequest, digits: int, number_key: str, since: datetime) -> Facts:
+        status = await self.dnc.registry_status()
+        redis_index = getattr(self.dnc, "redis_index", None)  # fakes in tests may not have one
+        history = self.history
+        if (
+            redis_index is not None
+            and isinstance(history, RedisContactHistory)
+            and history.redis is redis_index.redis
+        ):
+            # One round trip for the DNC lookup and the contact history.
+            await self.dnc.maybe_refresh()
+
+            def build(pipe: Pipeline) -> None:
+                redis_index.queue_lookup(pipe, digits, request.campaign_id)
+                history.queue_events(pipe, number_key, request.lead_id, since)
+
+            replies = await redis_index.run(build)
+            hits = redis_index.parse_lookup(replies[0])
+            events = await history.parse_events(replies[1:], number_key, request.lead_id, since)
+        else:
+            hits = await self.dnc.lookup(digits, request.campaign_id)
+            events = await history.events(number_key, request.lead_id, since)
+        return Facts(hits, status, events)
 
     async def record_attempt(self, number: str, lead_id: str, campaign_id: str, at: datetime) -> None:
         """Count an attempt against the person (all campaigns); call once the attempt row exists."""

@@ -19,9 +19,10 @@ import secrets
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from sqlalchemy import insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -246,13 +247,22 @@ class RedisContactHistory:
             pipe.zremrangebyscore(key, "-inf", horizon)
         await pipe.execute()
 
-    async def events(self, number_key: str, lead_id: str, since: datetime) -> Sequence[ContactEvent]:
+    def queue_events(self, pipe: Pipeline, number_key: str, lead_id: str, since: datetime) -> None:
+        """Add the history read (3 replies) to a pipeline shared with the DNC lookup."""
         low = f"({_micros(since)}"
-        pipe = self.redis.pipeline(transaction=False)
         pipe.exists(f"{self.ns}ch:ready")
         for key in self._keys(number_key, lead_id):
             pipe.zrangebyscore(key, low, "+inf", withscores=True)
-        ready, by_number, by_lead = await pipe.execute()
+
+    async def events(self, number_key: str, lead_id: str, since: datetime) -> Sequence[ContactEvent]:
+        pipe = self.redis.pipeline(transaction=False)
+        self.queue_events(pipe, number_key, lead_id, since)
+        return await self.parse_events(await pipe.execute(), number_key, lead_id, since)
+
+    async def parse_events(
+        self, replies: Sequence[Any], number_key: str, lead_id: str, since: datetime
+    ) -> Sequence[ContactEvent]:
+        ready, by_number, by_lead = replies
         if not ready:
             return await _select(self.engine, number_key, lead_id, since)
         seen: dict[str, ContactEvent] = {}
