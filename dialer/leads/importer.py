@@ -27,6 +27,7 @@ import zoneinfo
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -364,7 +365,7 @@ async def import_leads(
     list_name: str | None = None,
     batch_size: int = 5000,
     max_messages: int = 20,
-    workers: int | None = None,
+    workers: int | None = 0,
     actor: str = "system",
 ) -> ImportReport:
     """Import a CSV file of leads into a campaign; see the module docstring.
@@ -373,7 +374,9 @@ async def import_leads(
     unmapped columns named like a field are taken as that field, the others
     kept in the lead's ``extra``.  ``dnc_check(e164)`` returning True rejects
     the row as do-not-call.  ``workers``: processes that parse numbers next to
-    the import (None: one per core for files over a few MB, 0: none).
+    the import (0: none; None: one per core for files over a few MB).  Worker
+    processes are spawned, so they re-import the main module: a script that
+    asks for them must guard its entry point with ``if __name__ == "__main__"``.
     Raises :class:`LeadImportError` when the file as a whole cannot be read
     (encoding, no header, missing column).
     """
@@ -673,6 +676,9 @@ async def _run(
         await flush()
         if progress is not None:
             progress(ImportProgress(report.rows, total_bytes, total_bytes))
+        if pool is not None:
+            pool.shutdown(wait=True)  # idle by now: they exit at once
+            pool = None
         return report
     finally:
         text.close()
@@ -707,20 +713,39 @@ async def _normalized_chunks(
     loop = asyncio.get_running_loop()
     ahead: deque[tuple[_Chunk, asyncio.Future[list[Normalized | None]]]] = deque()
     depth = 2 * workers
+    broken = False
+
+    async def result_of(
+        chunk: _Chunk, future: asyncio.Future[list[Normalized | None]]
+    ) -> list[Normalized | None]:
+        nonlocal broken
+        try:
+            return await future
+        except BrokenProcessPool:
+            # A worker died (killed, out of memory, a main module that cannot be
+            # re-imported): parse here instead, the import goes on.
+            if not broken:
+                log.warning("number parsing processes stopped; parsing in the importing process instead")
+            broken = True
+            return normalize_many(raws(chunk), region)
+
     while True:
         chunk = list(itertools.islice(records, chunk_size))
         if not chunk:
             break
-        if pool is None:
+        if pool is None or broken:
+            while ahead:
+                done, future = ahead.popleft()
+                yield done, await result_of(done, future)
             yield chunk, normalize_many(raws(chunk), region)
             continue
         ahead.append((chunk, loop.run_in_executor(pool, normalize_many, raws(chunk), region)))
         if len(ahead) > depth:
             done, future = ahead.popleft()
-            yield done, await future
+            yield done, await result_of(done, future)
     while ahead:
         done, future = ahead.popleft()
-        yield done, await future
+        yield done, await result_of(done, future)
 
 
 __all__ = [

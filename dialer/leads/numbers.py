@@ -35,8 +35,29 @@ def normalize_region(country: str) -> str:
     return region
 
 
-def _longest_prefix_zones(digits: str) -> tuple[str, ...]:
-    for length in range(min(TIMEZONE_LONGEST_PREFIX, len(digits)), 0, -1):
+_prefix_lengths: dict[str, tuple[int, ...]] = {}
+
+
+def _lengths_under(country_code: str) -> tuple[int, ...]:
+    """Lengths of the zone-table prefixes of one country code, longest first (computed once per code)."""
+    lengths = _prefix_lengths.get(country_code)
+    if lengths is None:
+        lengths = tuple(
+            sorted(
+                {len(k) for k in TIMEZONE_DATA if k.startswith(country_code) or country_code.startswith(k)},
+                reverse=True,
+            )
+        )
+        _prefix_lengths[country_code] = lengths
+    return lengths
+
+
+def _longest_prefix_zones(digits: str, country_code: str) -> tuple[str, ...]:
+    # Only the prefix lengths the table has for this country are tried: the
+    # answer is that of phonenumbers' loop over every length, longest first.
+    for length in _lengths_under(country_code):
+        if length > TIMEZONE_LONGEST_PREFIX or length > len(digits):
+            continue
         found = TIMEZONE_DATA.get(digits[:length])
         if found is not None:
             return tuple(z for z in found if z != _UNKNOWN_ZONE)
@@ -47,10 +68,10 @@ def _zones_for(number: phonenumbers.PhoneNumber, e164: str, ntype: int) -> tuple
     """Candidate zones, as phonenumbers.timezone.time_zones_for_number, without its second type lookup."""
     country_code = number.country_code or 0
     if is_number_type_geographical(ntype, country_code):
-        return _longest_prefix_zones(e164[1:])
+        return _longest_prefix_zones(e164[1:], str(country_code))
     zones = _country_zones.get(country_code)
     if zones is None:
-        zones = _longest_prefix_zones(str(country_code))
+        zones = _longest_prefix_zones(str(country_code), str(country_code))
         _country_zones[country_code] = zones
     return zones
 

@@ -272,7 +272,7 @@ async def test_export_lists_every_lead_with_its_state(
     assert await export_leads(db, campaign.id, out, [LeadStatus.DONE]) == 0
 
 
-REGIONS = ["FR", "GB", "US", "DE", "IT", "RU", "BR", "IN"]
+REGIONS = ["FR", "GB", "US", "CA", "DE", "IT", "RU", "BR", "IN", "AU", "MX", "ID"]
 
 
 @settings(max_examples=400, deadline=None)
