@@ -8,7 +8,7 @@ import math
 from collections.abc import Callable
 
 from bench.pacing_sim import GRACE_S, MACHINE_TO_AGENT, PERSON, Sim
-from dialer.domain.pacing import cost_with_new_lines
+from dialer.domain.pacing import Moments, lines_worth_opening
 from dialer.pacing import (
     AbandonmentTracker,
     AgentActivity,
@@ -27,8 +27,8 @@ AnyPacer = ProgressivePacer | RatioPacer | PredictivePacer
 class DialerPolicy:
     """Drives a dialer.pacing pacer exactly as the daemon would, with the simulator's clock.
 
-    A new pacer every day (the daemon restarts overnight and learns again); the abandonment
-    history goes through export() / restore() like it goes through the attempts table.
+    The predictive pacer keeps what it learned from day to day (new_session() each morning); the
+    abandonment history goes through export() / restore() like it goes through the attempts table.
     """
 
     def __init__(
@@ -52,7 +52,12 @@ class DialerPolicy:
         tracker = AbandonmentTracker("bench", self.cap, self.window_s)
         tracker.restore(self.tracker.export())
         self.tracker = tracker
-        self.pacer = self.build(tracker, self.limits)
+        previous = getattr(self, "pacer", None)
+        if isinstance(previous, PredictivePacer):
+            # The daemon keeps what it learned overnight; calls and agents start afresh.
+            previous.new_session(tracker)
+        else:
+            self.pacer = self.build(tracker, self.limits)
         self.sim = sim
 
     def on_launch(self, cid: int, t: float) -> None:
@@ -252,19 +257,19 @@ class OraclePacer(PredictivePacer):
                     a + (1.0 if remaining <= h else 0.0) for a, h in zip(answers, horizons, strict=True)
                 ]
         zeros = [0.0] * k
-        free_mean, free_var = self.free_agents(snapshot, now)
+        free = self.free_agents(snapshot, now)
         threshold = self.threshold
         opened = 0
-        base = cost_with_new_lines(0, answers, zeros, free_mean, free_var, zeros, zeros)
         while opened < room:
             outcome, delay, _, _ = sim.records.resolve(sim.next_record + opened, local)
             if outcome in (PERSON, MACHINE_TO_AGENT):
                 step = [1.0 if delay <= h else 0.0 for h in horizons]
-                trial = [a + s for a, s in zip(answers, step, strict=True)]
-                cost = cost_with_new_lines(0, trial, zeros, free_mean, free_var, zeros, zeros)
-                if cost - base > threshold:
+                known = Moments(answers, zeros, zeros)
+                if not lines_worth_opening(
+                    1, known, free, Moments(step, zeros, zeros), self._spans, threshold
+                ):
                     break
-                answers, base = trial, cost
+                answers = [a + s for a, s in zip(answers, step, strict=True)]
             opened += 1
         return opened
 
@@ -311,6 +316,9 @@ class FullInformation(_Visible):
             outcome, delay, talk, wrap = sim.inflight_record[cid]
             if outcome in (PERSON, MACHINE_TO_AGENT):
                 persons.append((launched - sim.offset + delay, talk + wrap))
+        for cid in sim.waiting_set:
+            talk, wrap = sim.call_handle[cid]
+            persons.append((sim.answered_at[cid], talk + wrap))
         persons.sort()
         for answered, handle in persons:
             a = heapq.heappop(avail)

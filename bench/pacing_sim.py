@@ -185,9 +185,10 @@ class Sim:
         self.persons_today = 0
         self.abandoned_today = 0
         self.now = 0.0
-        self._call_talk: dict[int, tuple[float, float]] = {}
+        self.call_handle: dict[int, tuple[float, float]] = {}
         self.agent_call: list[int] = [-1] * n
         self.free_at = [0.0] * n  # for the full-information bound only
+        self.answered_at: dict[int, float] = {}
         self.assigned_wrap = [0.0] * n
         if scenario.breaks:
             rng = np.random.default_rng([seed, 999_999])
@@ -273,7 +274,7 @@ class Sim:
         self.persons_today += 1
         if t >= WARMUP_S:
             self.stats.persons += 1
-        self._call_talk[cid] = (talk, wrap)
+        self.call_handle[cid] = (talk, wrap)
         while self.ready:
             a = self.ready.popleft()
             if self.state[a] is AgentActivity.READY:
@@ -281,10 +282,11 @@ class Sim:
                 return
         self.waiting.append(cid)
         self.waiting_set.add(cid)
+        self.answered_at[cid] = t
         self._push(t + GRACE_S, EV_ABANDON, cid)
 
     def _connect(self, cid: int, a: int, t: float, agent_waited: float) -> None:
-        talk, wrap = self._call_talk.pop(cid)
+        talk, wrap = self.call_handle.pop(cid)
         if self.state[a] is AgentActivity.READY:
             self.ready_count -= 1
         self.state[a] = AgentActivity.TALK

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -25,84 +26,109 @@ _INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
 ROUNDING_VARIANCE = 1.0 / 12.0
 
 
-def expected_excess(mean: float, variance: float) -> float:
-    """E[X^+] for X normal with this mean and variance."""
+def expected_excess(mean: float, variance: float, third: float = 0.0) -> float:
+    """E[X^+] for X of this mean, variance and third cumulant (normal law with a first Edgeworth term).
+
+    Sums of Bernoulli variables with small probabilities (person answers) are skewed to the right:
+    the plain normal law underestimates the upper tail that abandons come from. With Y standardized
+    and d = -mean / sd, the Edgeworth density phi(y) (1 + skew/6 He3(y)) gives
+    E[(Y - d)^+] = phi(d) - d Phi(-d) + skew/6 d phi(d).
+    """
     if variance <= 1e-12:
         return mean if mean > 0.0 else 0.0
     sd = math.sqrt(variance)
     z = mean / sd
     cdf = 0.5 * math.erfc(-z * _INV_SQRT2)
     pdf = _INV_SQRT2PI * math.exp(-0.5 * z * z)
-    return mean * cdf + sd * pdf
+    excess = mean * cdf + sd * pdf
+    if third:
+        skew = third / (variance * sd)
+        excess -= sd * skew / 6.0 * z * pdf
+    return excess if excess > 0.0 else 0.0
 
 
-def deficit_cost(
-    answers_mean: Sequence[float],
-    answers_var: Sequence[float],
-    free_mean: Sequence[float],
-    free_var: Sequence[float],
-) -> float:
-    """Expected abandons over the horizon: max over k of E[(A_k - F_k)^+]."""
-    worst = 0.0
-    for am, av, fm, fv in zip(answers_mean, answers_var, free_mean, free_var, strict=True):
-        cost = expected_excess(am - fm, av + fv + ROUNDING_VARIANCE)
-        if cost > worst:
-            worst = cost
-    return worst
+@dataclass(frozen=True, slots=True)
+class Moments:
+    """Mean, variance and third cumulant per horizon of a sum of independent Bernoulli variables."""
+
+    mean: Sequence[float]
+    var: Sequence[float]
+    third: Sequence[float]
 
 
-def cost_with_new_lines(
-    n: int,
-    answers_mean: Sequence[float],
-    answers_var: Sequence[float],
-    free_mean: Sequence[float],
-    free_var: Sequence[float],
-    new_mean: Sequence[float],
-    new_var: Sequence[float],
-) -> float:
-    """Expected abandons over the horizon if n identical new lines are opened now."""
-    worst = 0.0
-    for k in range(len(answers_mean)):
-        mean = answers_mean[k] + n * new_mean[k] - free_mean[k]
-        var = answers_var[k] + n * new_var[k] + free_var[k] + ROUNDING_VARIANCE
-        cost = expected_excess(mean, var)
-        if cost > worst:
-            worst = cost
-    return worst
+def _excess_per_horizon(
+    n: int, answers: Moments, free: Moments, new: Moments
+) -> tuple[list[float], list[float]]:
+    """Per horizon, E[(A_k - F_k)^+] and E[A_k - F_k] with n new lines (expected_excess inlined)."""
+    am, av, a3 = answers.mean, answers.var, answers.third
+    fm, fv, f3 = free.mean, free.var, free.third
+    nm, nv, n3 = new.mean, new.var, new.third
+    excess = []
+    means = []
+    sqrt, exp, erfc = math.sqrt, math.exp, math.erfc
+    for k in range(len(am)):
+        mean = am[k] + n * nm[k] - fm[k]
+        var = av[k] + n * nv[k] + fv[k] + ROUNDING_VARIANCE
+        sd = sqrt(var)
+        z = mean / sd
+        pdf = _INV_SQRT2PI * exp(-0.5 * z * z)
+        value = mean * 0.5 * erfc(-z * _INV_SQRT2) + sd * pdf
+        third = a3[k] + n * n3[k] - f3[k]
+        value -= third / var * z * pdf / 6.0
+        excess.append(value if value > 0.0 else 0.0)
+        means.append(mean)
+    return excess, means
 
 
-def lines_within_threshold(
+def lines_worth_opening(
     max_new: int,
-    answers_mean: Sequence[float],
-    answers_var: Sequence[float],
-    free_mean: Sequence[float],
-    free_var: Sequence[float],
-    new_mean: Sequence[float],
-    new_var: Sequence[float],
-    new_person_probability: float,
+    answers: Moments,
+    free: Moments,
+    new: Moments,
+    spans: Sequence[float],
     threshold: float,
 ) -> int:
-    """The most new lines (up to max_new) whose last one adds at most threshold abandons per person.
+    """The most new lines (up to max_new) whose last one buys enough agent time for its risk.
 
-    The marginal cost grows with n (the deficit's excess is convex in its mean), so a binary
-    search over n is exact under the model and keeps the decision cheap when hundreds of lines
-    are in flight.
+    For the n-th line, the agent idle time it saves over the horizon is the sum over k of
+    span_k x (E[(F_k - A_k)^+] before - after) (idle agents are the other side of the deficit:
+    E[(F - A)^+] = E[(A - F)^+] - E[A - F]); the abandons it adds are the growth of
+    max_k E[(A_k - F_k)^+]. A line opens while added abandons <= threshold x idle seconds saved:
+    a line for an agent already idle is worth a risk that a line for an agent who may free in
+    twenty seconds is not, since that one can still be dialed later with more to go on.
+    Both sides are monotone in n, so a binary search finds the last line worth it.
     """
     if max_new <= 0:
         return 0
-    allowance = threshold * new_person_probability
+    cache: dict[int, tuple[float, float]] = {}
 
-    def marginal_ok(n: int) -> bool:
-        hi = cost_with_new_lines(n, answers_mean, answers_var, free_mean, free_var, new_mean, new_var)
-        lo = cost_with_new_lines(n - 1, answers_mean, answers_var, free_mean, free_var, new_mean, new_var)
-        return hi - lo <= allowance
+    def totals(n: int) -> tuple[float, float]:
+        found = cache.get(n)
+        if found is None:
+            excess, means = _excess_per_horizon(n, answers, free, new)
+            idle = 0.0
+            for span, e, m in zip(spans, excess, means, strict=True):
+                idle += span * (e - m)
+            found = (max(excess), idle)
+            cache[n] = found
+        return found
 
-    if not marginal_ok(1):
+    def worth(n: int) -> bool:
+        cost_hi, idle_hi = totals(n)
+        cost_lo, idle_lo = totals(n - 1)
+        saved = idle_lo - idle_hi
+        return saved > 0.0 and cost_hi - cost_lo <= threshold * saved
+
+    if not worth(1):
         return 0
-    low, high = 1, max_new
+    # Most decisions open a line or two: search upwards by doubling, then bisect.
+    low, high = 1, 2
+    while high <= max_new and worth(high):
+        low, high = high, high * 2
+    high = min(high - 1, max_new)
     while low < high:
         mid = (low + high + 1) // 2
-        if marginal_ok(mid):
+        if worth(mid):
             low = mid
         else:
             high = mid - 1

@@ -19,13 +19,17 @@ import math
 from collections.abc import Sequence
 from itertools import accumulate
 
-Row = tuple[tuple[float, ...], tuple[float, ...]]
-"""(probabilities per horizon, their Bernoulli variances p(1 - p))."""
+Row = tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]
+"""Per horizon: probability p, Bernoulli variance p(1 - p) and third cumulant p(1 - p)(1 - 2p)."""
 
 
 def _row(probs: Sequence[float]) -> Row:
     clipped = tuple(min(1.0, max(0.0, p)) for p in probs)
-    return clipped, tuple(p * (1.0 - p) for p in clipped)
+    return (
+        clipped,
+        tuple(p * (1.0 - p) for p in clipped),
+        tuple(p * (1.0 - p) * (1.0 - 2.0 * p) for p in clipped),
+    )
 
 
 class AnswerModel:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from dialer.domain.pacing import lines_within_threshold, target_abandon_rate
+from dialer.domain.pacing import Moments, lines_worth_opening, target_abandon_rate
 from dialer.pacing.limits import LineGate, PacingLimits
 from dialer.pacing.model import AnswerModel, ReleaseModel
 from dialer.pacing.tracker import AbandonmentTracker
@@ -140,15 +140,15 @@ class RatioPacer(_BasePacer):
 class PredictiveParams:
     """Tuning of the predictive mode; the defaults are the benchmarked ones."""
 
-    horizons: Sequence[float] = (1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 10.0, 12.0, 15.0, 18.0, 22.0)
+    horizons: Sequence[float] = (1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 11.0, 15.0, 20.0)
     grace_s: float = 2.0  # a person waits this long for an agent before the call counts as abandoned
-    initial_threshold: float = 0.3
-    min_threshold: float = 1e-3
-    max_threshold: float = 3.0
-    gain: float = 0.004  # log-threshold step per connected person, scaled by the target rate
-    safety: float = 0.92  # aim at this fraction of the cap over the window
-    boldness: float = 1.0  # never aim above this multiple of the cap, however much budget is left
-    planning_horizon_s: float = 3600.0  # the period over which the remaining budget is spent
+    initial_threshold: float = 3e-4  # abandons allowed per agent-second of idle time saved
+    min_threshold: float = 1e-7
+    max_threshold: float = 0.1
+    gain: float = 0.01  # log-threshold step per person, scaled by the target rate (see observe_person_handled)
+    safety: float = 0.9  # aim at this fraction of the cap over the window
+    boldness: float = 0.97  # never aim above this multiple of the cap, however much budget is left
+    planning_horizon_s: float = 8 * 3600.0  # spend the budget left over about one shift of answers
     projection_s: float = 600.0  # the fallback checks the window rate this far ahead
     warmup_dials: int = 300
     warmup_persons: int = 40
@@ -165,6 +165,8 @@ class PredictivePacer(_BasePacer):
         super().__init__(tracker, limits)
         self.params = params
         self.horizons = tuple(params.horizons)
+        # Each horizon stands for the agent time between it and the previous one.
+        self._spans = tuple(h - p for h, p in zip(self.horizons, (0.0, *self.horizons[:-1]), strict=True))
         self.answers = AnswerModel(
             self.horizons, decay=params.answer_decay, decay_every=params.answer_decay_every
         )
@@ -200,8 +202,9 @@ class PredictivePacer(_BasePacer):
         if not self.warm:
             return
         # Stochastic approximation: the threshold settles where the abandon rate equals the target.
+        # Dividing by sqrt(target) keeps an abandon's kick moderate at a 1 % cap as at 3 %.
         target = self._target
-        step = self.params.gain * ((target - (1.0 if abandoned else 0.0)) / max(target, 1e-3))
+        step = self.params.gain * ((target - (1.0 if abandoned else 0.0)) / math.sqrt(max(target, 1e-4)))
         p = self.params
         self._log_threshold = min(
             math.log(p.max_threshold), max(math.log(p.min_threshold), self._log_threshold + step)
@@ -217,6 +220,17 @@ class PredictivePacer(_BasePacer):
             self.releases.observe_talk(at - since)
         elif old is AgentActivity.WRAP and activity is not AgentActivity.WRAP:
             self.releases.observe_wrap(at - since)
+
+    def new_session(self, tracker: AbandonmentTracker | None = None) -> None:
+        """Forget calls in flight and agent states (PBX reconnect, next shift); keep what was learned.
+
+        tracker: the campaign's tracker rebuilt from the attempts table, when the caller has one.
+        """
+        self._launched.clear()
+        self._agent_state.clear()
+        if tracker is not None:
+            self.tracker = tracker
+        self._target_at = -math.inf
 
     # -- state ------------------------------------------------------------------------------
 
@@ -279,58 +293,51 @@ class PredictivePacer(_BasePacer):
         wanted = self.predictive_lines(snapshot, now, room)
         return self._admit(max(wanted, progressive), snapshot, now)
 
-    def free_agents(self, snapshot: PacingSnapshot, now: float) -> tuple[list[float], list[float]]:
-        """Mean and variance of the agents free by each horizon (plus grace)."""
-        k = len(self.horizons)
-        mean = [float(snapshot.ready_agents)] * k
-        var = [0.0] * k
+    def free_agents(self, snapshot: PacingSnapshot, now: float) -> Moments:
+        """Moments of the number of agents free by each horizon (plus the grace)."""
         talk_row = self.releases.talk_row
         wrap_row = self.releases.wrap_row
-        for agent in snapshot.busy_agents:
-            if agent.activity is AgentActivity.TALK:
-                probs, variances = talk_row(now - agent.since)
-            elif agent.activity is AgentActivity.WRAP:
-                probs, variances = wrap_row(now - agent.since)
-            else:
-                continue
-            mean = [a + b for a, b in zip(mean, probs, strict=True)]
-            var = [a + b for a, b in zip(var, variances, strict=True)]
-        return mean, var
+        talk = AgentActivity.TALK
+        wrap = AgentActivity.WRAP
+        rows = [
+            talk_row(now - agent.since) if agent.activity is talk else wrap_row(now - agent.since)
+            for agent in snapshot.busy_agents
+            if agent.activity is talk or agent.activity is wrap
+        ]
+        ready = float(snapshot.ready_agents)
+        if not rows:
+            k = len(self.horizons)
+            return Moments([ready] * k, [0.0] * k, [0.0] * k)
+        probs, variances, thirds = zip(*rows, strict=True)
+        return Moments(
+            [ready + s for s in map(sum, zip(*probs, strict=True))],
+            list(map(sum, zip(*variances, strict=True))),
+            list(map(sum, zip(*thirds, strict=True))),
+        )
 
-    def expected_answers(self, snapshot: PacingSnapshot, now: float) -> tuple[list[float], list[float]]:
-        """Mean and variance of the person answers by each horizon from the calls in flight."""
-        k = len(self.horizons)
-        mean = [float(snapshot.persons_waiting)] * k
-        var = [0.0] * k
-        bins: dict[int, int] = {}
+    def expected_answers(self, snapshot: PacingSnapshot, now: float) -> Moments:
+        """Moments of the number of person answers by each horizon from the calls in flight."""
         scale = 1.0 / AnswerModel.BIN_S
-        for launched in snapshot.calls_in_flight:
-            b = int((now - launched) * scale)
-            bins[b] = bins.get(b, 0) + 1
         row_at = self.answers.row_at_bin
-        for b, count in bins.items():
-            probs, variances = row_at(b)
-            if count == 1:
-                mean = [a + p for a, p in zip(mean, probs, strict=True)]
-                var = [a + v for a, v in zip(var, variances, strict=True)]
-            else:
-                mean = [a + count * p for a, p in zip(mean, probs, strict=True)]
-                var = [a + count * v for a, v in zip(var, variances, strict=True)]
-        return mean, var
+        rows = [row_at(int((now - launched) * scale)) for launched in snapshot.calls_in_flight]
+        waiting = float(snapshot.persons_waiting)
+        if not rows:
+            k = len(self.horizons)
+            return Moments([waiting] * k, [0.0] * k, [0.0] * k)
+        probs, variances, thirds = zip(*rows, strict=True)
+        return Moments(
+            [waiting + s for s in map(sum, zip(*probs, strict=True))],
+            list(map(sum, zip(*variances, strict=True))),
+            list(map(sum, zip(*thirds, strict=True))),
+        )
 
     def predictive_lines(self, snapshot: PacingSnapshot, now: float, room: int) -> int:
-        answers_mean, answers_var = self.expected_answers(snapshot, now)
-        free_mean, free_var = self.free_agents(snapshot, now)
-        new_mean, new_var = self.answers.row_at_bin(0)
-        return lines_within_threshold(
+        return lines_worth_opening(
             room,
-            answers_mean,
-            answers_var,
-            free_mean,
-            free_var,
-            new_mean,
-            new_var,
-            self.answers.person_probability,
+            self.expected_answers(snapshot, now),
+            self.free_agents(snapshot, now),
+            Moments(*self.answers.row_at_bin(0)),
+            self._spans,
             self.threshold,
         )
 
