@@ -270,16 +270,48 @@ class Runtime:
     limits: PacingLimits = field(default_factory=PacingLimits)
 
     async def load_campaigns(self, now: datetime) -> list[str]:
-        """Add every running campaign of this PBX to the engine; returns their names."""
+        """Follow the campaigns' statuses: start the running ones, pause the others; returns new names."""
         names = []
-        for record in await self.db.campaigns.list(CampaignStatus.RUNNING):
-            if str(record.id) in self.engine.campaigns:
-                continue
-            self.gate_port.rules[str(record.id)] = rules_of(record.settings)
-            pacer = await pacer_of(self.db, self.gate, record, self.limits, now)
-            self.engine.add_campaign(plan_of(record), pacer)
-            names.append(record.name)
+        for record in await self.db.campaigns.list():
+            key = str(record.id)
+            run = self.engine.campaigns.get(key)
+            running = record.status is CampaignStatus.RUNNING
+            if run is None:
+                if not running:
+                    continue
+                self.gate_port.rules[key] = rules_of(record.settings)
+                pacer = await pacer_of(self.db, self.gate, record, self.limits, now)
+                self.engine.add_campaign(plan_of(record), pacer)
+                names.append(record.name)
+            elif run.paused == running:
+                run.paused = not running
+                log.info(
+                    "campaign %s %s", record.name, "resumed" if running else f"now {record.status.value}"
+                )
         return names
+
+    async def recover(self, now: datetime) -> int:
+        """After a crash: free this node's lead claims, give every attempt it left open an outcome,
+        and qualify with the campaign's default the calls whose agent never got to (the wrap-up
+        timer died with the process)."""
+        freed = await self.db.hopper.release_claims(self.node_id)
+        closed = await self.engine.reconcile()
+        defaulted = 0
+        for record in await self.db.campaigns.list():
+            for attempt_id in await self.db.dispositions.pending_wrap_ups(now, record.id):
+                await self.db.dispositions.record_disposition(
+                    attempt_id, record.settings.default_disposition, None, now=now
+                )
+                defaulted += 1
+        if freed or closed or defaulted:
+            log.warning(
+                "recovered after an unclean stop: %d lead claim(s) freed, %d attempt(s) closed, "
+                "%d wrap-up(s) given the default disposition",
+                freed,
+                closed,
+                defaulted,
+            )
+        return closed
 
     async def close(self) -> None:
         await self.pbx.stop()

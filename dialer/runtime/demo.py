@@ -117,6 +117,10 @@ class AgentBots:
         self.last_attempt: dict[str, str] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         runtime.agents.listeners.append(self._changed)
+        runtime.engine.connected_listeners.append(self._connected)
+
+    def _connected(self, attempt_id: str, agent_id: str) -> None:
+        self.last_attempt[agent_id] = attempt_id
 
     def _changed(
         self, agent_id: str, before: AgentState, after: AgentState, since: float, now: float
@@ -143,6 +147,20 @@ class AgentBots:
                 await self.runtime.engine.dispose(agent_id, attempt_id, code, details)
             except Exception:
                 log.exception("agent %s: disposition %s of attempt %s failed", agent_id, code, attempt_id)
+
+
+async def log_in_simulated_agents(
+    runtime: Runtime, pbx_kind: str, count: int, campaign_id: str, rng: random.Random
+) -> AgentBots:
+    """Call ``count`` simulated softphones into their bridges and make them ready for the campaign."""
+    bots = AgentBots(runtime, rng)
+    for i in range(count):
+        agent_id = f"{1001 + i}"
+        endpoint = f"PJSIP/{agent_id}@agents" if pbx_kind == "asterisk" else f"sofia/agents/{agent_id}@agents"
+        await runtime.pbx.login_agent(agent_id, endpoint)
+        runtime.agents.login(agent_id, [campaign_id])
+        runtime.agents.ready(agent_id)
+    return bots
 
 
 class Progress:
@@ -277,18 +295,7 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> dict[str, 
         for number in numbers[1 :: max(1, options.leads // 8)]:
             await runtime.gate.dnc.add(number, source="demo")
         await runtime.load_campaigns(datetime.now(UTC))
-        bots = AgentBots(runtime, rng)
-        runtime.engine.connected_listeners.append(
-            lambda attempt, agent: bots.last_attempt.__setitem__(agent, attempt)
-        )
-        for i in range(options.agents):
-            agent_id = f"{1001 + i}"
-            endpoint = (
-                f"PJSIP/{agent_id}@agents" if options.pbx == "asterisk" else f"sofia/agents/{agent_id}@agents"
-            )
-            await pbx.login_agent(agent_id, endpoint)
-            runtime.agents.login(agent_id, [str(record.id)])
-            runtime.agents.ready(agent_id)
+        bots = await log_in_simulated_agents(runtime, options.pbx, options.agents, str(record.id), rng)
         print(
             f"dialer demo: {options.agents} agents, {options.pacing} pacing, {options.pbx} simulator "
             f"(x{options.time_scale:g} speed), dialing for {options.seconds:g} s",

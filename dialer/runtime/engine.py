@@ -139,7 +139,9 @@ class Engine:
         self.connected_listeners: list[Callable[[str, str], None]] = []
         self._draining = False
         self._idle = asyncio.Event()  # set when the last call in progress ends
-        self._wrapups: dict[str, asyncio.Task[None]] = {}
+        self._wrapped_up = asyncio.Event()  # set when the last agent in wrap-up qualified the call
+        # Agents in wrap-up: agent id -> (attempt id, default disposition, the limit's timer).
+        self._wrapups: dict[str, tuple[str, str, asyncio.Task[None]]] = {}
         pbx.set_answer_router(self)
         agents.listeners.append(self._agent_changed)
 
@@ -383,7 +385,7 @@ class Engine:
                 await self.dispose(agent_id, attempt_id, default)
 
         task = asyncio.get_running_loop().create_task(expire())
-        self._wrapups[agent_id] = task
+        self._wrapups[agent_id] = (attempt_id, default, task)
 
     async def dispose(
         self, agent_id: str, attempt_id: str, code: str, details: DispositionDetails | None = None
@@ -395,9 +397,11 @@ class Engine:
         if kind is not None:
             # Before this agent's next call: the number is locked out or blocked on every node.
             await self.gate.record_outcome(lead, kind, now)
-        task = self._wrapups.pop(agent_id, None)
-        if task is not None and task is not asyncio.current_task():
-            task.cancel()
+        pending = self._wrapups.pop(agent_id, None)
+        if pending is not None and pending[2] is not asyncio.current_task():
+            pending[2].cancel()
+        if not self._wrapups:
+            self._wrapped_up.set()
         self.agents.disposed(agent_id)
 
     def _agent_changed(
@@ -476,10 +480,31 @@ class Engine:
                     break
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._idle.wait(), remaining)
+            # Agents still qualifying their last call get the rest of the drain time, then the default.
+            while self._wrapups:
+                self._wrapped_up.clear()
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wrapped_up.wait(), remaining)
+            await self.flush_wrap_ups()
         finally:
             self._draining = True
             consumer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await consumer
-            for task in self._wrapups.values():
+            for _, _, task in self._wrapups.values():
                 task.cancel()
+
+    async def flush_wrap_ups(self) -> int:
+        """Give every call still in wrap-up its campaign's default disposition (graceful stop)."""
+        flushed = 0
+        for agent_id, (attempt_id, default, _) in list(self._wrapups.items()):
+            try:
+                await self.dispose(agent_id, attempt_id, default)
+                flushed += 1
+            except Exception:
+                self.errors["disposition"] += 1
+                log.exception("agent %s: default disposition of attempt %s failed", agent_id, attempt_id)
+        return flushed

@@ -17,6 +17,7 @@ import contextlib
 import itertools
 import logging
 import re
+import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -91,6 +92,7 @@ class AsteriskPbx:
         self._at_risk: set[str] = set()  # in flight when the link dropped: reconcile on the way back
         self._unconfirmed: dict[str, float] = {}  # originate not acknowledged: check after this time
         self._agent_legs = itertools.count(1)
+        self._boot_tag = secrets.token_hex(3)
         self._housekeeper: asyncio.Task[None] | None = None
         self._link_lost_once = False
         self.reconciled_lost = 0
@@ -266,7 +268,9 @@ class AsteriskPbx:
         _check(_EXTEN, agent_id, "agent id")
         if not endpoint:
             raise PbxError(f"agent {agent_id}: empty endpoint; set the agent's phone (e.g. PJSIP/1001)")
-        leg = f"agent-{agent_id}-{next(self._agent_legs)}"
+        # Unique across restarts: after a crash the old leg may still sit in its bridge, and
+        # Asterisk refuses a ChannelId that is in use.
+        leg = f"agent-{agent_id}-{self._boot_tag}-{next(self._agent_legs)}"
         self.tracker.register_originate(leg, leg, leg, self._clock())
         self._numbers[leg] = f"agent {agent_id}"
         fields = {

@@ -228,3 +228,25 @@ async def test_no_new_dial_while_lines_are_full(events):
     for _ in range(events):
         await engine.tick()
     assert len(pbx.originates) == 1
+
+
+async def test_graceful_stop_flushes_the_default_disposition_of_calls_still_in_wrap_up():
+    plan = CampaignPlan(**{**PLAN.__dict__, "wrap_up_limit_s": 60.0})
+    engine, pbx, record, gate, pacer, agents = build(plan=plan)
+    agents.login("1001", ["c1"])
+    agents.ready("1001")
+    stop = asyncio.Event()
+    task = asyncio.create_task(engine.run(stop, drain_timeout_s=0.2))
+    while not pbx.originates:
+        await asyncio.sleep(0.01)
+    attempt = pbx.originates[0].attempt_id
+    await pbx.queue.put(Answered(attempt, time.time()))
+    await asyncio.sleep(0.02)
+    await engine.on_answered(AnsweredCall(attempt, time.time()))
+    await pbx.queue.put(HungUp(attempt, time.time(), cause=16))
+    while agents.state_of("1001") is not AgentState.WRAP_UP:
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(task, 2)
+    assert record.dispositions == [(attempt, "1001", "not_qualified")]
+    assert agents.state_of("1001") is AgentState.READY
