@@ -23,6 +23,8 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionError
+from alembic.util import CommandError
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
@@ -45,6 +47,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 DEFAULT_SQLITE_PATH = Path("var") / "dialer.db"
 SQLITE_BUSY_TIMEOUT_S = 30.0
 _READ_ONLY = "dialer_read_only"
+_MIGRATION_LOCK = 0x6469616C6572  # "dialer": the advisory lock key of migrations
 
 
 class DatabaseError(Exception):
@@ -208,6 +211,10 @@ class Database:
         """Upgrade the schema to every head (``upgrade heads``); return the revisions now applied."""
 
         def upgrade(sync_conn: Connection) -> None:
+            if sync_conn.dialect.name == "postgresql":
+                # Nodes started together must not migrate at the same time: the
+                # second waits here, then finds nothing left to do.
+                sync_conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
             cfg = alembic_config(self.url)
             cfg.attributes["connection"] = sync_conn
             command.upgrade(cfg, "heads")
@@ -236,8 +243,15 @@ class Database:
         if current != heads:
             script = ScriptDirectory.from_config(alembic_config())
             applied: set[str] = set()
-            for rev in current:
-                applied.update(r.revision for r in script.iterate_revisions(rev, "base"))
+            try:
+                for rev in current:
+                    applied.update(r.revision for r in script.iterate_revisions(rev, "base"))
+            except (CommandError, RevisionError) as exc:
+                raise SchemaOutOfDate(
+                    f"the database {self.display_url} is at revision {', '.join(sorted(current))}, "
+                    f"which this version of the dialer does not know ({exc}); run the dialer version "
+                    "that migrated it, or a newer one"
+                ) from exc
             if not heads <= applied:
                 raise SchemaOutOfDate(
                     f"the database {self.display_url} is at revision {', '.join(sorted(current))} but this "

@@ -184,3 +184,20 @@ async def test_abandon_history_lists_answered_calls(db: Database, campaign: Camp
         (True, False),
     ]
     assert await db.attempts.abandon_history(campaign.id, T0 + timedelta(minutes=2)) == history[1:]
+
+
+async def test_concurrent_duplicate_closes_count_once(db: Database, campaign: CampaignRecord) -> None:
+    import asyncio
+
+    [lead_id] = await add_leads(db, campaign.id, fr_numbers(1), T0)
+    _, attempt_id = await _dial(db, campaign)
+    end = T0 + timedelta(seconds=20)
+    results = await asyncio.gather(
+        *(
+            db.attempts.close_attempt(attempt_id, "no_answer", 19, None, end, abandoned=False)
+            for _ in range(6)
+        )
+    )
+    assert sorted(results) == [False] * 5 + [True]
+    lead = await db.leads.get(lead_id)
+    assert lead.attempt_count == 1 and lead.status is LeadStatus.RETRY

@@ -65,3 +65,32 @@ async def test_unreachable_database_gives_a_clear_error() -> None:
 def test_unsupported_database_url_is_refused() -> None:
     with pytest.raises(DatabaseError, match="not supported"):
         Database("mysql://root@localhost/dialer")
+
+
+async def test_database_newer_than_the_code_is_refused(database_url: str) -> None:
+    db = Database(database_url)
+    await db.connect()
+    try:
+        await db.migrate()
+        async with db.engine.begin() as conn:
+            await conn.exec_driver_sql("UPDATE alembic_version SET version_num = '9999_future'")
+        with pytest.raises(
+            SchemaOutOfDate, match="9999_future, which this version of the dialer does not know"
+        ):
+            await db.check_schema()
+    finally:
+        await db.close()
+
+
+async def test_nodes_migrating_together_both_succeed(database_url: str) -> None:
+    import asyncio
+
+    first, second = Database(database_url), Database(database_url)
+    await first.connect()
+    await second.connect()
+    try:
+        done = await asyncio.gather(first.migrate(), second.migrate())
+        assert done[0] == done[1] == head_revisions()
+    finally:
+        await first.close()
+        await second.close()
