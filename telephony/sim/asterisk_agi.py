@@ -76,15 +76,13 @@ async def run_agi(engine: PbxEngine, leg: Leg, data: str) -> str:
     try:
         host, port, script, args = parse_agi_url(data)
     except ValueError:
-        engine.agi_failed(leg)
-        return ""
+        return "hangup" if engine.agi_failed(leg) else ""
     try:
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(host, port), CONNECT_TIMEOUT_S / engine.time_scale + 1.0
         )
     except (OSError, TimeoutError):
-        engine.agi_failed(leg)
-        return ""
+        return "hangup" if engine.agi_failed(leg) else ""
     session = _AgiSession(engine, leg, reader, writer)
     try:
         url = data.split(",")[0]

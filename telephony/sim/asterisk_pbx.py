@@ -50,6 +50,8 @@ from telephony.sim.model import CalleeKind, CalleeModel, CalleePlan
 # Technologies the simulated PBX has; anything else fails like a missing channel driver.
 KNOWN_TECH = {"local": "Local", "pjsip": "PJSIP"}
 
+ANSWER_SETTLE_S = 0.5  # Answer() on a Local ;2 waits this long for audio from ;1
+
 # Applications an Originate may only run with the AMI "system" privilege (our user has not).
 SYSTEM_APPS = {"system", "trysystem", "exec", "execif", "agi", "eagi", "deadagi"}
 
@@ -82,6 +84,22 @@ class OriginateRefused(Exception):
 
 
 @dataclass(eq=False)
+class Timeline:
+    """Where one thread of the simulated PBX is in time (event-loop seconds).
+
+    Waits are counted from here rather than from when the code got to run, so
+    the time spent writing events does not add up along a call: a machine's
+    greeting ends 11.3 s after the answer however busy the simulator is.
+    """
+
+    at: float
+
+    @classmethod
+    def now(cls) -> Timeline:
+        return cls(asyncio.get_running_loop().time())
+
+
+@dataclass(eq=False)
 class Leg:
     """One simulated channel and what it is doing."""
 
@@ -96,6 +114,9 @@ class Leg:
     bridge_left: asyncio.Event = field(default_factory=asyncio.Event)
     end_how: str = ""
     end_cause: int = 16
+    clock: Timeline = field(default_factory=Timeline.now)
+    media_started: asyncio.Event = field(default_factory=asyncio.Event)  # ours plays audio to the callee
+    media_settle: float = 0.0  # PBX seconds the far Answer() takes to return once it hears that audio
 
 
 @dataclass(eq=False)
@@ -123,6 +144,7 @@ class Call:
     done: bool = False  # the dial phase is over (answered or failed)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     outcome: asyncio.Future[bool] | None = None
+    t0: float = 0.0  # event-loop time the Originate arrived
 
 
 Emit = Callable[[Headers], None]
@@ -167,10 +189,12 @@ class PbxEngine:
 
     # -- time and tasks ---------------------------------------------------
 
-    async def sleep(self, seconds: float) -> None:
+    async def sleep(self, seconds: float, clock: Timeline) -> None:
+        """Wait ``seconds`` of PBX time on the thread whose time is ``clock``."""
         if math.isinf(seconds):
             await asyncio.Event().wait()
-        await asyncio.sleep(max(0.0, seconds) / self.time_scale)
+        clock.at += max(0.0, seconds) / self.time_scale
+        await asyncio.sleep(max(0.0, clock.at - asyncio.get_running_loop().time()))
 
     def spawn(self, coro: Coroutine[Any, Any, None], call: Call | None = None) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coro)
@@ -313,6 +337,7 @@ class PbxEngine:
             asynchronous=asynchronous,
         )
         call.outcome = asyncio.get_running_loop().create_future()
+        call.t0 = asyncio.get_running_loop().time()
         # The channels appear after the action's response, as Asterisk writes them.
         self.spawn(self._launch(call, channel_id, other_id), call)
         return call
@@ -365,6 +390,9 @@ class PbxEngine:
 
     def _failure_response(self, call: Call, reason: int) -> None:
         assert call.ours is not None
+        if not call.asynchronous:  # a synchronous Originate is answered by its Response only
+            self._settle(call, False)
+            return
         uid = call.ours.chan.uniqueid if call.preset_id else "<unknown>"
         self.emit(
             ev.originate_response(
@@ -375,6 +403,9 @@ class PbxEngine:
 
     def _success_response(self, call: Call) -> None:
         assert call.ours is not None
+        if not call.asynchronous:
+            self._settle(call, True)
+            return
         ch = call.ours.chan
         self.emit(
             ev.originate_response(
@@ -424,7 +455,7 @@ class PbxEngine:
         self.emit(ev.dial_event("DialBegin", one, ("DialString", f"{call.number}@{call.where}")))
         far.runner = self.spawn(self._run_far(far, self._far_script(call)), call)
         if math.isfinite(call.timeout_s):
-            self.spawn(self._ring_timeout(call), call)
+            self.spawn(self._ring_timeout(call, Timeline(call.t0)), call)
 
     def _far_script(self, call: Call) -> list[Step]:
         if call.where == "sim-agents":
@@ -437,6 +468,7 @@ class PbxEngine:
     async def _run_far(self, leg: Leg, script: list[Step]) -> None:
         call = leg.call
         ch = leg.chan
+        clock = leg.clock = Timeline(call.t0)
         index = 0
         while index < len(script) and ch.alive:
             step = script[index]
@@ -467,16 +499,15 @@ class PbxEngine:
                 index += 1
                 continue
             if app == "Answer":
-                self._answer(call)
-                await asyncio.sleep(0)  # let our side start its dialplan first
-                await self.sleep(self._answer_settle(call))
+                self._answer(call, clock.at)
+                await self._answer_settle(call, clock)
                 index += 1
                 continue
             leg.activity = Activity.PLAYBACK if app == "Playback" else Activity.APP
             if app == "Wait":
-                await self.sleep(_seconds(data))
+                await self.sleep(_seconds(data), clock)
             elif app == "Playback":
-                await self.sleep(PROMPT_SECONDS.get(data, DEFAULT_PROMPT_SECONDS))
+                await self.sleep(PROMPT_SECONDS.get(data, DEFAULT_PROMPT_SECONDS), clock)
                 self.emit(ev.varset(ch, "PLAYBACKSTATUS", "SUCCESS"))
             elif app == "ConfBridge":
                 self.bridge_join(leg, data)
@@ -489,16 +520,19 @@ class PbxEngine:
         elif ch.alive:
             self._local_refused(call, "invalid", 16)
 
-    def _answer_settle(self, call: Call) -> float:
-        """Answer() on a Local ;2 waits for media from ;1 for up to 500 ms (as the captures show)."""
+    async def _answer_settle(self, call: Call, clock: Timeline) -> None:
+        """Answer() on a Local ;2 returns when ;1 sends it audio, or after 500 ms (as the captures show)."""
         ours = call.ours
-        if ours is None:
-            return 0.5
-        if ours.activity is Activity.PLAYBACK:
-            return 0.0
-        if ours.activity in (Activity.BRIDGE, Activity.AGI):
-            return 0.02
-        return 0.5
+        assert ours is not None
+        loop = asyncio.get_running_loop()
+        limit = clock.at + ANSWER_SETTLE_S / self.time_scale
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(ours.media_started.wait(), max(0.0, limit - loop.time()))
+        if ours.media_started.is_set():
+            clock.at = max(clock.at, loop.time())
+            await self.sleep(ours.media_settle, clock)
+        else:
+            clock.at = limit
 
     def _local_refused(self, call: Call, how: str, cause: int = 16) -> None:
         ours, far = call.ours, call.far
@@ -560,6 +594,7 @@ class PbxEngine:
     async def _sip_dial(self, call: Call) -> None:
         ours = call.ours
         assert ours is not None
+        clock = Timeline(call.t0)
         ch = ours.chan
         kind = call.plan.kind
         refusals = {
@@ -569,7 +604,7 @@ class PbxEngine:
         }
         if kind in refusals:
             cause, tech_cause, status = refusals[kind]
-            await self.sleep(min(call.plan.ring_s, call.timeout_s))
+            await self.sleep(min(call.plan.ring_s, call.timeout_s), clock)
             if call.plan.ring_s >= call.timeout_s:
                 self._sip_no_answer(call)
                 return
@@ -597,14 +632,14 @@ class PbxEngine:
         ours.device_used = True
         ring = call.plan.ring_s if kind is not CalleeKind.NO_ANSWER else math.inf
         if ring >= call.timeout_s:
-            await self.sleep(call.timeout_s)
+            await self.sleep(call.timeout_s, clock)
             self._sip_no_answer(call)
             return
-        await self.sleep(ring)
+        await self.sleep(ring, clock)
         ours.media = True
-        self._answer(call)
+        self._answer(call, clock.at)
         if call.plan.talk_s is not None and math.isfinite(call.plan.talk_s):
-            await self.sleep(call.plan.talk_s)
+            await self.sleep(call.plan.talk_s, clock)
             if ch.alive:
                 self._far_hangs_up(call)
 
@@ -617,8 +652,8 @@ class PbxEngine:
 
     # -- ringing timeout and cancel ------------------------------------------
 
-    async def _ring_timeout(self, call: Call) -> None:
-        await self.sleep(call.timeout_s)
+    async def _ring_timeout(self, call: Call, clock: Timeline) -> None:
+        await self.sleep(call.timeout_s, clock)
         if call.done:
             return
         ours, far = call.ours, call.far
@@ -650,7 +685,7 @@ class PbxEngine:
 
     # -- answer -----------------------------------------------------------
 
-    def _answer(self, call: Call) -> None:
+    def _answer(self, call: Call, at: float) -> None:
         ours, far = call.ours, call.far
         assert ours is not None
         call.answered = True
@@ -667,16 +702,17 @@ class PbxEngine:
         if far is not None and self.dialplan_name == "production":
             talk = call.plan.talk_s
             if talk is not None and math.isfinite(talk):
-                self.spawn(self._talk_deadline(call, talk), call)
+                self.spawn(self._talk_deadline(call, talk, Timeline(at)), call)
+        ours.clock = Timeline(at)
         if call.app is not None:
             ours.runner = self.spawn(self._run_application(ours, *call.app), call)
         else:
             ours.chan.context, ours.chan.exten, ours.chan.priority = call.context, call.exten, call.priority
             ours.runner = self.spawn(self._run_dialplan(ours), call)
 
-    async def _talk_deadline(self, call: Call, talk_s: float) -> None:
+    async def _talk_deadline(self, call: Call, talk_s: float, clock: Timeline) -> None:
         """The callee model's talk time: the Local callee hangs up then, wherever its script is."""
-        await self.sleep(talk_s)
+        await self.sleep(talk_s, clock)
         far = call.far
         if far is not None and far.chan.alive and call.answered:
             self.cancel(far.runner)
@@ -736,12 +772,12 @@ class PbxEngine:
             return ""
         if name == "wait":
             leg.activity = Activity.APP
-            await self.sleep(_seconds(data))
+            await self.sleep(_seconds(data), leg.clock)
             return ""
         if name == "amd":
             leg.activity = Activity.AMD
             seconds, status, cause = amd_verdict(leg.call.plan.kind, "local" if leg.call.far else "sip")
-            await self.sleep(seconds)
+            await self.sleep(seconds, leg.clock)
             leg.activity = Activity.APP
             ch.variables["AMDSTATUS"], ch.variables["AMDCAUSE"] = status, cause
             self.emit(ev.varset(ch, "AMDSTATUS", status))
@@ -749,7 +785,8 @@ class PbxEngine:
             return ""
         if name == "playback":
             leg.activity = Activity.PLAYBACK
-            await self.sleep(PROMPT_SECONDS.get(data, DEFAULT_PROMPT_SECONDS))
+            self._media(leg, 0.001)
+            await self.sleep(PROMPT_SECONDS.get(data, DEFAULT_PROMPT_SECONDS), leg.clock)
             leg.activity = Activity.APP
             ch.variables["PLAYBACKSTATUS"] = "SUCCESS"
             self.emit(ev.varset(ch, "PLAYBACKSTATUS", "SUCCESS"))
@@ -761,6 +798,7 @@ class PbxEngine:
         if name == "agi":
             leg.activity = Activity.AGI
             result = await self.agi_runner(self, leg, data)
+            leg.clock = Timeline.now()  # the script decided when AGI() returned
             if leg.activity is Activity.AGI:
                 leg.activity = Activity.APP
             return result
@@ -772,6 +810,12 @@ class PbxEngine:
         # An application the simulated PBX does not have: Asterisk hangs up.
         self.ours_hangs_up(leg)
         return "hangup"
+
+    @staticmethod
+    def _media(leg: Leg, settle: float) -> None:
+        if not leg.media_started.is_set():
+            leg.media_settle = settle
+            leg.media_started.set()
 
     # -- conferences ----------------------------------------------------------
 
@@ -788,6 +832,7 @@ class PbxEngine:
             self.emit(ev.bridge_event("ConfbridgeStart", bridge))
             self.emit(ev.device_state(f"CBAnn/{conference}", "INUSE"))
         leg.activity = Activity.BRIDGE if leg.activity is not Activity.AGI else Activity.AGI
+        self._media(leg, 0.02)
         leg.bridge_left.clear()
         bridge.num_channels += 1
         bridge.members.append(leg.chan)
@@ -888,10 +933,20 @@ class PbxEngine:
         self.emit(ev.varset(ch, "AGISTATUS", "SUCCESS"))
         return False
 
-    def agi_failed(self, leg: Leg) -> None:
-        """The FastAGI server could not be reached: AGI() returns, the dialplan goes on."""
-        leg.chan.variables["AGISTATUS"] = "FAILURE"
-        self.emit(ev.varset(leg.chan, "AGISTATUS", "FAILURE"))
+    def agi_failed(self, leg: Leg) -> bool:
+        """The FastAGI server could not be reached: AGI() returns and the dialplan goes on.
+
+        True when the channel died while Asterisk was connecting (it is finished here).
+        """
+        ch = leg.chan
+        if not ch.alive:
+            return True
+        ch.variables["AGISTATUS"] = "FAILURE"
+        self.emit(ev.varset(ch, "AGISTATUS", "FAILURE"))
+        if leg.end_how:
+            self._finish_ours(leg, leg.end_how, leg.end_cause)
+            return True
+        return False
 
     def _end_ours(self, leg: Leg, how: str, cause: int) -> None:
         self._before_end(leg)
@@ -969,6 +1024,7 @@ class PbxEngine:
         if leg.chan.bridge is not None:
             self.bridge_leave(leg, result="")
         leg.activity = Activity.APP
+        leg.clock = Timeline.now()
         leg.chan.context, leg.chan.exten, leg.chan.priority = context, exten, priority
         leg.runner = self.spawn(self._run_dialplan(leg), leg.call)
 

@@ -228,7 +228,9 @@ async def replay(
 
     async def send_actions() -> None:
         for t, raw in capture.sent:
-            await asyncio.sleep(max(0.0, t0 + t / time_scale - loop.time()))
+            due = t0 + t / time_scale - loop.time()
+            if due > 0:  # actions of one instant go out together, as the capture's client wrote them
+                await asyncio.sleep(due)
             if raw.startswith("Action: Login"):
                 continue
             if raw.startswith("(operator runs: core restart now)"):
