@@ -75,8 +75,8 @@ def lab_contexts(agi_url: str) -> dict[str, dict[str, list[Step]]]:
     }
 
 
-def production_contexts(agi_url: str) -> dict[str, dict[str, list[Step]]]:
-    """The contexts we ship (config/asterisk/extensions_dialer.conf)."""
+def production_contexts() -> dict[str, dict[str, list[Step]]]:
+    """The contexts we ship (config/asterisk/extensions_dialer.conf); AGI goes to ${DIALER_FASTAGI}."""
     return {
         "dialer-answered": {
             "s": [
@@ -87,12 +87,19 @@ def production_contexts(agi_url: str) -> dict[str, dict[str, list[Step]]]:
                     "UserEvent",
                     "DialerAMD,Attempt: ${DIALER_ATTEMPT},Status: ${AMDSTATUS},Cause: ${AMDCAUSE}",
                 ),
-                Step("AGI", agi_url),
+                Step("AGI", "agi://${DIALER_FASTAGI}/answered"),
                 Step("Hangup"),
             ]
         },
         "dialer-connect": {"_X.": [Step("ConfBridge", "agent_${EXTEN}"), Step("Hangup")]},
         "dialer-abandon": {"s": [Step("Playback", "${DIALER_MESSAGE}"), Step("Hangup")]},
+        "dialer-agent": {
+            "_9X.": [
+                Step("Answer"),
+                Step("ConfBridge", "agent_${EXTEN:1},dialer_agent_bridge,dialer_agent"),
+                Step("Hangup"),
+            ]
+        },
         "from-trunk": {"_X.": [Step("Hangup")]},
     }
 
@@ -139,15 +146,21 @@ def find_steps(contexts: dict[str, dict[str, list[Step]]], context: str, exten: 
     return None
 
 
-_VAR = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+_VAR = re.compile(r"\$\{([A-Za-z0-9_]+)(?::(-?\d+)(?::(-?\d+))?)?\}")
 
 
 def substitute(data: str, variables: dict[str, str], exten: str) -> str:
+    """Expand ``${NAME}`` and ``${NAME:offset[:length]}`` as Asterisk does (unset: empty)."""
+
     def one(m: re.Match[str]) -> str:
         name = m.group(1)
-        if name == "EXTEN":
-            return exten
-        return variables.get(name, "")
+        value = exten if name == "EXTEN" else variables.get(name, "")
+        if m.group(2) is not None:
+            value = value[int(m.group(2)) :]
+            if m.group(3) is not None:
+                length = int(m.group(3))
+                value = value[:length]
+        return value
 
     return _VAR.sub(one, data)
 

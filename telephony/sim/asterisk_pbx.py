@@ -175,11 +175,12 @@ class PbxEngine:
         self.agi_url = agi_url
         self.agi_runner = agi_runner
         self.rng = random.Random(seed)
-        self.contexts = lab_contexts(agi_url) if dialplan == "lab" else production_contexts(agi_url)
+        self.contexts = lab_contexts(agi_url) if dialplan == "lab" else production_contexts()
         self.endpoint_context = "from-lab" if dialplan == "lab" else "from-trunk"
         self.legs: dict[str, Leg] = {}  # by channel name
         self.bridges: dict[str, SimBridge] = {}  # by conference name
-        self.global_vars: dict[str, str] = {}
+        # The [globals] our shipped dialplan expects: where the FastAGI server listens.
+        self.global_vars: dict[str, str] = {"DIALER_FASTAGI": agi_url.removeprefix("agi://").split("/")[0]}
         self._local_seq = 0
         self._pjsip_seq = 0
         self._uid_seq = 0
