@@ -19,7 +19,7 @@ from prometheus_client import Counter
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dialer.compliance.tables import ComplianceAudit
+from dialer.compliance.tables import ComplianceAudit, read_only
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +171,6 @@ async def query_audit(
         query = query.where(t.campaign_id == campaign_id)
     if since is not None:
         query = query.where(t.at >= since)
-    async with engine.connect() as conn:
+    async with read_only(engine).connect() as conn:
         rows = await conn.execute(query)
         return [AuditEntry(*row) for row in rows]

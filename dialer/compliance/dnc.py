@@ -34,7 +34,7 @@ from redis.exceptions import NoScriptError
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dialer.compliance.tables import DncEntry, DncRegistryImport, DncRegistryNumber
+from dialer.compliance.tables import DncEntry, DncRegistryImport, DncRegistryNumber, read_only
 from dialer.domain.compliance import DncHit, RegistryRule, parse_number
 from telephony.base import mask_number
 
@@ -292,6 +292,7 @@ class DncStore:
         status_cache_seconds: float = 30.0,
     ) -> None:
         self.engine = engine
+        self._reader = read_only(engine)
         self.registry_rules = registries
         self.redis_index = RedisIndex(redis, namespace) if redis is not None else None
         self.local = InProcessIndex()
@@ -313,7 +314,7 @@ class DncStore:
             return
         if not await self.redis_index.ready():
             await self.sync_redis()
-        async with self.engine.connect() as conn:
+        async with self._reader.connect() as conn:
             # Redis already holds what the database held when it was built; watch only what comes next.
             self._last_entry_id = int((await conn.execute(select(func.max(DncEntry.id)))).scalar() or 0)
         self._last_refresh = monotime.monotonic()
@@ -321,7 +322,7 @@ class DncStore:
     async def sync_redis(self) -> None:
         """Rebuild the Redis index from the database (after a Redis restart)."""
         assert self.redis_index is not None
-        async with self.engine.connect() as conn:
+        async with self._reader.connect() as conn:
             rows = await conn.execute(
                 select(DncEntry.number, DncEntry.campaign_id, DncEntry.source, DncEntry.expires_at).where(
                     DncEntry.removed_at.is_(None)
@@ -476,7 +477,7 @@ class DncStore:
         Cached briefly: a newer import only makes the cached date look older, which blocks more.
         """
         if monotime.monotonic() - self._status_at > self.status_cache_seconds:
-            async with self.engine.connect() as conn:
+            async with self._reader.connect() as conn:
                 rows = await conn.execute(
                     select(DncRegistryImport.registry_name, DncRegistryImport.screened_on).where(
                         DncRegistryImport.active.is_(True)
@@ -490,7 +491,7 @@ class DncStore:
     async def check(self, number: str, campaign_id: str = "") -> list[DncHit]:
         """What the database says about a number (for the CLI; the gate uses ``lookup``)."""
         digits = e164_digits(number)
-        async with self.engine.connect() as conn:
+        async with self._reader.connect() as conn:
             rows = await conn.execute(
                 select(DncEntry.campaign_id, DncEntry.source, DncEntry.expires_at).where(
                     DncEntry.number == f"+{digits}", DncEntry.removed_at.is_(None)
@@ -547,7 +548,7 @@ class DncStore:
 
     async def _refresh(self, full: bool) -> None:
         started = datetime.now(UTC)
-        async with self.engine.connect() as conn:
+        async with self._reader.connect() as conn:
             rows = await conn.execute(
                 select(
                     DncEntry.id,

@@ -27,7 +27,7 @@ from sqlalchemy import insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dialer.compliance.tables import ComplianceSetting, ContactEventRow
+from dialer.compliance.tables import ComplianceSetting, ContactEventRow, read_only
 from dialer.domain.compliance import EVENT_KINDS, ContactEvent, EventKind
 
 _KEY_SETTING = "number_hash_key"
@@ -109,7 +109,7 @@ async def _insert(
 
 
 async def _select(engine: AsyncEngine, number_key: str, lead_id: str, since: datetime) -> list[ContactEvent]:
-    async with engine.connect() as conn:
+    async with read_only(engine).connect() as conn:
         rows = await conn.execute(
             select(
                 ContactEventRow.kind, ContactEventRow.at, ContactEventRow.campaign_id, ContactEventRow.lead_id
@@ -145,7 +145,7 @@ class InProcessContactHistory:
 
     async def start(self, now: datetime | None = None) -> None:
         since = (now or datetime.now(UTC)) - self.retention
-        async with self.engine.connect() as conn:
+        async with read_only(self.engine).connect() as conn:
             rows = await conn.execute(
                 select(
                     ContactEventRow.id,
@@ -202,7 +202,7 @@ class RedisContactHistory:
         if await self.redis.exists(f"{self.ns}ch:ready"):
             return
         since = (now or datetime.now(UTC)) - self.retention
-        async with self.engine.connect() as conn:
+        async with read_only(self.engine).connect() as conn:
             rows = await conn.execute(
                 select(
                     ContactEventRow.id,

@@ -12,9 +12,16 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Date, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dialer.store.base import Base
+
+
+def read_only(engine: AsyncEngine) -> AsyncEngine:
+    """The engine for reads: the store's Database then opens SQLite read transactions with a plain
+    BEGIN, so a check never queues behind the audit writer (other engines ignore the option)."""
+    return engine.execution_options(dialer_read_only=True)
 
 
 class UtcDateTime(TypeDecorator[datetime]):

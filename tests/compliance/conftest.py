@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from redis.asyncio import Redis
 
 from dialer.compliance.profiles import ProfileSet, load_profiles
 from dialer.domain.compliance import CallRequest, CampaignRules, ConsentRecord, Facts
@@ -41,3 +44,18 @@ def facts(profiles: ProfileSet, now: datetime, **kw: object) -> Facts:
 
 
 CONSENT = ConsentRecord(given_at=datetime(2020, 1, 1, tzinfo=UTC), source="web form")
+
+
+@pytest.fixture
+def redis_namespace(redis_namespace: str, redis_url: str) -> Iterator[str]:
+    """The shared fixture's namespace, with its keys removed after the test (Redis is shared)."""
+    yield redis_namespace
+
+    async def clean() -> None:
+        redis = Redis.from_url(redis_url)
+        keys = [k async for k in redis.scan_iter(match=f"{redis_namespace}*")]
+        if keys:
+            await redis.delete(*keys)
+        await redis.aclose()
+
+    asyncio.run(clean())

@@ -107,3 +107,46 @@ def test_audit_shows_decisions_for_a_number_masked(db: str, capsys: pytest.Captu
     assert NUMBER not in out and "+33******678" in out
     assert main(["audit", "--campaign", "autumn", "--db", db]) == 0
     assert "no decision recorded" in capsys.readouterr().out
+
+
+def test_cli_addition_with_redis_reaches_a_running_redis_node(
+    db: str, redis_url: str, redis_namespace: str
+) -> None:
+    async def scenario() -> tuple[str, str]:
+        config = ComplianceConfig(db, redis_url=redis_url, redis_namespace=redis_namespace)
+        gate = await build_gate(config)
+        now = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)
+        req = request(NUMBER, "FR", consent=CONSENT, campaign_id="spring")
+        before = (await gate.check(req, now)).rule
+        code = await asyncio.to_thread(
+            main,
+            ["dnc", "add", NUMBER, "--db", db, "--redis", redis_url, "--redis-namespace", redis_namespace],
+        )
+        assert code == 0
+        after = (await gate.check(req, now)).rule
+        await gate.close()
+        return before, after
+
+    before, after = asyncio.run(scenario())
+    assert (before, after) == ("registry_stale", "dnc")
+
+
+def test_cli_addition_without_redis_still_reaches_a_redis_node(
+    db: str, redis_url: str, redis_namespace: str
+) -> None:
+    async def scenario() -> str:
+        config = ComplianceConfig(
+            db, redis_url=redis_url, redis_namespace=redis_namespace, dnc_refresh_seconds=0
+        )
+        gate = await build_gate(config)
+        code = await asyncio.to_thread(main, ["dnc", "add", NUMBER, "--db", db])
+        assert code == 0
+        rule = (
+            await gate.check(
+                request(NUMBER, "FR", consent=CONSENT), datetime(2026, 11, 18, 10, 0, tzinfo=UTC)
+            )
+        ).rule
+        await gate.close()
+        return rule
+
+    assert asyncio.run(scenario()) == "dnc"
