@@ -318,3 +318,44 @@ def test_allowed_decision_names_no_blocking_rule(profiles: ProfileSet) -> None:
     d = run(profiles, request(FR_NUMBER, "FR"), local(PARIS, 2026, 6, 10, 11, 0))
     assert (d.allowed, d.rule, d.retry_after) == (True, RULE_ALLOWED, None)
     assert date(2026, 6, 10).weekday() == 2
+
+
+def test_pl_independence_day_and_dst_end(profiles: ProfileSet) -> None:
+    warsaw = "Europe/Warsaw"
+    assert run(
+        profiles, request(PL_NUMBER, "PL", consent=CONSENT), local(warsaw, 2026, 11, 11, 12, 0)
+    ).rule == (RULE_WINDOW)
+    # Poland left summer time on Sunday 2026-10-25: 09:30 Warsaw is 07:30 UTC before, 08:30 after.
+    assert run(
+        profiles, request(PL_NUMBER, "PL", consent=CONSENT), datetime(2026, 10, 23, 7, 30, tzinfo=UTC)
+    ).allowed
+    assert run(
+        profiles, request(PL_NUMBER, "PL", consent=CONSENT), datetime(2026, 10, 26, 8, 30, tzinfo=UTC)
+    ).allowed
+    early = run(
+        profiles, request(PL_NUMBER, "PL", consent=CONSENT), datetime(2026, 10, 26, 7, 30, tzinfo=UTC)
+    )
+    assert (early.rule, early.retry_after) == (RULE_WINDOW, local(warsaw, 2026, 10, 26, 9, 0))
+
+
+def test_window_opening_that_falls_in_a_dst_gap_is_still_found(profiles: ProfileSet) -> None:
+    from dialer.domain.compliance import CallingWindow, TimeRange, next_window_opening
+
+    # 02:30-03:00 does not exist in Paris on 2026-03-29 (clocks jump from 02:00 to 03:00): the window
+    # next opens on the 30th, and the search neither stops nor returns an instant outside the window.
+    window = CallingWindow(tuple((TimeRange(150, 180),) for _ in range(7)))
+    opening = next_window_opening(window, ["Europe/Paris"], datetime(2026, 3, 28, 23, 0, tzinfo=UTC))
+    assert opening == local(PARIS, 2026, 3, 30, 2, 30)
+
+
+def test_operator_may_add_a_holiday_subdivision_that_keeps_national_holidays(profiles: ProfileSet) -> None:
+    fr = profiles.get("FR")
+    rules = campaign_rules_from_mapping({"profile": "FR", "holiday_subdivision": "57"}, profiles)
+    tightened = profiles.for_campaign(rules)
+    assert tightened.window.holiday_subdivision == "57"
+    assert fr.window.holiday_subdivision is None
+    boxing_day = local(PARIS, 2025, 12, 26, 11, 0)  # a public holiday in Alsace-Moselle only (Friday)
+    assert run(profiles, request(FR_NUMBER, "FR", consent=CONSENT), boxing_day).allowed
+    assert (
+        run(profiles, request(FR_NUMBER, "FR", consent=CONSENT, rules=rules), boxing_day).rule == RULE_WINDOW
+    )
