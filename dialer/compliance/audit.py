@@ -90,7 +90,9 @@ class SqlAuditSink:
             batch = self._pending[: self.batch_size]
             async with self.engine.begin() as conn:
                 if conn.dialect.name == "sqlite":
-                    await conn.exec_driver_sql(*_sqlite_multirow_insert(batch))
+                    # 100 rows x 9 columns stays under the 999 bound variables of older SQLite builds.
+                    for start in range(0, len(batch), 100):
+                        await conn.exec_driver_sql(*_sqlite_multirow_insert(batch[start : start + 100]))
                 else:
                     await conn.execute(insert(ComplianceAudit), [asdict(e) for e in batch])
             del self._pending[: len(batch)]

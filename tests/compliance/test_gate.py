@@ -207,3 +207,13 @@ async def test_audit_is_searchable_by_campaign_and_time(gate: ComplianceGate, en
     assert len(await query_audit(engine, campaign_id="camp-2")) == 1
     assert len(await query_audit(engine, number_key=gate.keyer(NUMBER), since=NOW - timedelta(hours=1))) == 1
     assert datetime(2026, 1, 1, tzinfo=UTC) < NOW
+
+
+async def test_every_decision_of_a_burst_reaches_the_audit(gate: ComplianceGate, engine: AsyncEngine) -> None:
+    for i in range(250):
+        await gate.check(fr(lead_id=f"lead-{i}", campaign_id="burst"), NOW + timedelta(seconds=i))
+    await gate.audit.close()
+    rows = await query_audit(engine, campaign_id="burst", limit=1000)
+    assert len(rows) == 250
+    assert {r.lead_id for r in rows} == {f"lead-{i}" for i in range(250)}
+    assert rows[0].at == NOW + timedelta(seconds=249)
