@@ -61,15 +61,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.pacing_policies import (  # noqa: E402
+from bench.pacing_policies import (
     FullInformation,
     OmniDialerPacer,
     VicidialAdaptAverage,
     dialer_policy,
     oracle_policy,
 )
-from bench.pacing_sim import DAY_S, WARMUP_S, DayStats, Policy, Scenario, run_days  # noqa: E402
-from dialer.pacing import (  # noqa: E402
+from bench.pacing_sim import DAY_S, WARMUP_S, DayStats, Policy, Scenario, run_days
+from dialer.pacing import (
     AbandonmentTracker,
     AgentActivity,
     BusyAgent,
@@ -254,7 +254,7 @@ def plot(all_rows: list[tuple[Scenario, list[Summary]]]) -> Path:
             )
         ax.plot([], [], color=color, label=f"{scenario.name} N={scenario.agents} cap {scenario.cap:.0%}")
     for key, marker in markers.items():
-        ax.scatter([], [], marker=marker, color="gray", label=key.rstrip("(answer-time") or key)
+        ax.scatter([], [], marker=marker, color="gray", label=key.split("(")[0])
     ax.axvline(3.0, color="red", linestyle="--", linewidth=0.8)
     ax.axvline(1.0, color="red", linestyle=":", linewidth=0.8)
     ax.set_xlabel("abandonment, pooled (% of person-answered calls)")

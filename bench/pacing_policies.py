@@ -8,7 +8,7 @@ import math
 from collections.abc import Callable
 
 from bench.pacing_sim import GRACE_S, MACHINE_TO_AGENT, PERSON, Sim
-from dialer.domain.pacing import Moments, lines_worth_opening
+from dialer.domain.pacing import fits
 from dialer.pacing import (
     AbandonmentTracker,
     AgentActivity,
@@ -239,37 +239,31 @@ class OmniDialerPacer(_Visible):
 
 
 class OraclePacer(PredictivePacer):
-    """Bound: our predictive pacer told each record's outcome and answer delay (not talk times)."""
+    """Bound: our predictive pacer told each record's outcome and answer delay (not talk times).
+
+    Same rule and margin controller; the person answers to come are known exactly (no variance),
+    so the margin only covers the agents' side.
+    """
 
     sim: Sim
 
     def predictive_lines(self, snapshot: PacingSnapshot, now: float, room: int) -> int:
         sim = self.sim
         local = now - sim.offset
-        horizons = self.horizons
-        k = len(horizons)
-        answers = [float(snapshot.persons_waiting)] * k
+        horizon = self.params.answer_horizon_s
+        answers = float(snapshot.persons_waiting)
         for cid, launched in sim.inflight.items():
             outcome, delay, _, _ = sim.inflight_record[cid]
-            if outcome in (PERSON, MACHINE_TO_AGENT):
-                remaining = launched - sim.offset + delay - local
-                answers = [
-                    a + (1.0 if remaining <= h else 0.0) for a, h in zip(answers, horizons, strict=True)
-                ]
-        zeros = [0.0] * k
-        free = self.free_agents(snapshot, now)
-        threshold = self.threshold
+            if outcome in (PERSON, MACHINE_TO_AGENT) and launched - sim.offset + delay - local <= horizon:
+                answers += 1.0
+        free_mean, free_var = self.free_agents(snapshot, now)
         opened = 0
         while opened < room:
             outcome, delay, _, _ = sim.records.resolve(sim.next_record + opened, local)
             if outcome in (PERSON, MACHINE_TO_AGENT):
-                step = [1.0 if delay <= h else 0.0 for h in horizons]
-                known = Moments(answers, zeros, zeros)
-                if not lines_worth_opening(
-                    1, known, free, Moments(step, zeros, zeros), self._spans, threshold
-                ):
+                if not fits(1, answers, 0.0, free_mean, free_var, 1.0, 0.0, self.margin):
                     break
-                answers = [a + s for a, s in zip(answers, step, strict=True)]
+                answers += 1.0
             opened += 1
         return opened
 

@@ -19,17 +19,13 @@ import math
 from collections.abc import Sequence
 from itertools import accumulate
 
-Row = tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]
-"""Per horizon: probability p, Bernoulli variance p(1 - p) and third cumulant p(1 - p)(1 - 2p)."""
+Row = tuple[tuple[float, ...], tuple[float, ...]]
+"""Per horizon: probability p and its Bernoulli variance p(1 - p)."""
 
 
 def _row(probs: Sequence[float]) -> Row:
     clipped = tuple(min(1.0, max(0.0, p)) for p in probs)
-    return (
-        clipped,
-        tuple(p * (1.0 - p) for p in clipped),
-        tuple(p * (1.0 - p) * (1.0 - 2.0 * p) for p in clipped),
-    )
+    return clipped, tuple(p * (1.0 - p) for p in clipped)
 
 
 class AnswerModel:
@@ -183,8 +179,12 @@ class ReleaseModel:
             index = next(j for j, c in enumerate(self._wrap_cdf) if c >= q)
             points.append((index + 0.5) * self.WRAP_BIN_S)
         self._wrap_points = points
-        self._talk_rows = {}
-        self._wrap_rows = {}
+        # Every row a decision may need is built here, so that a decision never builds one.
+        self._talk_rows = {
+            b: self._build_talk_row(b)
+            for b in range(int(len(self._talk_cdf) * self.TALK_BIN_S / self.TALK_CACHE_BIN_S) + 1)
+        }
+        self._wrap_rows = {b: self._build_wrap_row(b) for b in range(len(self._wrap_cdf) + 1)}
         self._ready = True
 
     def _talk_cdf_at(self, t: float) -> float:

@@ -8,22 +8,22 @@ Modes:
 - progressive: one line per ready agent, never an abandon.
 - ratio: a fixed number of lines per ready agent.
 - predictive: learns online when dials are answered by persons and when busy agents free up,
-  and opens lines while the abandons a new line adds per person it brings stay under a threshold.
-  The threshold is steered so that the measured rate meets a target drawn from the budget left
-  in the abandonment window; it falls back to progressive during warm-up and whenever the
-  projected window rate would cross the cap.
+  and opens lines while the person answers to come, plus a margin of z standard deviations,
+  stay within the agents free soon. z is steered so that the measured rate meets a target
+  drawn from the budget left in the abandonment window; it falls back to progressive during
+  warm-up and whenever the projected window rate would cross the cap.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from dialer.domain.pacing import Moments, lines_worth_opening, target_abandon_rate
+from dialer.domain.pacing import lines_within_margin, target_abandon_rate
 from dialer.pacing.limits import LineGate, PacingLimits
 from dialer.pacing.model import AnswerModel, ReleaseModel
 from dialer.pacing.tracker import AbandonmentTracker
@@ -140,12 +140,14 @@ class RatioPacer(_BasePacer):
 class PredictiveParams:
     """Tuning of the predictive mode; the defaults are the benchmarked ones."""
 
-    horizons: Sequence[float] = (1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 11.0, 15.0, 20.0)
+    free_horizon_s: float = 6.0  # agents count as free if expected free within this (plus the grace)
+    answer_horizon_s: float = 20.0  # person answers to come from the calls dialing, within this
     grace_s: float = 2.0  # a person waits this long for an agent before the call counts as abandoned
-    initial_threshold: float = 3e-4  # abandons allowed per agent-second of idle time saved
-    min_threshold: float = 1e-7
-    max_threshold: float = 0.1
-    gain: float = 0.01  # log-threshold step per person, scaled by the target rate (see observe_person_handled)
+    initial_margin: float = 1.7  # z at a 3 % cap: standard deviations of room between answers and agents
+    margin_per_cap_halving: float = 0.35  # a tighter cap starts with more room (measured on OB-20)
+    min_margin: float = 0.0
+    max_margin: float = 6.0
+    gain: float = 0.01  # margin step per person, scaled by the target rate (see observe_person_handled)
     safety: float = 0.9  # aim at this fraction of the cap over the window
     boldness: float = 0.97  # never aim above this multiple of the cap, however much budget is left
     planning_horizon_s: float = 8 * 3600.0  # spend the budget left over about one shift of answers
@@ -164,14 +166,13 @@ class PredictivePacer(_BasePacer):
     def __init__(self, tracker: AbandonmentTracker, limits: PacingLimits, params: PredictiveParams) -> None:
         super().__init__(tracker, limits)
         self.params = params
-        self.horizons = tuple(params.horizons)
-        # Each horizon stands for the agent time between it and the previous one.
-        self._spans = tuple(h - p for h, p in zip(self.horizons, (0.0, *self.horizons[:-1]), strict=True))
+        if params.free_horizon_s <= 0 or params.answer_horizon_s <= 0:
+            raise PacingError("pacing horizons must be positive numbers of seconds")
         self.answers = AnswerModel(
-            self.horizons, decay=params.answer_decay, decay_every=params.answer_decay_every
+            [params.answer_horizon_s], decay=params.answer_decay, decay_every=params.answer_decay_every
         )
-        self.releases = ReleaseModel([h + params.grace_s for h in self.horizons])
-        self._log_threshold = math.log(params.initial_threshold)
+        self.releases = ReleaseModel([params.free_horizon_s + params.grace_s])
+        self.margin = params.initial_margin + params.margin_per_cap_halving * math.log2(0.03 / tracker.cap)
         self._agent_state: dict[object, tuple[AgentActivity, float]] = {}
         self._answer_times: deque[float] = deque(maxlen=100)
         self._recent: deque[bool] = deque(maxlen=params.recent_persons)
@@ -201,14 +202,12 @@ class PredictivePacer(_BasePacer):
             self._recent_abandoned += 1
         if not self.warm:
             return
-        # Stochastic approximation: the threshold settles where the abandon rate equals the target.
+        # Stochastic approximation: the margin settles where the abandon rate equals the target.
         # Dividing by sqrt(target) keeps an abandon's kick moderate at a 1 % cap as at 3 %.
         target = self._target
-        step = self.params.gain * ((target - (1.0 if abandoned else 0.0)) / math.sqrt(max(target, 1e-4)))
+        step = self.params.gain * (((1.0 if abandoned else 0.0) - target) / math.sqrt(max(target, 1e-4)))
         p = self.params
-        self._log_threshold = min(
-            math.log(p.max_threshold), max(math.log(p.min_threshold), self._log_threshold + step)
-        )
+        self.margin = min(p.max_margin, max(p.min_margin, self.margin + step))
 
     def observe_agent_state(self, agent_id: object, at: float, activity: AgentActivity) -> None:
         previous = self._agent_state.get(agent_id)
@@ -233,10 +232,6 @@ class PredictivePacer(_BasePacer):
         self._target_at = -math.inf
 
     # -- state ------------------------------------------------------------------------------
-
-    @property
-    def threshold(self) -> float:
-        return math.exp(self._log_threshold)
 
     @property
     def warm(self) -> bool:
@@ -293,52 +288,44 @@ class PredictivePacer(_BasePacer):
         wanted = self.predictive_lines(snapshot, now, room)
         return self._admit(max(wanted, progressive), snapshot, now)
 
-    def free_agents(self, snapshot: PacingSnapshot, now: float) -> Moments:
-        """Moments of the number of agents free by each horizon (plus the grace)."""
+    def free_agents(self, snapshot: PacingSnapshot, now: float) -> tuple[float, float]:
+        """Mean and variance of the agents free within the free horizon (plus the grace)."""
         talk_row = self.releases.talk_row
         wrap_row = self.releases.wrap_row
         talk = AgentActivity.TALK
         wrap = AgentActivity.WRAP
-        rows = [
-            talk_row(now - agent.since) if agent.activity is talk else wrap_row(now - agent.since)
-            for agent in snapshot.busy_agents
-            if agent.activity is talk or agent.activity is wrap
-        ]
-        ready = float(snapshot.ready_agents)
-        if not rows:
-            k = len(self.horizons)
-            return Moments([ready] * k, [0.0] * k, [0.0] * k)
-        probs, variances, thirds = zip(*rows, strict=True)
-        return Moments(
-            [ready + s for s in map(sum, zip(*probs, strict=True))],
-            list(map(sum, zip(*variances, strict=True))),
-            list(map(sum, zip(*thirds, strict=True))),
-        )
+        mean = float(snapshot.ready_agents)
+        var = 0.0
+        for agent in snapshot.busy_agents:
+            activity = agent.activity
+            if activity is talk:
+                probs, variances = talk_row(now - agent.since)
+            elif activity is wrap:
+                probs, variances = wrap_row(now - agent.since)
+            else:
+                continue
+            mean += probs[0]
+            var += variances[0]
+        return mean, var
 
-    def expected_answers(self, snapshot: PacingSnapshot, now: float) -> Moments:
-        """Moments of the number of person answers by each horizon from the calls in flight."""
+    def expected_answers(self, snapshot: PacingSnapshot, now: float) -> tuple[float, float]:
+        """Mean and variance of the person answers to come from the calls dialing (and waiting)."""
         scale = 1.0 / AnswerModel.BIN_S
         row_at = self.answers.row_at_bin
-        rows = [row_at(int((now - launched) * scale)) for launched in snapshot.calls_in_flight]
-        waiting = float(snapshot.persons_waiting)
-        if not rows:
-            k = len(self.horizons)
-            return Moments([waiting] * k, [0.0] * k, [0.0] * k)
-        probs, variances, thirds = zip(*rows, strict=True)
-        return Moments(
-            [waiting + s for s in map(sum, zip(*probs, strict=True))],
-            list(map(sum, zip(*variances, strict=True))),
-            list(map(sum, zip(*thirds, strict=True))),
-        )
+        mean = float(snapshot.persons_waiting)
+        var = 0.0
+        for launched in snapshot.calls_in_flight:
+            probs, variances = row_at(int((now - launched) * scale))
+            mean += probs[0]
+            var += variances[0]
+        return mean, var
 
     def predictive_lines(self, snapshot: PacingSnapshot, now: float, room: int) -> int:
-        return lines_worth_opening(
-            room,
-            self.expected_answers(snapshot, now),
-            self.free_agents(snapshot, now),
-            Moments(*self.answers.row_at_bin(0)),
-            self._spans,
-            self.threshold,
+        answers_mean, answers_var = self.expected_answers(snapshot, now)
+        free_mean, free_var = self.free_agents(snapshot, now)
+        new_probs, new_vars = self.answers.row_at_bin(0)
+        return lines_within_margin(
+            room, answers_mean, answers_var, free_mean, free_var, new_probs[0], new_vars[0], self.margin
         )
 
 

@@ -1,43 +1,27 @@
 """Pacing maths and the learned models."""
 
-import math
-
 import pytest
 
-from dialer.domain.pacing import Moments, expected_excess, lines_worth_opening, target_abandon_rate
+from dialer.domain.pacing import fits, lines_within_margin, target_abandon_rate
 from dialer.pacing.model import AnswerModel, ReleaseModel
 
 
-def test_expected_excess_of_a_centred_normal_is_its_sd_over_sqrt_2pi() -> None:
-    assert expected_excess(0.0, 4.0) == pytest.approx(2.0 / math.sqrt(2.0 * math.pi))
-    assert expected_excess(-10.0, 1.0) < 1e-12
-    assert expected_excess(10.0, 1.0) == pytest.approx(10.0)
+def test_margin_grows_with_the_variance_not_only_the_means() -> None:
+    # Same means; more variance on the agents' side leaves room for fewer lines.
+    certain = lines_within_margin(50, 1.0, 0.5, 5.0, 0.0, 0.2, 0.16, z=2.0)
+    uncertain = lines_within_margin(50, 1.0, 0.5, 5.0, 2.0, 0.2, 0.16, z=2.0)
+    assert certain > uncertain > 0
 
 
-def test_right_skew_raises_the_expected_excess_below_the_mean() -> None:
-    assert expected_excess(-2.0, 1.0, third=0.5) > expected_excess(-2.0, 1.0)
-
-
-def _flat(value: float, k: int = 4) -> list[float]:
-    return [value] * k
-
-
-def test_more_lines_open_when_more_agents_are_free() -> None:
-    answers = Moments(_flat(0.5), _flat(0.4), _flat(0.3))
-    new = Moments([0.02, 0.08, 0.15, 0.19], [0.02, 0.07, 0.13, 0.15], [0.02, 0.06, 0.09, 0.09])
-    spans = [2.0, 2.0, 4.0, 10.0]
-    few = lines_worth_opening(40, answers, Moments(_flat(1.0), _flat(0.1), _flat(0.0)), new, spans, 1e-3)
-    many = lines_worth_opening(40, answers, Moments(_flat(4.0), _flat(0.1), _flat(0.0)), new, spans, 1e-3)
-    assert many > few
+def test_lines_fill_the_room_exactly_under_the_rule() -> None:
+    n = lines_within_margin(500, 2.0, 1.0, 30.0, 3.0, 0.2, 0.16, z=1.5)
+    assert fits(n, 2.0, 1.0, 30.0, 3.0, 0.2, 0.16, 1.5)
+    assert not fits(n + 1, 2.0, 1.0, 30.0, 3.0, 0.2, 0.16, 1.5)
+    assert lines_within_margin(10, 2.0, 1.0, 30.0, 3.0, 0.2, 0.16, z=1.5) == 10  # capped by the room
 
 
 def test_no_line_opens_when_agents_cannot_take_the_answers() -> None:
-    answers = Moments(_flat(3.0), _flat(1.0), _flat(0.5))
-    new = Moments(_flat(0.2), _flat(0.16), _flat(0.1))
-    assert (
-        lines_worth_opening(40, answers, Moments(_flat(0.0), _flat(0.0), _flat(0.0)), new, _flat(2.0), 1e-3)
-        == 0
-    )
+    assert lines_within_margin(40, 3.0, 1.0, 2.0, 0.5, 0.2, 0.16, z=0.0) == 0
 
 
 def test_target_rate_is_bolder_with_budget_left_and_zero_when_it_is_gone() -> None:
