@@ -40,8 +40,10 @@ from dialer.domain.compliance import (
     RULE_PROFILE,
     RULE_STORE,
     CallRequest,
+    CampaignRules,
     Decision,
     Facts,
+    Profile,
     ProfileError,
     decide,
     parse_number,
@@ -91,6 +93,14 @@ class ComplianceGate:
         self.audit = audit_sink
         self.keyer = keyer
         self._closers = closers
+
+    def validate(self, rules: CampaignRules) -> Profile:
+        """The campaign's effective profile; ProfileError (naming the figure) if it loosens its profile.
+
+        Call when a campaign is created or started, so a bad override is refused up front rather
+        than blocking every call.
+        """
+        return self.profiles.for_campaign(rules)
 
     async def check(self, request: CallRequest, now: datetime) -> Decision:
         """May this lead be dialled now?  Never raises: a failure is a block with its reason."""

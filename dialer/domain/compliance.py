@@ -480,9 +480,16 @@ def decide(
         return Decision.block(RULE_NUMBER, "not a valid E.164 number")
 
     # Do-not-call: lists first, then whether the registry screening is still fresh enough to trust.
-    for hit in facts.dnc_hits:
-        if hit.expires_at is None or hit.expires_at > now:
-            return Decision.block(RULE_DNC, f"on do-not-call list ({hit.scope}, source {hit.source})")
+    live = [h for h in facts.dnc_hits if h.expires_at is None or h.expires_at > now]
+    if live:
+        hit = live[0]
+        # Rescheduling makes sense only when every entry that blocks will lapse.
+        lapses = (
+            None
+            if any(h.expires_at is None for h in live)
+            else max(h.expires_at for h in live if h.expires_at)
+        )
+        return Decision.block(RULE_DNC, f"on do-not-call list ({hit.scope}, source {hit.source})", lapses)
     if profile.registry_screening:
         for registry in registries:
             if number.region not in registry.regions:

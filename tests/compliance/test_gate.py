@@ -109,7 +109,11 @@ async def test_expired_dnc_entry_no_longer_blocks(gate: ComplianceGate) -> None:
     await gate.dnc.add(NUMBER, "global", "temporary", expires_at=NOW - timedelta(minutes=1))
     assert (await gate.check(fr(), NOW)).allowed
     await gate.dnc.add("+33612345679", "global", "temporary", expires_at=NOW + timedelta(days=1))
-    assert (await gate.check(request("+33612345679", "FR", consent=CONSENT), NOW)).rule == RULE_DNC
+    decision = await gate.check(request("+33612345679", "FR", consent=CONSENT), NOW)
+    assert (decision.rule, decision.retry_after) == (RULE_DNC, NOW + timedelta(days=1))
+    await gate.dnc.add("+33612345679", "spring", "for good")
+    decision = await gate.check(request("+33612345679", "FR", consent=CONSENT, campaign_id="spring"), NOW)
+    assert (decision.rule, decision.retry_after) == (RULE_DNC, None)
 
 
 async def test_removed_entry_stops_blocking(gate: ComplianceGate) -> None:
@@ -142,6 +146,15 @@ async def test_stale_registry_fails_closed_with_reimport_reason(gate: Compliance
     gate.dnc.status_cache_seconds = 0
     decision = await gate.check(fr(), NOW)
     assert (decision.rule, decision.reason) == (RULE_REGISTRY, "registry stale, re-import (bloctel)")
+
+
+async def test_campaign_validation_names_the_loosened_figure(gate: ComplianceGate) -> None:
+    from dialer.domain.compliance import ProfileError, ProfileOverrides
+
+    with pytest.raises(ProfileError, match="max_attempts 9 exceeds profile FR's 4"):
+        gate.validate(CampaignRules("FR", ProfileOverrides(max_attempts=9)))
+    decision = await gate.check(fr(rules=CampaignRules("FR", ProfileOverrides(max_attempts=9))), NOW)
+    assert (decision.allowed, decision.rule) == (False, RULE_PROFILE)
 
 
 async def test_unknown_profile_blocks(gate: ComplianceGate) -> None:
