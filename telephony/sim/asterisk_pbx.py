@@ -50,6 +50,7 @@ from telephony.sim.model import CalleeKind, CalleeModel, CalleePlan
 # Technologies the simulated PBX has; anything else fails like a missing channel driver.
 KNOWN_TECH = {"local": "Local", "pjsip": "PJSIP"}
 
+BLOCKING_APPS = {"wait", "amd", "playback", "confbridge", "agi", "hangup"}
 ANSWER_SETTLE_S = 0.5  # Answer() on a Local ;2 waits this long for audio from ;1
 
 # Applications an Originate may only run with the AMI "system" privilege (our user has not).
@@ -66,6 +67,27 @@ RINGING_RACE: dict[tuple[CalleeKind, str], bool] = {
     (CalleeKind.MACHINE, ""): True,
     (CalleeKind.MACHINE_BEEP, ""): True,
     (CalleeKind.PERSON, "dialer-agi"): True,
+}
+
+
+# When an answered call's OriginateResponse (the originate thread) is written
+# relative to the channel's Newstate(Up), DialEnd(ANSWER) and the start of the
+# dialplan (the channel's PBX thread), as the captures show it per shape,
+# callee kind and Originate context.  Where two captures of one situation
+# disagree (SIP into dialer-answered-noamd) the first listed is followed.
+ANSWER_RACE: dict[str, dict[tuple[CalleeKind, str], str]] = {
+    "local": {
+        (CalleeKind.PERSON, ""): "after_first_app",
+        (CalleeKind.SHORT, ""): "after_first_app",
+        (CalleeKind.PERSON, "dialer-agi"): "before_dialend",
+        (CalleeKind.MACHINE, ""): "after_dialend",
+    },
+    "sip": {
+        (CalleeKind.PERSON, "dialer-answered"): "before_dialend",
+        (CalleeKind.PERSON, "dialer-agi"): "before_newstate",
+        (CalleeKind.PERSON, "dialer-answered-noamd"): "before_newstate",
+        (CalleeKind.MACHINE, ""): "after_first_app",
+    },
 }
 
 
@@ -145,6 +167,7 @@ class Call:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     outcome: asyncio.Future[bool] | None = None
     t0: float = 0.0  # event-loop time the Originate arrived
+    success_pending: bool = False  # OriginateResponse waits for the dialplan's first blocking app
 
 
 Emit = Callable[[Headers], None]
@@ -470,6 +493,7 @@ class PbxEngine:
         call = leg.call
         ch = leg.chan
         clock = leg.clock = Timeline(call.t0)
+        ringing_heard = False
         index = 0
         while index < len(script) and ch.alive:
             step = script[index]
@@ -478,6 +502,10 @@ class PbxEngine:
             app = step.app
             self.emit(ev.newexten(ch, app, data))
             ch.application, ch.app_data = app, data
+            if ringing_heard:
+                ringing_heard = False
+                assert call.ours is not None
+                self.emit(ev.dial_event("DialState", call.ours.chan, ("DialStatus", "RINGING")))
             if app == "Busy":
                 self._local_refused(call, "busy")
                 return
@@ -495,8 +523,9 @@ class PbxEngine:
                 assert ours is not None
                 ours.chan.state = 5
                 self.emit(ev.channel_event("Newstate", ours.chan))
-                self.emit(ev.dial_event("DialState", ours.chan, ("DialStatus", "RINGING")))
                 self.emit(ev.device_state(ch.device, "INUSE"))
+                # ;1's Dial() hears the ringing after ;2 has gone on to its next step.
+                ringing_heard = True
                 index += 1
                 continue
             if app == "Answer":
@@ -686,6 +715,16 @@ class PbxEngine:
 
     # -- answer -----------------------------------------------------------
 
+    def _answer_race(self, call: Call) -> str:
+        kind, context = call.plan.kind, call.context
+        table = ANSWER_RACE["local" if call.far is not None else "sip"]
+        return table.get((kind, context), table.get((kind, ""), "after_dialend"))
+
+    def _success_if_pending(self, call: Call) -> None:
+        if call.success_pending:
+            call.success_pending = False
+            self._success_response(call)
+
     def _answer(self, call: Call, at: float) -> None:
         ours, far = call.ours, call.far
         assert ours is not None
@@ -694,10 +733,17 @@ class PbxEngine:
             far.chan.state = 6
             self.emit(ev.channel_event("Newstate", far.chan))
             self.emit(ev.device_state(far.chan.device, "INUSE"))
+        position = "after_dialend" if call.app is not None else self._answer_race(call)
+        if position == "before_newstate":
+            self._success_response(call)
         ours.chan.state = 6
         self.emit(ev.channel_event("Newstate", ours.chan))
+        if position == "before_dialend":
+            self._success_response(call)
         self.emit(ev.dial_event("DialEnd", ours.chan, ("DialStatus", "ANSWER")))
-        self._success_response(call)
+        if position == "after_dialend":
+            self._success_response(call)
+        call.success_pending = position == "after_first_app"
         self.emit(ev.device_state(ours.chan.device, "INUSE"))
         ours.device_used = True
         if far is not None and self.dialplan_name == "production":
@@ -753,6 +799,8 @@ class PbxEngine:
         """Run one application on our side; returns "" to go on, a priority, or "hangup"."""
         ch = leg.chan
         name = app.lower()
+        if name in BLOCKING_APPS and leg.ours:
+            self._success_if_pending(leg.call)
         if name == "noop":
             return ""
         if name == "set":
@@ -950,6 +998,7 @@ class PbxEngine:
         return False
 
     def _end_ours(self, leg: Leg, how: str, cause: int) -> None:
+        self._success_if_pending(leg.call)
         self._before_end(leg)
         if leg.activity is Activity.AGI:
             # The AGI session is told; it finishes the channel when the script lets go.

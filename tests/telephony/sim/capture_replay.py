@@ -196,6 +196,17 @@ def assert_same_instants(expected: list[tuple[float, Normalized]], got: list[Nor
     )
 
 
+def assert_same_order(expected: list[Normalized], got: list[Normalized], label: str) -> None:
+    """Event for event, in order (for scenarios whose in-instant order is reproducible)."""
+    for index, (want, have) in enumerate(zip(expected, got, strict=False)):
+        if want != have:
+            raise AssertionError(
+                f"{label}: event #{index} differs in order\n  capture:   {describe(want)}\n"
+                f"  simulator: {describe(have)}"
+            )
+    assert len(expected) == len(got), f"{label}: {len(got)} events, the capture has {len(expected)}"
+
+
 def device_summary(devices: list[AmiMessage]) -> dict[str, str]:
     """Device -> its last state (the loose DeviceStateChange check)."""
     last: dict[str, str] = {}
