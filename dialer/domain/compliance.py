@@ -389,8 +389,13 @@ class Facts:
     history: Sequence[ContactEvent] = ()
 
 
+@functools.lru_cache(maxsize=16384)
 def parse_number(text: str) -> ParsedNumber | None:
-    """A valid E.164 number with its region and candidate zones, or None."""
+    """A valid E.164 number with its region and candidate zones, or None.
+
+    Cached: the gate and the rules both need it, and the campaign loop checks the same leads
+    again on later ticks; parsing is the costliest step of a decision.
+    """
     if not text.startswith("+"):
         return None
     try:
