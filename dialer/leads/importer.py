@@ -564,7 +564,7 @@ async def _run(
         async for chunk, results in chunks:
             for (line, row), normalized in zip(chunk, results, strict=True):
                 state.line = line
-                if not any(cell.strip() for cell in row):
+                if not "".join(row).strip():  # an empty line, or only delimiters
                     report.blank_lines += 1
                     continue
                 report.rows += 1

@@ -107,13 +107,15 @@ class Lead(Base):
     __tablename__ = "leads"
     __table_args__ = (
         UniqueConstraint("campaign_id", "phone", name="uq_leads_campaign_phone"),
+        # The hopper's query.  Leads carry no other index: imports write millions of
+        # rows and every index costs on each one (numbers are looked up in attempts
+        # and customers, which have their own).
         Index("ix_leads_hopper", "campaign_id", "status", "next_attempt_at"),
-        Index("ix_leads_phone", "phone"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
-    lead_list_id: Mapped[int] = mapped_column(ForeignKey("lead_lists.id"), index=True)
+    lead_list_id: Mapped[int] = mapped_column(ForeignKey("lead_lists.id"))
     phone: Mapped[str] = mapped_column(String(20))  # E.164
     first_name: Mapped[str | None] = mapped_column(String(200))
     last_name: Mapped[str | None] = mapped_column(String(200))

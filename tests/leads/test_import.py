@@ -272,16 +272,19 @@ async def test_export_lists_every_lead_with_its_state(
     assert await export_leads(db, campaign.id, out, [LeadStatus.DONE]) == 0
 
 
-REGIONS = ["FR", "GB", "US", "CA", "DE", "IT", "RU", "BR", "IN", "AU", "MX", "ID"]
+REGIONS = ["FR", "DE", "BE", "NL", "IN", "ZA", "GB", "US", "CA", "IT", "RU", "BR", "AR", "MX", "AU", "ID"]
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(
     region=st.sampled_from(REGIONS),
-    prefix=st.sampled_from(["", "0", "+", "00", "+33 ", "+1 ", "+39 0", "+44 (0)"]),
-    digits=st.text(alphabet="0123456789", min_size=4, max_size=13),
+    prefix=st.sampled_from(
+        ["", "0", "00", "000", "+", "+33 ", "0033 0", "+330", "+1 ", "+39 0", "+44 (0)", "8"]
+    ),
+    digits=st.text(alphabet="0123456789 .-/", min_size=4, max_size=16),
 )
 def test_normalize_number_agrees_with_phonenumbers(region: str, prefix: str, digits: str) -> None:
+    """The import's shortcut and zone lookup give exactly phonenumbers' answer, valid or not."""
     raw = prefix + digits
     try:
         parsed = phonenumbers.parse(raw, region)
@@ -296,3 +299,21 @@ def test_normalize_number_agrees_with_phonenumbers(region: str, prefix: str, dig
         phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164),
         expected_zones,
     )
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "01 23 45 67 89",
+        "01.23.45.67.89",
+        "0123456789",
+        "+33 1 23 45 67 89",
+        "0033 1 23 45 67 89",
+        "+33 (0)1 23 45 67 89",
+        "33123456789",
+        "+33-1-23-45-67-89",
+        "01/23/45/67/89",
+    ],
+)
+def test_french_spellings_give_one_number(raw: str) -> None:
+    assert normalize_number(raw, "FR") == ("+33123456789", ("Europe/Paris",))

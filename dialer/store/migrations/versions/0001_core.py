@@ -126,8 +126,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("leads", schema=None) as batch_op:
         batch_op.create_index("ix_leads_hopper", ["campaign_id", "status", "next_attempt_at"], unique=False)
-        batch_op.create_index(batch_op.f("ix_leads_lead_list_id"), ["lead_list_id"], unique=False)
-        batch_op.create_index("ix_leads_phone", ["phone"], unique=False)
 
     op.create_table(
         "callbacks",
@@ -284,8 +282,6 @@ def downgrade() -> None:
 
     op.drop_table("callbacks")
     with op.batch_alter_table("leads", schema=None) as batch_op:
-        batch_op.drop_index("ix_leads_phone")
-        batch_op.drop_index(batch_op.f("ix_leads_lead_list_id"))
         batch_op.drop_index("ix_leads_hopper")
 
     op.drop_table("leads")
