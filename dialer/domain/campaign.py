@@ -382,14 +382,30 @@ class CampaignSettings:
                 )
             rule.validate(result.value)
         self.window.validate()
-        for code in self.dispositions:
-            if not re.match(r"^[a-z][a-z0-9_]{0,39}$", code):
-                raise SettingsError(f"disposition code {code!r} must be lower-case letters, digits and '_'")
+        self._validate_dispositions()
+        return self
+
+    def _validate_dispositions(self) -> None:
+        # Imported here: the disposition table builds on this module's lead states.
+        from dialer.domain.dispositions import CATALOGUE
+
+        unknown = [code for code in self.dispositions if code not in CATALOGUE]
+        if unknown:
+            raise SettingsError(
+                f"unknown disposition code(s) {', '.join(unknown)}; the catalogue has: {', '.join(CATALOGUE)}"
+            )
         if self.dispositions and self.default_disposition not in self.dispositions:
             raise SettingsError(
                 f"default disposition {self.default_disposition!r} is not among the enabled dispositions"
             )
-        return self
+        default = CATALOGUE.get(self.default_disposition)
+        if default is None:
+            raise SettingsError(f"default disposition {self.default_disposition!r} is not in the catalogue")
+        if default.needs_callback_at or default.needs_appointment_at:
+            raise SettingsError(
+                f"default disposition {self.default_disposition!r} needs a date, which nobody gives when "
+                "wrap-up times out; choose e.g. not_qualified"
+            )
 
     def with_changes(self, **changes: Any) -> CampaignSettings:
         return replace(self, **changes).validate()

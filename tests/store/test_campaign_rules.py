@@ -75,6 +75,8 @@ def test_dial_string_renders_number_forms() -> None:
         ({"retry_rules": {AttemptResult.BUSY: RetryRule(-1, 3)}}, "delay must be >= 0"),
         ({"retry_rules": {AttemptResult.CONNECTED: RetryRule(60, 3)}}, "is not allowed"),
         ({"dispositions": ("sale",), "default_disposition": "not_qualified"}, "default disposition"),
+        ({"dispositions": ("sale", "hung_up")}, "unknown disposition code"),
+        ({"default_disposition": "callback_requested"}, "needs a date"),
     ],
 )
 def test_invalid_settings_are_refused(changes: dict[str, object], message: str) -> None:
