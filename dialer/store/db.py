@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         DispositionRepository,
         Hopper,
         LeadRepository,
+        UserRepository,
     )
 
 log = logging.getLogger(__name__)
@@ -296,6 +297,12 @@ class Database:
         from dialer.store.repositories import CustomerRepository
 
         return CustomerRepository(self)
+
+    @cached_property
+    def users(self) -> UserRepository:
+        from dialer.store.repositories import UserRepository
+
+        return UserRepository(self)
 
     @cached_property
     def reports(self) -> ReportRepository:

@@ -17,6 +17,7 @@ Each public method is one transaction.  The guarantees the runtime builds on:
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
 import uuid
@@ -61,6 +62,7 @@ from dialer.store.models import (
     DispositionRecord,
     Lead,
     LeadList,
+    User,
 )
 
 if TYPE_CHECKING:
@@ -1377,6 +1379,108 @@ class CustomerRepository:
         return [h for h in await self.history(number, limit) if h.comments]
 
 
+# ---------------------------------------------------------------------------
+# Users
+
+
+class Role(enum.StrEnum):
+    AGENT = "agent"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    id: str
+    name: str
+    role: Role
+    active: bool
+    token_hash: str | None
+    created_at: datetime
+
+
+def _user_record(row: User) -> UserRecord:
+    return UserRecord(row.id, row.name, Role(row.role), row.active, row.token_hash, row.created_at)
+
+
+class UserRepository:
+    """People who use the dialer; an agent's id is the one the runtime and reports use."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create(
+        self,
+        user_id: str,
+        name: str,
+        role: Role,
+        *,
+        token_hash: str | None = None,
+        actor: str = "system",
+        now: datetime | None = None,
+    ) -> UserRecord:
+        if not user_id.strip():
+            raise StoreError("user id is empty; give the login, e.g. 'agent12'")
+        at = _now(now)
+        async with self._db.session() as s:
+            try:
+                async with s.begin():
+                    row = User(
+                        id=user_id,
+                        name=name,
+                        role=Role(role).value,
+                        active=True,
+                        token_hash=token_hash,
+                        created_at=at,
+                    )
+                    s.add(row)
+                    await s.flush()
+                    _audit(s, at, actor, "user.create", "user", user_id, {"role": row.role})
+            except IntegrityError as exc:
+                raise Conflict(f"a user {user_id!r} already exists; choose another id") from exc
+            return _user_record(row)
+
+    async def get(self, user_id: str) -> UserRecord | None:
+        async with self._db.read_session() as s:
+            row = await s.get(User, user_id)
+            return None if row is None else _user_record(row)
+
+    async def list(self, role: Role | None = None) -> list[UserRecord]:
+        query = select(User).order_by(User.id)
+        if role is not None:
+            query = query.where(User.role == role.value)
+        async with self._db.read_session() as s:
+            return [_user_record(r) for r in (await s.execute(query)).scalars()]
+
+    async def update(
+        self,
+        user_id: str,
+        *,
+        role: Role | None = None,
+        active: bool | None = None,
+        token_hash: str | None = None,
+        actor: str = "system",
+        now: datetime | None = None,
+    ) -> UserRecord:
+        """Change a user's role, activity or token; each change goes to the audit trail."""
+        at = _now(now)
+        async with self._db.session() as s, s.begin():
+            row = await s.get(User, user_id, with_for_update=True)
+            if row is None:
+                raise NotFound(f"no user {user_id!r}")
+            changed: dict[str, Any] = {}
+            if role is not None and row.role != Role(role).value:
+                changed["role"] = row.role = Role(role).value
+            if active is not None and row.active != active:
+                changed["active"] = row.active = active
+            if token_hash is not None and row.token_hash != token_hash:
+                row.token_hash = token_hash
+                changed["token"] = "replaced"
+            if changed:
+                _audit(s, at, actor, "user.update", "user", user_id, changed)
+            return _user_record(row)
+
+
 __all__ = [
     "AbandonSample",
     "AttemptEvent",
@@ -1401,5 +1505,8 @@ __all__ = [
     "NewLead",
     "NotFound",
     "OpenAttempt",
+    "Role",
     "StoreError",
+    "UserRecord",
+    "UserRepository",
 ]

@@ -82,3 +82,22 @@ async def test_report_counts_outcomes_abandons_talk_and_conversions(
 
     assert await db.reports.campaign_report(since=T0 + timedelta(hours=1)) == []
     assert await db.reports.campaign_report(campaign_id=campaign.id + 1) == []
+
+
+async def test_users_have_roles_and_changes_are_audited(db: Database) -> None:
+    from dialer.store.repositories import Role
+
+    agent = await db.users.create("ag1", "Léa Martin", Role.AGENT, actor="admin1", now=T0)
+    assert (agent.role, agent.active) == (Role.AGENT, True)
+    with pytest.raises(Conflict, match="already exists"):
+        await db.users.create("ag1", "Other", Role.AGENT)
+    await db.users.create("sup1", "Hugo", Role.SUPERVISOR)
+    assert [u.id for u in await db.users.list(Role.AGENT)] == ["ag1"]
+    updated = await db.users.update("ag1", active=False, token_hash="x$y", actor="admin1")
+    assert updated.active is False and updated.token_hash == "x$y"
+    assert await db.users.get("nobody") is None
+    with pytest.raises(NotFound):
+        await db.users.update("nobody", active=True)
+    async with db.read_session() as s:
+        rows = (await s.execute(select(AuditEntry).where(AuditEntry.entity == "user"))).scalars().all()
+    assert [(r.action, r.detail) for r in rows][-1] == ("user.update", {"active": False, "token": "replaced"})
