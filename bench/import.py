@@ -85,7 +85,8 @@ async def _child(csv_path: Path, db_url: str, rejects: Path, workers: int | None
     await db.connect()
     await db.migrate()
     campaign = await db.campaigns.create(
-        "bench", CampaignSettings(dial_string="PJSIP/{number}@trunk", caller_id="+33123456789")
+        f"bench-{time.time_ns()}",
+        CampaignSettings(dial_string="PJSIP/{number}@trunk", caller_id="+33123456789"),
     )
     started = time.perf_counter()
     report = await import_leads(
