@@ -9,6 +9,11 @@ Used by the adapter's end-to-end tests, the demo and the benchmarks::
     async with AsteriskSimulator(ScriptedCallee(), shape="sip", time_scale=10) as sim:
         ... connect an AMI client to 127.0.0.1:sim.port ...
 
+``shape`` is the PBX's way to its callees: ``"sip"`` a PJSIP trunk (one
+``PJSIP/<endpoint>-<n>`` channel per call; Local channels work too),
+``"local"`` the lab's Local channels only (``;1``/``;2`` pairs).  The dial
+string's technology decides each call's channels, as on Asterisk.
+
 ``crash()`` drops every connection and call without a word (a killed
 Asterisk); ``start()`` again is the restarted PBX.  ``stop()`` is ``core
 restart now``: calls are hung up, ``Event: Shutdown`` goes out, then the

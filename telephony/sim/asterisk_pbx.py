@@ -5,8 +5,10 @@ event as in the captures of ``../shared/asterisk-transcripts``: two Local
 channels (``;1`` ours, ``;2`` running the callee's script) or one PJSIP
 channel whose far end is the callee model.  Each burst of events that Asterisk
 writes at one instant is emitted here synchronously, in the order of the
-capture of that scenario; time passes only between bursts (``await
-self.sleep``), so concurrent calls interleave between bursts as on a real PBX.
+capture of that scenario (where Asterisk's threads race, the tables
+RINGING_RACE and ANSWER_RACE hold the captured interleavings); time passes
+only between bursts, counted on each call's own ``Timeline``, so concurrent
+calls interleave between bursts as on a real PBX.
 
 The engine knows nothing of sockets: it hands every event (a list of header
 pairs) to ``emit``; FastAGI connections are opened by ``asterisk_agi``.
@@ -47,8 +49,13 @@ from telephony.sim.asterisk_dialplan import (
 )
 from telephony.sim.model import CalleeKind, CalleeModel, CalleePlan
 
-# Technologies the simulated PBX has; anything else fails like a missing channel driver.
-KNOWN_TECH = {"local": "Local", "pjsip": "PJSIP"}
+# Channel drivers of each shape of simulated PBX.  "sip" has a PJSIP trunk (and
+# Local channels, as every Asterisk); "local" is the lab PBX whose callees are
+# all Local channels: a PJSIP dial string fails there like a missing driver.
+KNOWN_TECH: dict[str, dict[str, str]] = {
+    "sip": {"local": "Local", "pjsip": "PJSIP"},
+    "local": {"local": "Local"},
+}
 
 BLOCKING_APPS = {"wait", "amd", "playback", "confbridge", "agi", "hangup"}
 ANSWER_SETTLE_S = 0.5  # Answer() on a Local ;2 waits this long for audio from ;1
@@ -333,7 +340,7 @@ class PbxEngine:
         if channel_id and self.find(channel_id) is not None:
             raise OriginateRefused(f"Uniqueid {channel_id} is already in use")
 
-        tech_name = KNOWN_TECH.get(tech.lower())
+        tech_name = KNOWN_TECH[self.shape].get(tech.lower())
         if tech_name is None:
             self.spawn(self._bad_channel(action_id, dial, target, channel_id, cid_num, cid_name))
             return None

@@ -286,6 +286,18 @@ async def test_local_shape_without_channel_id_reports_unknown_uniqueid_on_failur
         await client.close()
 
 
+async def test_local_shape_has_no_sip_trunk() -> None:
+    async with AsteriskSimulator(shape="local", time_scale=FAST) as sim:
+        client = await AmiTestClient.connect(sim.port)
+        _originate(client, "x1", "PJSIP/2001@trunk")
+        queued = await client.wait_for(response("x1"))
+        result = await client.wait_for(event("OriginateResponse", ActionID="x1"))
+        assert queued["Message"] == "Originate successfully queued"
+        assert (result["Response"], result["Reason"], result["Uniqueid"]) == ("Failure", "0", "x1-chan")
+        assert client.matching(event("Newchannel")) == []
+        await client.close()
+
+
 async def test_no_answer_is_reason_three_after_the_timeout() -> None:
     async with AsteriskSimulator(time_scale=FAST) as sim:
         client = await AmiTestClient.connect(sim.port)
