@@ -57,6 +57,7 @@ KNOWN_TECH: dict[str, dict[str, str]] = {
     "local": {"local": "Local"},
 }
 
+AGENT_PHONE = CalleePlan(CalleeKind.AGENT, 0.004, None)  # answers at once (sip_agent_and_customer_connected)
 BLOCKING_APPS = {"wait", "amd", "playback", "confbridge", "agi", "hangup"}
 ANSWER_SETTLE_S = 0.5  # Answer() on a Local ;2 waits this long for audio from ;1
 
@@ -337,11 +338,10 @@ class PbxEngine:
         asynchronous = action.get("Async", "false").lower() in ("true", "yes", "1", "on")
         channel_id = action.get("ChannelId", "")
         other_id = action.get("OtherChannelId", "")
-        if channel_id and self.find(channel_id) is not None:
-            raise OriginateRefused(f"Uniqueid {channel_id} is already in use")
-
         tech_name = KNOWN_TECH[self.shape].get(tech.lower())
-        if tech_name is None:
+        # A missing channel driver, or a ChannelId a live channel already has: Asterisk
+        # cannot allocate the channel, so the Originate fails with no channel at all.
+        if tech_name is None or (channel_id and self.find(channel_id) is not None):
             self.spawn(self._bad_channel(action_id, dial, target, channel_id, cid_num, cid_name))
             return None
         number, _, where = resource.partition("@")
@@ -380,10 +380,8 @@ class PbxEngine:
             self._create_pjsip(call, channel_id)
 
     def _plan(self, tech: str, number: str, where: str) -> CalleePlan:
-        if tech == "PJSIP" and not number:
-            return self.model.plan(LAB_NUMBER_OF_KIND[CalleeKind.AGENT])
-        if tech == "Local" and where in AGENT_CONTEXTS:
-            return self.model.plan(LAB_NUMBER_OF_KIND[CalleeKind.AGENT])
+        if (tech == "PJSIP" and not number) or (tech == "Local" and where in AGENT_CONTEXTS):
+            return AGENT_PHONE  # a softphone, not a customer: the callee model is not asked
         plan = self.model.plan(number)
         if tech == "PJSIP" and self.dialplan_name == "lab" and where in LAB_ENDPOINT_KIND:
             kind = LAB_ENDPOINT_KIND[where]

@@ -298,6 +298,19 @@ async def test_local_shape_has_no_sip_trunk() -> None:
         await client.close()
 
 
+async def test_a_channel_id_already_in_use_fails_the_originate_without_a_channel() -> None:
+    async with AsteriskSimulator(time_scale=FAST) as sim:
+        client = await AmiTestClient.connect(sim.port)
+        _originate(client, "dup", "PJSIP/4001@trunk", Timeout="60000")
+        await client.wait_for(event("DialState", DialStatus="RINGING"))
+        _originate(client, "dup2", "PJSIP/4002@trunk", ChannelId="dup-chan")
+        result = await client.wait_for(event("OriginateResponse", ActionID="dup2"))
+        assert (result["Response"], result["Reason"]) == ("Failure", "0")
+        assert len(client.matching(event("Newchannel"))) == 1
+        assert [c.uniqueid for c in sim.live_channels()] == ["dup-chan"]
+        await client.close()
+
+
 async def test_no_answer_is_reason_three_after_the_timeout() -> None:
     async with AsteriskSimulator(time_scale=FAST) as sim:
         client = await AmiTestClient.connect(sim.port)
