@@ -180,7 +180,7 @@ class AsteriskSimulator:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.crash()
+        await self.stop()
 
     # -- what tests look at ------------------------------------------------------------
 
