@@ -1281,9 +1281,17 @@ class DispositionRepository:
                 appointment_id = appointment.id
             lead = await s.get(Lead, attempt.lead_id, with_for_update=True)
             assert lead is not None  # attempts.lead_id is a foreign key
-            if attempt.status == "closed" and lead.current_attempt_id == attempt_id:
+            if attempt.status == "closed" and await _decides_lead(s, lead, attempt):
                 nxt = await _next_for_disposition(s, lead, record, settings, now)
                 _apply_next(lead, nxt, lead.last_result or "", now, keep_attempt=False)
+            elif attempt.status == "closed":
+                log.warning(
+                    "disposition %s on attempt %s kept, but lead %s has moved on to a later attempt; "
+                    "the lead is left as it is",
+                    disposition.code,
+                    attempt_id,
+                    lead.id,
+                )
             if disposition.fate is LeadFate.DO_NOT_CALL:
                 _audit(
                     s, now, agent_id or "system", "lead.do_not_call", "lead", lead.id, {"attempt": attempt_id}
@@ -1313,6 +1321,26 @@ class DispositionRepository:
             query = query.where(Lead.campaign_id == campaign_id)
         async with self._db.read_session() as s:
             return [a for a in (await s.execute(query)).scalars() if a is not None]
+
+
+async def _decides_lead(s: AsyncSession, lead: Lead, attempt: Attempt) -> bool:
+    """Whether a disposition of this closed attempt sets the lead's next state.
+
+    Yes when the lead waits for it (wrap-up), and also when the call did not
+    count as connected (the agent still spoke, e.g. a refusal): then the
+    disposition of the lead's latest attempt wins over the retry rule.  Not
+    when a later attempt exists or is in flight.
+    """
+    if lead.current_attempt_id == attempt.id:
+        return True
+    if lead.current_attempt_id is not None or lead.claimed_by is not None:
+        return False
+    newer = (
+        await s.execute(
+            select(func.count()).where(Attempt.lead_id == lead.id, Attempt.created_at > attempt.created_at)
+        )
+    ).scalar_one()
+    return int(newer) == 0
 
 
 def _check_dates(

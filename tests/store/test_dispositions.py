@@ -135,3 +135,34 @@ async def test_comments_are_visible_to_later_agents_across_campaigns(
     customer = await db.customers.get(number)
     assert customer is not None and (customer.first_name, customer.last_name) == ("Léa", "Martin")
     assert await db.customers.history("+33199999999") == []
+
+
+async def test_refusal_on_a_dropped_call_still_closes_the_lead(
+    db: Database, campaign: CampaignRecord
+) -> None:
+    [lead_id] = await add_leads(db, campaign.id, fr_numbers(1), T0)
+    [lead] = await db.hopper.claim_leads(campaign.id, 1, T0, "n")
+    attempt_id = await db.attempts.open_attempt(lead.lead_id, campaign.id, lead.number, "n", T0)
+    # Never recorded as connected: the retry rule puts the lead back in the list...
+    await db.attempts.close_attempt(attempt_id, "answered", 16, "person", T0 + timedelta(seconds=30), False)
+    assert (await db.leads.get(lead_id)).status is LeadStatus.RETRY
+    # ...but the agent heard a refusal: the disposition of the latest attempt decides.
+    result = await db.dispositions.record_disposition(
+        attempt_id, "do_not_call", "ag1", now=T0 + timedelta(minutes=1)
+    )
+    assert result.lead_status is LeadStatus.DO_NOT_CALL
+
+
+async def test_late_disposition_of_an_older_attempt_leaves_the_lead(
+    db: Database, campaign: CampaignRecord
+) -> None:
+    [lead_id] = await add_leads(db, campaign.id, fr_numbers(1), T0)
+    [lead] = await db.hopper.claim_leads(campaign.id, 1, T0, "n")
+    first = await db.attempts.open_attempt(lead.lead_id, campaign.id, lead.number, "n", T0)
+    await db.attempts.close_attempt(first, "busy", 17, None, T0, False)
+    later = T0 + timedelta(hours=2)
+    [again] = await db.hopper.claim_leads(campaign.id, 1, later, "n")
+    second = await db.attempts.open_attempt(again.lead_id, campaign.id, again.number, "n", later)
+    result = await db.dispositions.record_disposition(first, "not_interested", "ag1", now=later)
+    assert result.changed and result.lead_status is LeadStatus.IN_FLIGHT
+    assert (await db.leads.get(lead_id)).current_attempt_id == second
