@@ -18,7 +18,7 @@ import shlex
 from urllib.parse import urlsplit
 
 from telephony.sim import ami_events as ev
-from telephony.sim.asterisk_dialplan import DEFAULT_PROMPT_SECONDS, PROMPT_SECONDS
+from telephony.sim.asterisk_dialplan import DEFAULT_PROMPT_SECONDS, PROMPT_SECONDS, substitute
 from telephony.sim.asterisk_pbx import Leg, PbxEngine
 
 AGI_VERSION = "22.7.0"
@@ -165,6 +165,10 @@ class _AgiSession:
             name = words[2]
             value = self._lookup(name)
             self.reply(f"200 result=1 ({value})" if value is not None else "200 result=0")
+        elif upper[:3] == ["GET", "FULL", "VARIABLE"] and len(words) >= 4:
+            variables = {**engine.global_vars, **ch.variables}
+            value = substitute(words[3], variables, ch.exten)
+            self.reply(f"200 result=1 ({value})")
         elif upper[:2] == ["SET", "VARIABLE"] and len(words) >= 4:
             engine.setvar(self.leg, words[2], words[3])
             self.reply("200 result=1")

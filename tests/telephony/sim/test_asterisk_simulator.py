@@ -336,6 +336,7 @@ async def test_production_dialplan_runs_amd_then_hands_the_call_to_fastagi() -> 
         assert await _ask(reader, writer, "GET VARIABLE DIALER_ATTEMPT") == "200 result=1 (a1)"
         assert await _ask(reader, writer, "GET VARIABLE AMDSTATUS") == "200 result=1 (HUMAN)"
         assert await _ask(reader, writer, "GET VARIABLE NOT_SET") == "200 result=0"
+        assert await _ask(reader, writer, "GET FULL VARIABLE ${AMDCAUSE:0:5}") == "200 result=1 (HUMAN)"
         assert await _ask(reader, writer, "FROB NICATE") == "510 Invalid or unknown command"
         assert await _ask(reader, writer, 'SET VARIABLE DIALER_AGENT "1001"') == "200 result=1"
         assert await _ask(reader, writer, "HANGUP") == "200 result=1"
