@@ -138,7 +138,8 @@ class Engine:
         # Called as listener(attempt_id, agent_id) when a call joins an agent.
         self.connected_listeners: list[Callable[[str, str], None]] = []
         self._draining = False
-        self._idle = asyncio.Event()  # set when the last call in progress ends
+        self._idle = asyncio.Event()  # set when the last call in progress ends and its outcome is written
+        self._closing = 0  # outcomes being written
         self._wrapped_up = asyncio.Event()  # set when the last agent in wrap-up qualified the call
         # Agents in wrap-up: agent id -> (attempt id, default disposition, the limit's timer).
         self._wrapups: dict[str, tuple[str, str, asyncio.Task[None]]] = {}
@@ -292,8 +293,18 @@ class Engine:
         if not active.call.finished:
             return
         self.calls.pop(attempt_id, None)
-        if not self.calls:
-            self._idle.set()
+        self._closing += 1  # until the outcome is written, a drain must keep waiting
+        try:
+            await self._close(active, failure, cause, detail)
+        finally:
+            self._closing -= 1
+            if not self.calls and not self._closing:
+                self._idle.set()
+
+    async def _close(
+        self, active: ActiveCall, failure: Outcome | None, cause: int | None, detail: str
+    ) -> None:
+        attempt_id = active.call.attempt_id
         outcome = path_outcome(active.call).value
         if active.answered_at is not None:
             self._observe_ring(
@@ -473,7 +484,7 @@ class Engine:
             deadline = loop.time() + drain_timeout_s
             if self.calls:
                 log.info("draining: %d call(s) in progress, up to %.0f s", len(self.calls), drain_timeout_s)
-            while self.calls and not consumer.done():
+            while (self.calls or self._closing) and not consumer.done():
                 self._idle.clear()
                 remaining = deadline - loop.time()
                 if remaining <= 0:

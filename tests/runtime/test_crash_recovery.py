@@ -138,6 +138,7 @@ async def test_sigkill_at_random_points_loses_no_attempt_and_sends_no_originate_
             await node.wait()
         node = await start_node(config, campaign_id, log)
         await asyncio.sleep(6.0)
+        assert node.returncode is None, f"the node stopped by itself:\n{log.read_text()[-4000:]}"
         node.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(node.wait(), 60) == 0, log.read_text()[-3000:]
     finally:

@@ -250,3 +250,23 @@ async def test_graceful_stop_flushes_the_default_disposition_of_calls_still_in_w
     await asyncio.wait_for(task, 2)
     assert record.dispositions == [(attempt, "1001", "not_qualified")]
     assert agents.state_of("1001") is AgentState.READY
+
+
+async def test_drain_waits_until_the_last_outcome_is_written_not_only_received():
+    engine, pbx, record, *_ = build()
+    slow_close = record.close_attempt
+
+    async def close_slowly(attempt_id, result):
+        await asyncio.sleep(0.3)
+        return await slow_close(attempt_id, result)
+
+    record.close_attempt = close_slowly
+    stop = asyncio.Event()
+    task = asyncio.create_task(engine.run(stop, drain_timeout_s=5))
+    while not pbx.originates:
+        await asyncio.sleep(0.01)
+    stop.set()
+    attempt = pbx.originates[0].attempt_id
+    await pbx.queue.put(Failed(attempt, time.time(), outcome=Outcome.BUSY, cause=17))
+    await asyncio.wait_for(task, 3)
+    assert record.attempts[attempt]["result"].outcome == "busy"
