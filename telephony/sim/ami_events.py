@@ -11,6 +11,7 @@ for the header pairs, then the AMI codec encodes them.
 from __future__ import annotations
 
 import time
+import zlib
 from dataclasses import dataclass, field
 
 Headers = list[tuple[str, str]]
@@ -252,7 +253,7 @@ def originate_response(
 def rtp_quality(channel: SimChannel, rx_count: int, tx_count: int) -> list[Headers]:
     """The RTPAUDIOQOS* VarSets PJSIP writes when a channel with media ends (synthetic figures)."""
     stats = (
-        f"ssrc={abs(hash(channel.uniqueid)) % 4_000_000_000};themssrc=4660;lp=0;rxjitter=0.000000;"
+        f"ssrc={zlib.crc32(channel.uniqueid.encode())};themssrc=4660;lp=0;rxjitter=0.000000;"
         f"rxcount={rx_count};txjitter=0.000000;txcount={tx_count};rlp=0;rtt=0.000000;rxmes=0.000000;"
         "txmes=88.087887"
     )
