@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+
+from dialer.store.db import Database
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 ASTERISK_CAPTURES = SHARED / "asterisk-transcripts"
@@ -52,6 +54,18 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"postgresql+asyncpg://{host_part}/{name}"
     finally:
         asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    """The record on a fresh database, migrated to the latest schema."""
+    database = Database(database_url)
+    await database.connect()
+    await database.migrate()
+    try:
+        yield database
+    finally:
+        await database.close()
 
 
 @pytest.fixture

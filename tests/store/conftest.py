@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -12,17 +11,6 @@ from dialer.store.db import Database
 from dialer.store.repositories import CampaignRecord
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    await database.connect()
-    await database.migrate()
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 def settings(**changes: object) -> CampaignSettings:
