@@ -148,7 +148,7 @@ class PredictiveParams:
     min_margin: float = 0.0
     max_margin: float = 6.0
     gain: float = 0.01  # margin step per person, scaled by the target rate (see observe_person_handled)
-    safety: float = 0.9  # aim at this fraction of the cap over the window
+    safety: float = 0.93  # aim at this fraction of the cap over the window
     boldness: float = 0.97  # never aim above this multiple of the cap, however much budget is left
     planning_horizon_s: float = 8 * 3600.0  # spend the budget left over about one shift of answers
     projection_s: float = 600.0  # the fallback checks the window rate this far ahead
@@ -200,8 +200,8 @@ class PredictivePacer(_BasePacer):
         recent.append(abandoned)
         if abandoned:
             self._recent_abandoned += 1
-        if not self.warm:
-            return
+        if not self.warm or self.fallback:
+            return  # while dialing progressively nothing here says how wide the margin should be
         # Stochastic approximation: the margin settles where the abandon rate equals the target.
         # Dividing by sqrt(target) keeps an abandon's kick moderate at a 1 % cap as at 3 %.
         target = self._target
@@ -227,6 +227,7 @@ class PredictivePacer(_BasePacer):
         """
         self._launched.clear()
         self._agent_state.clear()
+        self._answer_times.clear()  # the answer rate is measured afresh, not across the night
         if tracker is not None:
             self.tracker = tracker
         self._target_at = -math.inf
