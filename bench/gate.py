@@ -10,8 +10,14 @@ the background) and the metric.
     .venv/bin/python bench/gate.py --quick    # 1,000,000 numbers, fewer decisions
 
 Targets: p99 < 1 ms in-process, < 3 ms with Redis; the DNC set of 10 M numbers under 1 GB.
+On a shared machine the Redis figure cannot beat one round trip, so the bench also times a bare
+GET on its own connection, alternating with the decisions (same moments, same load), and gives
+the gate's p99 as a multiple of it.  It counts, over the timed decisions, the Redis round trips
+and commands the gate sent and the SQL statements it ran (the audit's batched inserts included).
 Ends with one line per store:
 RESULT bench=gate store=<inproc|redis> numbers=... decisions_per_s=... p50_ms=... p99_ms=... dnc_mb=...
+  redis_rtt_per_decision=... redis_cmds_per_decision=... sql_per_decision=...
+  [bare_get_p50_ms=... bare_get_p99_ms=... p99_vs_bare_get=...]   (Redis only)
 """
 
 from __future__ import annotations
@@ -24,13 +30,17 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 from zoneinfo import ZoneInfo
 
 import numpy as np
 from redis.asyncio import Redis
-from sqlalchemy import insert
+from redis.asyncio.connection import Connection
+from redis.typing import EncodableT
+from sqlalchemy import Table, event, insert
 from sqlalchemy.ext.asyncio import create_async_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -48,17 +58,42 @@ FR_MOBILE_SPAN = int(FR_MOBILE_PREFIXES.shape[0]) * 10_000_000
 CONSENT = ConsentRecord(datetime(2024, 1, 1, tzinfo=UTC), "bench")
 
 
-def fr_mobiles(index: np.ndarray) -> np.ndarray:  # type: ignore[type-arg]
+def fr_mobiles(index: np.ndarray) -> np.ndarray:
     """Map 0 .. FR_MOBILE_SPAN-1 onto valid French mobile numbers (E.164 digits)."""
     block = FR_MOBILE_PREFIXES[index // np.uint64(10_000_000)]
     return np.uint64(33_000_000_000) + block * np.uint64(10_000_000) + index % np.uint64(10_000_000)
 
 
-def registry_numbers(count: int, seed: int = 7) -> np.ndarray:  # type: ignore[type-arg]
+def registry_numbers(count: int, seed: int = 7) -> np.ndarray:
     rng = np.random.default_rng(seed)
     picked = np.unique(rng.integers(0, FR_MOBILE_SPAN, size=int(count * 1.1), dtype=np.uint64))
     rng.shuffle(picked)
     return np.sort(fr_mobiles(picked[:count]))
+
+
+class Traffic:
+    """Round trips, commands and SQL statements sent by the gate, for the per-decision figures."""
+
+    round_trips = 0
+    commands = 0
+    sql = 0
+
+    @classmethod
+    def reset(cls) -> None:
+        cls.round_trips = cls.commands = cls.sql = 0
+
+
+class CountingConnection(Connection):
+    # A pipeline packs each of its commands, then sends them all in one write: one write, one round trip.
+    def pack_command(self, *args: EncodableT) -> list[bytes]:
+        Traffic.commands += 1
+        return super().pack_command(*args)
+
+    async def send_packed_command(
+        self, command: bytes | str | Iterable[bytes], check_health: bool = True
+    ) -> None:
+        Traffic.round_trips += 1
+        await super().send_packed_command(command, check_health)
 
 
 def rss_mb() -> float:
@@ -96,7 +131,7 @@ async def redis_memory(redis: Redis, namespace: str) -> tuple[float, str]:
     pending = 0
     async for key in redis.scan_iter(match=f"{namespace}dnc:r:*", count=10_000):
         if not sample:
-            sample = (await redis.object("ENCODING", key)).decode()  # type: ignore[union-attr]
+            sample = (await redis.object("ENCODING", key)).decode()
         pipe.memory_usage(key, samples=0)
         pending += 1
         if pending >= 5000:
@@ -123,21 +158,34 @@ async def redis_baseline(url: str, count: int = 3000) -> str:
     return f"bare Redis GET from asyncio: p50 {p50:.3f} ms, p99 {p99:.3f} ms"
 
 
+def percentiles_ms(lat: np.ndarray) -> tuple[float, float]:
+    p50, p99 = (float(np.percentile(lat, q)) / 1e6 for q in (50, 99))
+    return p50, p99
+
+
 def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg()) + f" on {os.cpu_count()} CPUs"
 
 
-async def run_store(store: str, numbers: np.ndarray, decisions: int, redis_url: str, workdir: Path) -> str:  # type: ignore[type-arg]
+async def run_store(store: str, numbers: np.ndarray, decisions: int, redis_url: str, workdir: Path) -> str:
     db_path = workdir / f"{store}.db"
     url = f"sqlite+aiosqlite:///{db_path}"
     engine = create_async_engine(url)
+    tables = cast(list[Table], COMPLIANCE_TABLES)
     async with engine.begin() as conn:
-        await conn.run_sync(lambda sync: Base.metadata.create_all(sync, tables=COMPLIANCE_TABLES))
+        await conn.run_sync(lambda sync: Base.metadata.create_all(sync, tables=tables))
     await engine.dispose()
     namespace = f"dialer-bench:{uuid.uuid4().hex[:8]}:"
-    redis = Redis.from_url(redis_url) if store == "redis" else None
+    redis = Redis.from_url(redis_url, connection_class=CountingConnection) if store == "redis" else None
+    # The bare GET gets a client of its own: it must not queue behind the gate's connection.
+    probe = Redis.from_url(redis_url) if store == "redis" else None
     config = ComplianceConfig(url, redis_namespace=namespace, audit_flush_seconds=0.25)
     gate = await build_gate(config, redis=redis)
+
+    def count_sql(*_: object) -> None:
+        Traffic.sql += 1
+
+    event.listen(gate.dnc.engine.sync_engine, "before_cursor_execute", count_sql)
     try:
         import_id = await register_import(gate, int(numbers.shape[0]))
         gc.collect()
@@ -180,35 +228,67 @@ async def run_store(store: str, numbers: np.ndarray, decisions: int, redis_url: 
 
         for i in range(200):  # warm caches (holidays, zones, the Lua script)
             await gate.check(request(i), NOW)
+            if probe is not None:
+                await probe.get("dialer-bench:none")
         latencies = np.empty(decisions, dtype=np.int64)
+        bare = np.empty(decisions if probe is not None else 0, dtype=np.int64)
         blocked_dnc = 0
+        busy = 0.0
+        Traffic.reset()
         start = time.perf_counter()
         for i in range(decisions):
+            if probe is not None:
+                # A bare GET between two decisions: the floor under them, at the same moment.
+                t = time.perf_counter_ns()
+                await probe.get("dialer-bench:none")
+                bare[i] = time.perf_counter_ns() - t
+                busy += bare[i] / 1e9
             req = request(i)
             t = time.perf_counter_ns()
             decision = await gate.check(req, NOW)
             latencies[i] = time.perf_counter_ns() - t
             blocked_dnc += decision.rule == "dnc"
-        elapsed = time.perf_counter() - start
+        elapsed = time.perf_counter() - start - busy
         expected_dnc = int(np.isin(candidates, numbers).sum())
         if blocked_dnc != expected_dnc:
             raise SystemExit(
                 f"[{store}] {blocked_dnc} DNC blocks but {expected_dnc} listed numbers were tried"
             )
-        p50, p99 = (float(np.percentile(latencies, q)) / 1e6 for q in (50, 99))
+        p50, p99 = percentiles_ms(latencies)
         rate = decisions / elapsed
+        traffic = (
+            f"redis_rtt_per_decision={Traffic.round_trips / decisions:.3f} "
+            f"redis_cmds_per_decision={Traffic.commands / decisions:.3f} "
+            f"sql_per_decision={Traffic.sql / decisions:.3f}"
+        )
         print(
             f"[{store}] {decisions:,} decisions in {elapsed:.2f} s: {rate:,.0f}/s, p50 {p50:.3f} ms, "
             f"p99 {p99:.3f} ms, max {latencies.max() / 1e6:.2f} ms; {blocked_dnc:,} blocked by DNC as "
-            "expected",
+            f"expected; per decision: {traffic.replace('_per_decision', '')}",
             flush=True,
         )
-        return (
+        result = (
             f"RESULT bench=gate store={store} numbers={numbers.shape[0]} decisions_per_s={rate:.0f} "
-            f"p50_ms={p50:.3f} p99_ms={p99:.3f} dnc_mb={dnc_mb:.1f}"
+            f"p50_ms={p50:.3f} p99_ms={p99:.3f} dnc_mb={dnc_mb:.1f} {traffic}"
         )
+        if bare.size:
+            bare50, bare99 = percentiles_ms(bare)
+            print(
+                f"[{store}] bare GET alternating with the decisions: p50 {bare50:.3f} ms, "
+                f"p99 {bare99:.3f} ms; "
+                f"gate p50 {p50 / bare50:.2f}x, p99 {p99 / bare99:.2f}x a bare GET",
+                flush=True,
+            )
+            result += (
+                f" bare_get_p50_ms={bare50:.3f} bare_get_p99_ms={bare99:.3f}"
+                f" p99_vs_bare_get={p99 / bare99:.2f}"
+            )
+        return result
     finally:
+        event.remove(gate.dnc.engine.sync_engine, "before_cursor_execute", count_sql)
         await gate.close()
+        if probe is not None:
+            await probe.aclose()
         if redis is not None:
             batch = [k async for k in redis.scan_iter(match=f"{namespace}*", count=10_000)]
             for i in range(0, len(batch), 10_000):
