@@ -10,13 +10,22 @@ from __future__ import annotations
 import re
 
 import phonenumbers
-from phonenumbers import PhoneMetadata, PhoneNumberType, is_number_type_geographical
+from phonenumbers import (
+    COUNTRY_CODE_TO_REGION_CODE,
+    PhoneMetadata,
+    PhoneNumberDesc,
+    PhoneNumberType,
+    is_number_type_geographical,
+)
 from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
 
 # phonenumbers says this when it does not know; the lead then has no zone at all,
 # and the compliance gate refuses to dial it (fail closed).
 _UNKNOWN_ZONE = "Etc/Unknown"
 _country_zones: dict[int, tuple[str, ...]] = {}
+# phonenumbers' bounds on a national significant number's length (parse raises outside them).
+_MIN_NSN = 2
+_MAX_NSN = 17
 
 Normalized = tuple[str, tuple[str, ...]]
 
@@ -66,9 +75,8 @@ def _longest_prefix_zones(digits: str, country_code: str) -> tuple[str, ...]:
     return ()
 
 
-def _zones_for(number: phonenumbers.PhoneNumber, e164: str, ntype: int) -> tuple[str, ...]:
+def _zones_for(country_code: int, e164: str, ntype: int) -> tuple[str, ...]:
     """Candidate zones, as phonenumbers.timezone.time_zones_for_number, without its second type lookup."""
-    country_code = number.country_code or 0
     if is_number_type_geographical(ntype, country_code):
         return _longest_prefix_zones(e164[1:], str(country_code))
     zones = _country_zones.get(country_code)
@@ -134,6 +142,153 @@ def _international_form(raw: str, region: str) -> str | None:
     return None
 
 
+# ---------------------------------------------------------------------------
+# Fast path for "+CC NSN" spellings.
+#
+# For a number written "+" and digits, phonenumbers.parse only splits off the
+# country code (the first 1-3 digits that are one: codes form a prefix-free
+# set) and then tries to strip a national prefix from the rest; when the
+# region's national-prefix pattern does not match at the start of the rest,
+# nothing is stripped and the national significant number is the rest, digit
+# for digit (leading zeros included).  Its type is then decided by the
+# metadata's patterns, tried in phonenumbers' own order.  The code below does
+# exactly that with the patterns compiled once, skipping the general parser's
+# many steps; whatever it cannot decide (a national prefix present, a
+# non-geographic code, an invalid number) goes through phonenumbers itself.
+
+# A description that never matches (absent, or without a pattern) is None;
+# otherwise its possible lengths (None: any) and its compiled pattern.
+_Desc = tuple[frozenset[int] | None, re.Pattern[str]] | None
+_SPECIAL_TYPES = (
+    ("premium_rate", PhoneNumberType.PREMIUM_RATE),
+    ("toll_free", PhoneNumberType.TOLL_FREE),
+    ("shared_cost", PhoneNumberType.SHARED_COST),
+    ("voip", PhoneNumberType.VOIP),
+    ("personal_number", PhoneNumberType.PERSONAL_NUMBER),
+    ("pager", PhoneNumberType.PAGER),
+    ("uan", PhoneNumberType.UAN),
+    ("voicemail", PhoneNumberType.VOICEMAIL),
+)
+_CODES = frozenset(str(code) for code in COUNTRY_CODE_TO_REGION_CODE)
+
+
+def _desc(desc: PhoneNumberDesc | None) -> _Desc:
+    if desc is None or not desc.national_number_pattern:
+        return None
+    lengths = frozenset(desc.possible_length) if desc.possible_length else None
+    return lengths, re.compile(desc.national_number_pattern)
+
+
+def _matches(desc: _Desc, nsn: str) -> bool:
+    if desc is None:
+        return False
+    lengths, pattern = desc
+    if lengths is not None and len(nsn) not in lengths:
+        return False
+    return pattern.fullmatch(nsn) is not None
+
+
+class _RegionRules:
+    """One region's type patterns, for phonenumbers' _number_type_helper logic."""
+
+    __slots__ = ("fixed", "general", "leading", "mobile", "same_fixed_mobile", "specials")
+
+    def __init__(self, meta: PhoneMetadata) -> None:
+        self.general = _desc(meta.general_desc)
+        self.specials = tuple(
+            (desc, ntype)
+            for name, ntype in _SPECIAL_TYPES
+            if (desc := _desc(getattr(meta, name))) is not None
+        )
+        self.fixed = _desc(meta.fixed_line)
+        self.mobile = _desc(meta.mobile)
+        self.same_fixed_mobile = bool(meta.same_mobile_and_fixed_line_pattern)
+        self.leading = re.compile(meta.leading_digits) if meta.leading_digits is not None else None
+
+    def type_of(self, nsn: str) -> int:
+        if not _matches(self.general, nsn):
+            return PhoneNumberType.UNKNOWN
+        for desc, ntype in self.specials:
+            if _matches(desc, nsn):
+                return ntype
+        if _matches(self.fixed, nsn):
+            if self.same_fixed_mobile or _matches(self.mobile, nsn):
+                return PhoneNumberType.FIXED_LINE_OR_MOBILE
+            return PhoneNumberType.FIXED_LINE
+        if not self.same_fixed_mobile and _matches(self.mobile, nsn):
+            return PhoneNumberType.MOBILE
+        return PhoneNumberType.UNKNOWN
+
+
+class _CountryRules:
+    """A country code's national-prefix pattern and its regions' rules, in phonenumbers' order."""
+
+    __slots__ = ("code", "national_prefix", "regions")
+
+    def __init__(self, code: int, main: PhoneMetadata, regions: tuple[_RegionRules, ...]) -> None:
+        self.code = code
+        prefix = main.national_prefix_for_parsing
+        self.national_prefix = re.compile(prefix) if prefix else None
+        self.regions = regions
+
+    def type_of(self, nsn: str) -> int:
+        if len(self.regions) == 1:
+            return self.regions[0].type_of(nsn)
+        # As region_code_for_number: the first region whose leading digits
+        # match, or (without leading digits) whose patterns know the number.
+        for rules in self.regions:
+            if rules.leading is not None:
+                if rules.leading.match(nsn):
+                    return rules.type_of(nsn)
+            else:
+                ntype = rules.type_of(nsn)
+                if ntype != PhoneNumberType.UNKNOWN:
+                    return ntype
+        return PhoneNumberType.UNKNOWN
+
+
+_country_rules: dict[str, _CountryRules | None] = {}
+
+
+def _rules_for(code: str) -> _CountryRules | None:
+    if code not in _country_rules:
+        names = COUNTRY_CODE_TO_REGION_CODE[int(code)]
+        metas = [PhoneMetadata.metadata_for_region(name) for name in names]
+        found: _CountryRules | None = None
+        # Non-geographic codes (region "001") keep their metadata elsewhere: the long way.
+        if names and all(meta is not None for meta in metas):
+            main = PhoneMetadata.metadata_for_region(phonenumbers.region_code_for_country_code(int(code)))
+            if main is not None:
+                found = _CountryRules(int(code), main, tuple(_RegionRules(m) for m in metas if m is not None))
+        _country_rules[code] = found
+    return _country_rules[code]
+
+
+def _international_fast(digits: str) -> Normalized | None:
+    """E.164 and zones of the valid number "+" ``digits`` (ASCII digits), or None: ask phonenumbers."""
+    if len(digits) <= 2 or digits[0] == "0":
+        return None  # too short after "+", or no country code: phonenumbers raises
+    for size in (1, 2, 3):
+        code = digits[:size]
+        if code in _CODES:
+            break
+    else:
+        return None
+    rules = _rules_for(code)
+    if rules is None:
+        return None
+    nsn = digits[size:]
+    if not _MIN_NSN <= len(nsn) <= _MAX_NSN:
+        return None
+    if rules.national_prefix is not None and rules.national_prefix.match(nsn):
+        return None  # phonenumbers may strip a national prefix here
+    ntype = rules.type_of(nsn)
+    if ntype == PhoneNumberType.UNKNOWN:
+        return None
+    e164 = "+" + digits
+    return e164, _zones_for(rules.code, e164, ntype)
+
+
 def _valid(number: phonenumbers.PhoneNumber) -> Normalized | None:
     # A number is valid exactly when its type is known in its own region, so one
     # type lookup serves both the validity check and the time-zone lookup.
@@ -141,7 +296,7 @@ def _valid(number: phonenumbers.PhoneNumber) -> Normalized | None:
     if ntype == PhoneNumberType.UNKNOWN:
         return None
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return e164, _zones_for(number, e164, ntype)
+    return e164, _zones_for(number.country_code or 0, e164, ntype)
 
 
 def normalize_number(raw: str, region: str) -> Normalized | None:
@@ -150,6 +305,9 @@ def normalize_number(raw: str, region: str) -> Normalized | None:
         return None
     shortcut = _international_form(raw, region)
     if shortcut is not None:
+        fast = _international_fast(shortcut[1:])
+        if fast is not None:
+            return fast
         try:
             found = _valid(phonenumbers.parse(shortcut, region))
         except phonenumbers.NumberParseException:

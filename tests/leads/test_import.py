@@ -22,7 +22,7 @@ from dialer.leads.importer import (
     parse_mapping,
     sniff_delimiter,
 )
-from dialer.leads.numbers import normalize_number
+from dialer.leads.numbers import _MAX_NSN, _MIN_NSN, _international_fast, normalize_number
 from dialer.store.db import Database
 from dialer.store.repositories import CampaignRecord
 
@@ -317,3 +317,69 @@ def test_normalize_number_agrees_with_phonenumbers(region: str, prefix: str, dig
 )
 def test_french_spellings_give_one_number(raw: str) -> None:
     assert normalize_number(raw, "FR") == ("+33123456789", ("Europe/Paris",))
+
+
+def _phonenumbers_answer(raw: str, region: str) -> tuple[str, tuple[str, ...]] | None:
+    """What phonenumbers itself says: E.164 and zones of a valid number, else None."""
+    try:
+        parsed = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(parsed):
+        return None
+    zones = tuple(z for z in pn_timezone.time_zones_for_number(parsed) if z != "Etc/Unknown")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164), zones
+
+
+# Country codes shared by several regions (1, 44, 7, 39 ...) decide the region by leading digits
+# or by trying each region's patterns; 800 and 882 are non-geographic; 54 strips a complex prefix.
+FAST_REGIONS = [*REGIONS, "GG", "JE", "IM", "KZ", "VA", "PR", "JM", "SE", "CH", "AT", "PL", "ES", "PT"]
+
+
+@st.composite
+def near_valid_numbers(draw: st.DrawFn) -> tuple[str, str]:
+    """A region, and the start of one of its example numbers completed with random digits."""
+    region = draw(st.sampled_from(FAST_REGIONS))
+    ntype = draw(st.sampled_from(list(range(11))))
+    example = phonenumbers.example_number_for_type(region, ntype) or phonenumbers.example_number(region)
+    if example is None:
+        nsn, code = "", phonenumbers.country_code_for_region(region)
+    else:
+        nsn, code = phonenumbers.national_significant_number(example), example.country_code
+    keep = draw(st.integers(min_value=0, max_value=len(nsn)))
+    size = max(0, len(nsn) - keep + draw(st.sampled_from([0, 0, 0, 0, -1, 1, 2])))  # mostly the right length
+    tail = draw(st.text(alphabet="0123456789", min_size=size, max_size=size))
+    spelling = draw(
+        st.sampled_from(["+{cc}{nsn}", "+{cc} {nsn}", "00{cc}{nsn}", "0{nsn}", "{nsn}", "+{cc}0{nsn}"])
+    )
+    return region, spelling.format(cc=code, nsn=nsn[:keep] + tail)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(case=near_valid_numbers())
+def test_fast_path_agrees_with_phonenumbers_near_valid_numbers(case: tuple[str, str]) -> None:
+    """Numbers close to real ones, mostly valid, in every spelling: phonenumbers' answer exactly."""
+    region, raw = case
+    assert normalize_number(raw, region) == _phonenumbers_answer(raw, region)
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    default=st.sampled_from(REGIONS),
+    code=st.sampled_from(["1", "7", "33", "39", "44", "49", "54", "61", "262", "590", "800", "882", "979"]),
+    digits=st.text(alphabet="0123456789", min_size=0, max_size=18),
+)
+def test_international_fast_path_is_phonenumbers_or_defers(default: str, code: str, digits: str) -> None:
+    """ "+CC..." decided without the general parser is what phonenumbers says; undecided goes the long way."""
+    raw = "+" + code + digits
+    fast = _international_fast(raw[1:])
+    expected = _phonenumbers_answer(raw, default)
+    if fast is not None:
+        assert fast == expected
+    assert normalize_number(raw, default) == expected
+
+
+def test_fast_path_length_bounds_are_phonenumbers_own() -> None:
+    from phonenumbers import phonenumberutil
+
+    assert (_MIN_NSN, _MAX_NSN) == (phonenumberutil._MIN_LENGTH_FOR_NSN, phonenumberutil._MAX_LENGTH_FOR_NSN)
