@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time as monotime
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -29,7 +29,6 @@ from typing import Any
 import numpy as np
 import phonenumbers
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 from redis.exceptions import NoScriptError
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -156,7 +155,7 @@ class InProcessIndex:
 
 _LOOKUP = """
 local ns, bucket, fieldname, campaign = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-if redis.call('EXISTS', ns .. 'dnc:ready') == 0 then return {'!'} end
+if redis.call('EXISTS', ns .. 'dnc:ready') == 0 then return {{'!'}} end
 local out = {}
 local v = redis.call('HGET', ns .. 'dnc:g:' .. bucket, fieldname)
 if v then out[#out + 1] = 'global'; out[#out + 1] = v end
@@ -169,12 +168,24 @@ for i = 1, #gens, 2 do
   v = redis.call('HGET', ns .. 'dnc:r:' .. gens[i] .. ':' .. gens[i + 1] .. ':' .. bucket, fieldname)
   if v then out[#out + 1] = gens[i]; out[#out + 1] = v end
 end
-return out
+if #KEYS == 0 then return {out} end
+-- The contact history rides along (KEYS: its ready marker, the number's and the lead's event sets;
+-- ARGV[5]: the exclusive lowest score), so a decision costs one round trip.
+if redis.call('EXISTS', KEYS[1]) == 0 then return {out, 0} end
+return {
+  out, 1,
+  redis.call('ZRANGEBYSCORE', KEYS[2], ARGV[5], '+inf', 'WITHSCORES'),
+  redis.call('ZRANGEBYSCORE', KEYS[3], ARGV[5], '+inf', 'WITHSCORES'),
+}
 """
 
 
 def _encode(source: str, expires_at: datetime | None) -> str:
     return f"{source}\t{int(expires_at.timestamp()) if expires_at else ''}"
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _decode(scope: str, value: str) -> DncHit:
@@ -195,32 +206,30 @@ class RedisIndex:
             return f"{self.ns}dnc:g:{number // BUCKET}"
         return f"{self.ns}dnc:c:{scope}:{number // BUCKET}"
 
-    def queue_lookup(self, pipe: Pipeline, number: int, campaign_id: str) -> None:
-        """Add the lookup to a pipeline, so the gate reads DNC and history in one round trip."""
-        pipe.evalsha(self._sha, 0, self.ns, number // BUCKET, number % BUCKET, campaign_id)
-
     def parse_lookup(self, raw: Sequence[Any]) -> list[DncHit]:
-        items = [x.decode() if isinstance(x, bytes) else str(x) for x in raw]
-        if items == ["!"]:
+        if len(raw) == 1 and raw[0] in (b"!", "!"):
             raise StoreUnavailable("Redis holds no DNC index (restarted or flushed); run 'dialer dnc sync'")
-        return [_decode(items[i], items[i + 1]) for i in range(0, len(items), 2)]
+        return [_decode(_text(raw[i]), _text(raw[i + 1])) for i in range(0, len(raw), 2)]
 
-    async def run(self, build: Callable[[Pipeline], None]) -> list[Any]:
-        """Execute a pipeline holding ``queue_lookup``; loads the script if Redis forgot it."""
-        for attempt in (1, 2):
-            pipe = self.redis.pipeline(transaction=False)
-            build(pipe)
-            try:
-                return list(await pipe.execute())
-            except NoScriptError:
-                if attempt == 2:
-                    raise
-                await self.redis.script_load(_LOOKUP)
-        raise AssertionError("unreachable")
+    async def read(
+        self, number: int, campaign_id: str, keys: Sequence[str] = (), low: str = ""
+    ) -> tuple[list[DncHit], list[Any]]:
+        """The number's DNC hits, and the replies of the reads ``keys`` ask for, in one round trip.
+
+        With ``keys`` (the contact history's ready marker and event sets, ``low`` the exclusive
+        lowest score) the rest of the reply is [ready, number's events, lead's events], each event
+        set a flat list of member, score.  Loads the script if Redis forgot it.
+        """
+        args: tuple[str | int, ...] = (*keys, self.ns, number // BUCKET, number % BUCKET, campaign_id, low)
+        try:
+            reply: list[Any] = await self.redis.evalsha(self._sha, len(keys), *args)
+        except NoScriptError:
+            await self.redis.script_load(_LOOKUP)
+            reply = await self.redis.evalsha(self._sha, len(keys), *args)
+        return self.parse_lookup(reply[0]), reply[1:]
 
     async def lookup(self, number: int, campaign_id: str) -> list[DncHit]:
-        results = await self.run(lambda pipe: self.queue_lookup(pipe, number, campaign_id))
-        return self.parse_lookup(results[0])
+        return (await self.read(number, campaign_id))[0]
 
     async def add(self, number: int, scope: str, source: str, expires_at: datetime | None) -> None:
         await self.redis.hset(

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Protocol
 
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -169,16 +168,15 @@ class ComplianceGate:
             and isinstance(history, RedisContactHistory)
             and history.redis is redis_index.redis
         ):
-            # One round trip for the DNC lookup and the contact history.
+            # One round trip, one command: the DNC script reads the contact history too.
             await self.dnc.maybe_refresh()
-
-            def build(pipe: Pipeline) -> None:
-                redis_index.queue_lookup(pipe, digits, request.campaign_id)
-                history.queue_events(pipe, number_key, request.lead_id, since)
-
-            replies = await redis_index.run(build)
-            hits = redis_index.parse_lookup(replies[0])
-            events = await history.parse_events(replies[1:], number_key, request.lead_id, since)
+            hits, replies = await redis_index.read(
+                digits,
+                request.campaign_id,
+                history.read_keys(number_key, request.lead_id),
+                history.low_score(since),
+            )
+            events = await history.parse_events(replies, number_key, request.lead_id, since)
         else:
             hits = await self.dnc.lookup(digits, request.campaign_id)
             events = await history.events(number_key, request.lead_id, since)

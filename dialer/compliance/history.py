@@ -17,12 +17,11 @@ import hashlib
 import hmac
 import secrets
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 from sqlalchemy import insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -247,31 +246,47 @@ class RedisContactHistory:
             pipe.zremrangebyscore(key, "-inf", horizon)
         await pipe.execute()
 
-    def queue_events(self, pipe: Pipeline, number_key: str, lead_id: str, since: datetime) -> None:
-        """Add the history read (3 replies) to a pipeline shared with the DNC lookup."""
-        low = f"({_micros(since)}"
-        pipe.exists(f"{self.ns}ch:ready")
-        for key in self._keys(number_key, lead_id):
-            pipe.zrangebyscore(key, low, "+inf", withscores=True)
+    def read_keys(self, number_key: str, lead_id: str) -> tuple[str, str, str]:
+        """The keys a check reads: the ready marker, the number's and the lead's event sets."""
+        return (f"{self.ns}ch:ready", *self._keys(number_key, lead_id))
+
+    @staticmethod
+    def low_score(since: datetime) -> str:
+        """The exclusive lowest score of the events a check reads."""
+        return f"({_micros(since)}"
 
     async def events(self, number_key: str, lead_id: str, since: datetime) -> Sequence[ContactEvent]:
+        ready_key, by_number, by_lead = self.read_keys(number_key, lead_id)
+        low = self.low_score(since)
         pipe = self.redis.pipeline(transaction=False)
-        self.queue_events(pipe, number_key, lead_id, since)
-        return await self.parse_events(await pipe.execute(), number_key, lead_id, since)
+        pipe.exists(ready_key)
+        pipe.zrangebyscore(by_number, low, "+inf", withscores=True)
+        pipe.zrangebyscore(by_lead, low, "+inf", withscores=True)
+        ready, number_events, lead_events = await pipe.execute()
+        if not ready:
+            return await _select(self.engine, number_key, lead_id, since)
+        return _parse((*number_events, *lead_events))
 
     async def parse_events(
         self, replies: Sequence[Any], number_key: str, lead_id: str, since: datetime
     ) -> Sequence[ContactEvent]:
-        ready, by_number, by_lead = replies
-        if not ready:
+        """Events from the replies of a combined read: [ready] or [ready, number's, lead's] (flat)."""
+        if not replies[0]:
+            # Redis lost the history (restart, flush): the database still has it.
             return await _select(self.engine, number_key, lead_id, since)
-        seen: dict[str, ContactEvent] = {}
-        for member, score in (*by_number, *by_lead):
-            text = member.decode() if isinstance(member, bytes) else str(member)
-            if text in seen:
-                continue
-            _, kind, campaign_id, lead = text.split("|", 3)
-            seen[text] = ContactEvent(
-                _check_kind(kind), _EPOCH + timedelta(microseconds=int(score)), campaign_id, lead
-            )
-        return list(seen.values())
+        flat = (*replies[1], *replies[2])
+        return _parse(zip(flat[::2], flat[1::2], strict=True))
+
+
+def _parse(pairs: Iterable[tuple[bytes | str, bytes | str | float]]) -> list[ContactEvent]:
+    """Events from (member, score) pairs; the same event found under the number and the lead counts once."""
+    seen: dict[bytes | str, ContactEvent] = {}
+    for member, score in pairs:
+        if member in seen:
+            continue
+        text = member.decode() if isinstance(member, bytes) else member
+        _, kind, campaign_id, lead = text.split("|", 3)
+        # Scores are integer microseconds; a double prints them exactly, whatever the notation.
+        at = _EPOCH + timedelta(microseconds=int(float(score)))
+        seen[member] = ContactEvent(_check_kind(kind), at, campaign_id, lead)
+    return list(seen.values())
