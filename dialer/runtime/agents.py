@@ -147,6 +147,9 @@ class AgentRegistry:
             if campaign_id is None or campaign_id in self._campaigns.get(a.agent_id, ())
         ]
 
+    def campaigns_of(self, agent_id: str) -> frozenset[str]:
+        return self._campaigns.get(agent_id, frozenset())
+
     def state_of(self, agent_id: str) -> AgentState | None:
         agent = self._agents.get(agent_id)
         return None if agent is None else agent.state

@@ -419,12 +419,10 @@ class Engine:
         self, agent_id: str, before: AgentState, after: AgentState, before_since: float, now: float
     ) -> None:
         activity = _ACTIVITY.get(after, AgentActivity.AWAY)
-        for agent in self.agents.view():
-            if agent.agent_id == agent_id:
-                for campaign_id in agent.campaigns:
-                    run = self.campaigns.get(campaign_id)
-                    if run is not None:
-                        run.pacer.observe_agent_state(agent_id, now, activity)
+        for campaign_id in self.agents.campaigns_of(agent_id):
+            run = self.campaigns.get(campaign_id)
+            if run is not None:
+                run.pacer.observe_agent_state(agent_id, now, activity)
 
     # -- start, run, drain ------------------------------------------------------------
 
