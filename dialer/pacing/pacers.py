@@ -140,10 +140,10 @@ class RatioPacer(_BasePacer):
 class PredictiveParams:
     """Tuning of the predictive mode; the defaults are the benchmarked ones."""
 
-    free_horizon_s: float = 6.0  # agents count as free if expected free within this (plus the grace)
+    free_horizon_s: float = 8.0  # agents count as free if expected free within this (plus the grace)
     answer_horizon_s: float = 20.0  # person answers to come from the calls dialing, within this
     grace_s: float = 2.0  # a person waits this long for an agent before the call counts as abandoned
-    initial_margin: float = 1.7  # z at a 3 % cap: standard deviations of room between answers and agents
+    initial_margin: float = 1.9  # z at a 3 % cap: standard deviations of room between answers and agents
     margin_per_cap_halving: float = 0.35  # a tighter cap starts with more room (measured on OB-20)
     min_margin: float = 0.0
     max_margin: float = 6.0
