@@ -9,8 +9,8 @@ ReleaseModel: from agent state changes, the probability that an agent who has ta
 (or wrapped up y seconds) is free within the next h seconds: the empirical talk-time law given
 that it already exceeds x, convolved with the empirical wrap-up law.
 
-Both build small lookup tables on refresh so that a pacing decision costs a few hundred
-additions, whatever the number of calls in flight.
+Both build their lookup tables on refresh (every row a decision may need), so that a pacing
+decision costs one table lookup and two additions per call in flight and per busy agent.
 """
 
 from __future__ import annotations
