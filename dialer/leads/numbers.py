@@ -69,10 +69,19 @@ def _longest_prefix_zones(digits: str, country_code: str) -> tuple[str, ...]:
     for length in _lengths_under(country_code):
         if length > TIMEZONE_LONGEST_PREFIX or length > len(digits):
             continue
-        found = TIMEZONE_DATA.get(digits[:length])
+        key = digits[:length]
+        zones = _known_zones.get(key)
+        if zones is not None:
+            return zones
+        found = TIMEZONE_DATA.get(key)
         if found is not None:
-            return tuple(z for z in found if z != _UNKNOWN_ZONE)
+            zones = _known_zones[key] = tuple(z for z in found if z != _UNKNOWN_ZONE)
+            return zones
     return ()
+
+
+# The zones of each table entry met so far, without "unknown" (at most the table's size).
+_known_zones: dict[str, tuple[str, ...]] = {}
 
 
 def _zones_for(country_code: int, e164: str, ntype: int) -> tuple[str, ...]:
@@ -188,10 +197,15 @@ def _matches(desc: _Desc, nsn: str) -> bool:
     return pattern.fullmatch(nsn) is not None
 
 
+# What a branch of a region's combined pattern stands for, besides the special types.
+_FIXED = -1
+_MOBILE = -2
+
+
 class _RegionRules:
     """One region's type patterns, for phonenumbers' _number_type_helper logic."""
 
-    __slots__ = ("fixed", "general", "leading", "mobile", "same_fixed_mobile", "specials")
+    __slots__ = ("by_length", "fixed", "general", "leading", "mobile", "same_fixed_mobile", "specials")
 
     def __init__(self, meta: PhoneMetadata) -> None:
         self.general = _desc(meta.general_desc)
@@ -204,10 +218,58 @@ class _RegionRules:
         self.mobile = _desc(meta.mobile)
         self.same_fixed_mobile = bool(meta.same_mobile_and_fixed_line_pattern)
         self.leading = re.compile(meta.leading_digits) if meta.leading_digits is not None else None
+        self.by_length: dict[int, tuple[re.Pattern[str] | None, dict[str, int]] | None] = {}
+
+    def _combined(self, length: int) -> tuple[re.Pattern[str] | None, dict[str, int]] | None:
+        """One pattern whose first fully matching branch is the first type phonenumbers would find.
+
+        phonenumbers tries the special types in order, then fixed line, then
+        mobile, each with its own pattern and lengths.  For one length, the
+        alternation of the patterns that allow it, in that order, fully
+        matches through its first branch that can: the same first match, in
+        one call.  None when a pattern cannot be embedded (capturing groups,
+        inline flags): the types are then tried one by one.
+        """
+        branches: list[tuple[_Desc, int]] = list(self.specials)
+        branches.append((self.fixed, _FIXED))
+        if not self.same_fixed_mobile:
+            branches.append((self.mobile, _MOBILE))
+        parts: list[str] = []
+        kinds: dict[str, int] = {}
+        for desc, kind in branches:
+            if desc is None or (desc[0] is not None and length not in desc[0]):
+                continue
+            if desc[1].groups or desc[1].flags & ~re.UNICODE:
+                return None
+            name = f"b{len(parts)}"
+            parts.append(f"(?P<{name}>{desc[1].pattern})")
+            kinds[name] = kind
+        if not parts:
+            return None, kinds
+        try:
+            return re.compile("|".join(parts)), kinds
+        except re.error:
+            return None
 
     def type_of(self, nsn: str) -> int:
         if not _matches(self.general, nsn):
             return PhoneNumberType.UNKNOWN
+        length = len(nsn)
+        try:
+            combined = self.by_length[length]
+        except KeyError:
+            combined = self.by_length[length] = self._combined(length)
+        if combined is not None:
+            pattern, kinds = combined
+            found = pattern.fullmatch(nsn) if pattern is not None else None
+            if found is None:
+                return PhoneNumberType.UNKNOWN
+            kind = kinds[found.lastgroup or ""]
+            if kind == _FIXED:
+                if self.same_fixed_mobile or _matches(self.mobile, nsn):
+                    return PhoneNumberType.FIXED_LINE_OR_MOBILE
+                return PhoneNumberType.FIXED_LINE
+            return PhoneNumberType.MOBILE if kind == _MOBILE else kind
         for desc, ntype in self.specials:
             if _matches(desc, nsn):
                 return ntype
@@ -223,13 +285,21 @@ class _RegionRules:
 class _CountryRules:
     """A country code's national-prefix pattern and its regions' rules, in phonenumbers' order."""
 
-    __slots__ = ("code", "national_prefix", "regions")
+    __slots__ = ("code", "country_zones", "geographic", "national_prefix", "regions", "size")
 
     def __init__(self, code: int, main: PhoneMetadata, regions: tuple[_RegionRules, ...]) -> None:
         self.code = code
+        self.size = len(str(code))
         prefix = main.national_prefix_for_parsing
         self.national_prefix = re.compile(prefix) if prefix else None
         self.regions = regions
+        # Types whose zones come from the number's own prefix; the others get the country's.
+        self.geographic = frozenset(
+            t
+            for t in vars(PhoneNumberType).values()
+            if isinstance(t, int) and is_number_type_geographical(t, code)
+        )
+        self.country_zones = _zones_for(code, "+" + str(code), PhoneNumberType.UNKNOWN)
 
     def type_of(self, nsn: str) -> int:
         if len(self.regions) == 1:
@@ -248,6 +318,8 @@ class _CountryRules:
 
 
 _country_rules: dict[str, _CountryRules | None] = {}
+# Rules by the first three digits after "+" (they decide the country code): at most 1000 entries.
+_rules_by_start: dict[str, _CountryRules | None] = {}
 
 
 def _rules_for(code: str) -> _CountryRules | None:
@@ -266,18 +338,16 @@ def _rules_for(code: str) -> _CountryRules | None:
 
 def _international_fast(digits: str) -> Normalized | None:
     """E.164 and zones of the valid number "+" ``digits`` (ASCII digits), or None: ask phonenumbers."""
-    if len(digits) <= 2 or digits[0] == "0":
-        return None  # too short after "+", or no country code: phonenumbers raises
-    for size in (1, 2, 3):
-        code = digits[:size]
-        if code in _CODES:
-            break
-    else:
-        return None
-    rules = _rules_for(code)
+    if len(digits) <= 2:
+        return None  # too short after "+": phonenumbers raises
+    start = digits[:3]
+    try:
+        rules = _rules_by_start[start]
+    except KeyError:
+        rules = _rules_by_start[start] = _rules_starting(start)
     if rules is None:
         return None
-    nsn = digits[size:]
+    nsn = digits[rules.size :]
     if not _MIN_NSN <= len(nsn) <= _MAX_NSN:
         return None
     if rules.national_prefix is not None and rules.national_prefix.match(nsn):
@@ -285,8 +355,19 @@ def _international_fast(digits: str) -> Normalized | None:
     ntype = rules.type_of(nsn)
     if ntype == PhoneNumberType.UNKNOWN:
         return None
-    e164 = "+" + digits
-    return e164, _zones_for(rules.code, e164, ntype)
+    if ntype in rules.geographic:
+        return "+" + digits, _longest_prefix_zones(digits, str(rules.code))
+    return "+" + digits, rules.country_zones
+
+
+def _rules_starting(start: str) -> _CountryRules | None:
+    """Rules of the country code at the start of ``start`` (digits after "+"), as phonenumbers finds it."""
+    if start[:1] == "0":
+        return None  # no country code starts with 0
+    for size in (1, 2, 3):
+        if start[:size] in _CODES:
+            return _rules_for(start[:size])
+    return None
 
 
 def _valid(number: phonenumbers.PhoneNumber) -> Normalized | None:

@@ -18,7 +18,6 @@ Each public method is one transaction.  The guarantees the runtime builds on:
 from __future__ import annotations
 
 import enum
-import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
@@ -511,8 +510,9 @@ class LeadBulkWriter:
         last_name: str | None,
         email: str | None,
         external_id: str | None,
-        extra: Mapping[str, Any] | None,
+        extra_json: str | None,
     ) -> tuple[Any, ...]:
+        """One row for :meth:`insert`; ``extra_json``: the unmapped columns as a JSON object's text."""
         consent_value: Any = consent if consent is None or not self._sqlite else int(consent)
         return (
             *self._head,
@@ -525,7 +525,7 @@ class LeadBulkWriter:
             last_name,
             email,
             external_id,
-            json.dumps(extra, ensure_ascii=False) if extra else None,
+            extra_json,
         )
 
     async def insert(self, rows: Sequence[tuple[Any, ...]]) -> None:

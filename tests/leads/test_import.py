@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 
 import phonenumbers
@@ -17,6 +18,7 @@ from dialer.leads.exporter import export_leads
 from dialer.leads.importer import (
     ImportProgress,
     LeadImportError,
+    _extra_encoder,
     detect_encoding,
     import_leads,
     parse_mapping,
@@ -383,3 +385,15 @@ def test_fast_path_length_bounds_are_phonenumbers_own() -> None:
     from phonenumbers import phonenumberutil
 
     assert (_MIN_NSN, _MAX_NSN) == (phonenumberutil._MIN_LENGTH_FOR_NSN, phonenumberutil._MAX_LENGTH_FOR_NSN)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    headers=st.lists(st.text(min_size=1, max_size=8), min_size=1, max_size=5, unique=True),
+    values=st.lists(st.text(max_size=12), min_size=5, max_size=5),
+)
+def test_extra_columns_are_encoded_as_json_dumps_would(headers: list[str], values: list[str]) -> None:
+    """Quotes, backslashes, control and non-ASCII characters: json.dumps' text; empty cells left out."""
+    columns = list(enumerate(headers))
+    expected = {h: values[i] for i, h in columns if values[i]}
+    assert _extra_encoder(columns)(values) == (json.dumps(expected, ensure_ascii=False) if expected else None)
