@@ -226,8 +226,12 @@ async def pacer_of(
     if s.pacing_mode is PacingMode.RATIO:
         params["ratio"] = s.dial_ratio
     pacer = make_pacer(s.pacing_mode.value, params, cap, window.total_seconds(), str(record.id), limits)
-    for sample in await db.attempts.abandon_history(record.id, now - window):
-        pacer.tracker.record(sample.at.timestamp(), sample.person_answered, sample.abandoned)
+    history = await db.attempts.abandon_history(record.id, now - window)
+    kept = pacer.tracker.restore((h.at.timestamp(), h.person_answered, h.abandoned) for h in history)
+    if kept:
+        log.info(
+            "campaign %s: %d person-answered call(s) of the window reloaded for pacing", record.name, kept
+        )
     return pacer
 
 
