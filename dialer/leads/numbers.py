@@ -270,6 +270,12 @@ class _RegionRules:
                     return PhoneNumberType.FIXED_LINE_OR_MOBILE
                 return PhoneNumberType.FIXED_LINE
             return PhoneNumberType.MOBILE if kind == _MOBILE else kind
+        return self.one_by_one(nsn)
+
+    def one_by_one(self, nsn: str) -> int:
+        """The type as phonenumbers finds it, one pattern after another (general pattern included)."""
+        if not _matches(self.general, nsn):
+            return PhoneNumberType.UNKNOWN
         for desc, ntype in self.specials:
             if _matches(desc, nsn):
                 return ntype

@@ -24,7 +24,7 @@ from dialer.leads.importer import (
     parse_mapping,
     sniff_delimiter,
 )
-from dialer.leads.numbers import _MAX_NSN, _MIN_NSN, _international_fast, normalize_number
+from dialer.leads.numbers import _MAX_NSN, _MIN_NSN, _international_fast, _RegionRules, normalize_number
 from dialer.store.db import Database
 from dialer.store.repositories import CampaignRecord
 
@@ -397,3 +397,30 @@ def test_extra_columns_are_encoded_as_json_dumps_would(headers: list[str], value
     columns = list(enumerate(headers))
     expected = {h: values[i] for i, h in columns if values[i]}
     assert _extra_encoder(columns)(values) == (json.dumps(expected, ensure_ascii=False) if expected else None)
+
+
+@st.composite
+def region_and_near_valid_nsn(draw: st.DrawFn) -> tuple[str, str]:
+    """Any region, and the start of one of its example national numbers completed with random digits."""
+    region = draw(st.sampled_from(sorted(phonenumbers.SUPPORTED_REGIONS)))
+    ntype = draw(st.integers(min_value=0, max_value=10))
+    example = phonenumbers.example_number_for_type(region, ntype) or phonenumbers.example_number(region)
+    nsn = phonenumbers.national_significant_number(example) if example else ""
+    keep = draw(st.integers(min_value=0, max_value=len(nsn)))
+    size = max(0, len(nsn) - keep + draw(st.sampled_from([0, 0, 0, -1, 1])))
+    return region, nsn[:keep] + draw(st.text(alphabet="0123456789", min_size=size, max_size=size))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(case=region_and_near_valid_nsn())
+def test_number_type_patterns_agree_with_phonenumbers_in_every_region(case: tuple[str, str]) -> None:
+    """The combined per-length pattern and the one-by-one fallback both type numbers as phonenumbers does."""
+    from phonenumbers import PhoneMetadata, phonenumberutil
+
+    region, nsn = case
+    meta = PhoneMetadata.metadata_for_region(region)
+    assert meta is not None
+    rules = _RegionRules(meta)
+    expected = phonenumberutil._number_type_helper(nsn, meta)
+    assert rules.type_of(nsn) == expected
+    assert rules.one_by_one(nsn) == expected
