@@ -60,6 +60,7 @@ class SqlAuditSink:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._failing = False
+        self._closing = False
 
     @property
     def healthy(self) -> bool:
@@ -73,10 +74,12 @@ class SqlAuditSink:
             self._wake.set()
 
     async def _run(self) -> None:
-        while True:
+        while not self._closing:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.flush_seconds)
             self._wake.clear()
+            if self._closing:
+                return  # close() writes the rest
             try:
                 # Only what was due when the flush began: draining entries that arrive meanwhile would
                 # keep the writer busy with a few rows a transaction, next to every decision.
@@ -110,11 +113,20 @@ class SqlAuditSink:
                 self._failing = False
 
     async def close(self) -> None:
+        """Stop the writer and write what is left.
+
+        The writer is asked to stop rather than cancelled: a cancellation arriving inside a database
+        call can come back as an ordinary error, which the writer would survive, and close would wait
+        for it forever.
+        """
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+            self._closing = True
+            self._wake.set()
+            try:
+                await self._task  # ends after the write in progress, if any
+            finally:
+                self._task = None
+                self._closing = False
         await self.flush()
 
 

@@ -17,10 +17,13 @@ A lookup never answers "not listed" when it could not look: a missing Redis inde
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import logging
+import math
 import time as monotime
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -288,6 +291,63 @@ class RedisIndex:
 # --------------------------------------------------------------------------- the store
 
 
+class Freshness:
+    """Keeps a cache loaded from the database fresh without making a decision wait for the load.
+
+    Once three quarters of the allowed age have passed, a reload starts in the background; a caller
+    waits only when the cache is older than the allowed age, and then gets the reload's error if it
+    fails, so nothing is ever judged on data older than that (fail closed).  The age counts from the
+    start of the last load that succeeded: anything committed after it began may have been missed.
+    """
+
+    def __init__(self, load: Callable[[], Awaitable[None]], what: str) -> None:
+        self._load = load
+        self._what = what
+        self.loaded_at = -math.inf  # monotonic start of the last successful load
+        self._generation = 0  # bumped by invalidate: a load begun before it does not count
+        self._task: asyncio.Task[None] | None = None
+
+    async def within(self, max_age: float) -> None:
+        age = monotime.monotonic() - self.loaded_at
+        if age <= max_age * 0.75:
+            return
+        task = self._task
+        if task is None:
+            task = self._task = asyncio.get_running_loop().create_task(self._run())
+            task.add_done_callback(self._done)
+        if age > max_age:
+            # shield: a caller given up on (timeout, shutdown) must not cancel the load others wait for.
+            await asyncio.shield(task)
+
+    def invalidate(self) -> None:
+        """The next caller waits for a fresh load (after a change this process made itself)."""
+        self.loaded_at = -math.inf
+        self._generation += 1
+
+    def mark_loaded(self, started: float) -> None:
+        self.loaded_at = max(self.loaded_at, started)
+
+    async def _run(self) -> None:
+        started, generation = monotime.monotonic(), self._generation
+        await self._load()
+        if generation == self._generation:
+            self.mark_loaded(started)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        if self._task is task:
+            self._task = None
+        if not task.cancelled() and task.exception() is not None:
+            # Whoever waits on it blocks its call; a load nobody waited for is only worth a line.
+            log.warning("%s could not be reloaded from the database: %s", self._what, task.exception())
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+
+
 class DncStore:
     """Add, remove, import and look up do-not-call numbers; SQL always, Redis when configured."""
 
@@ -308,25 +368,32 @@ class DncStore:
         self.refresh_seconds = refresh_seconds
         self.status_cache_seconds = status_cache_seconds
         self._last_entry_id = 0
-        self._last_refresh = 0.0
         self._last_removal_check = datetime.now(UTC)
         self._loaded_imports: dict[str, int] = {}
         self._status: dict[str, date | None] = {}
-        self._status_at = -1e9
+        # Entries written by a process that does not share our index (a CLI run without --redis).
+        self._index_fresh = Freshness(lambda: self._refresh(full=False), "the DNC index")
+        self._status_fresh = Freshness(self._load_status, "the registry status")
 
     # ---- start-up
 
     async def start(self) -> None:
         """Load the index the gate reads (in-process), or rebuild Redis if it lost it."""
+        started = monotime.monotonic()
         if self.redis_index is None:
             await self._refresh(full=True)
-            return
-        if not await self.redis_index.ready():
-            await self.sync_redis()
-        async with self._reader.connect() as conn:
-            # Redis already holds what the database held when it was built; watch only what comes next.
-            self._last_entry_id = int((await conn.execute(select(func.max(DncEntry.id)))).scalar() or 0)
-        self._last_refresh = monotime.monotonic()
+        else:
+            if not await self.redis_index.ready():
+                await self.sync_redis()
+            async with self._reader.connect() as conn:
+                # Redis already holds what the database held when it was built; watch only what comes next.
+                self._last_entry_id = int((await conn.execute(select(func.max(DncEntry.id)))).scalar() or 0)
+        self._index_fresh.mark_loaded(started)
+
+    async def close(self) -> None:
+        """Stop a reload still running in the background."""
+        await self._index_fresh.close()
+        await self._status_fresh.close()
 
     async def sync_redis(self) -> None:
         """Rebuild the Redis index from the database (after a Redis restart)."""
@@ -449,7 +516,7 @@ class DncStore:
             await self.redis_index.load_registry(registry, import_id, numbers)
         self.local.set_registry(registry, numbers)
         self._loaded_imports[registry] = import_id
-        self._status_at = -1e9
+        self._status_fresh.invalidate()
         log.info(
             "registry %s imported: %d numbers, %d rejected lines",
             registry,
@@ -469,13 +536,12 @@ class DncStore:
     # ---- reads
 
     async def maybe_refresh(self) -> None:
-        if monotime.monotonic() - self._last_refresh > self.refresh_seconds:
-            # Entries written by a process that does not share our index (a CLI run without --redis).
-            await self._refresh(full=False)
+        """Pick up what other processes wrote to the database; waits only if that is overdue."""
+        await self._index_fresh.within(self.refresh_seconds)
 
     async def lookup(self, digits: int, campaign_id: str) -> list[DncHit]:
         """Every list the number is on (expired entries included: the rules judge expiry)."""
-        await self.maybe_refresh()
+        await self._index_fresh.within(self.refresh_seconds)
         if self.redis_index is not None:
             return await self.redis_index.lookup(digits, campaign_id)
         return self.local.lookup(digits, campaign_id)
@@ -485,17 +551,19 @@ class DncStore:
 
         Cached briefly: a newer import only makes the cached date look older, which blocks more.
         """
-        if monotime.monotonic() - self._status_at > self.status_cache_seconds:
-            async with self._reader.connect() as conn:
-                rows = await conn.execute(
-                    select(DncRegistryImport.registry_name, DncRegistryImport.screened_on).where(
-                        DncRegistryImport.active.is_(True)
-                    )
-                )
-                status: dict[str, date | None] = dict.fromkeys(self.registry_rules)
-                status.update({r: d for r, d in rows})
-            self._status, self._status_at = status, monotime.monotonic()
+        await self._status_fresh.within(self.status_cache_seconds)
         return self._status
+
+    async def _load_status(self) -> None:
+        async with self._reader.connect() as conn:
+            rows = await conn.execute(
+                select(DncRegistryImport.registry_name, DncRegistryImport.screened_on).where(
+                    DncRegistryImport.active.is_(True)
+                )
+            )
+            status: dict[str, date | None] = dict.fromkeys(self.registry_rules)
+            status.update({r: d for r, d in rows})
+        self._status = status
 
     async def check(self, number: str, campaign_id: str = "") -> list[DncHit]:
         """What the database says about a number (for the CLI; the gate uses ``lookup``)."""
@@ -607,4 +675,3 @@ class DncStore:
                         self.local.set_registry(registry, await self._registry_numbers(conn, import_id))
                         self._loaded_imports[registry] = import_id
         self._last_removal_check = started
-        self._last_refresh = monotime.monotonic()

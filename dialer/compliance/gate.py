@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
+from prometheus_client import Counter
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
@@ -92,6 +93,8 @@ class ComplianceGate:
         self.audit = audit_sink
         self.keyer = keyer
         self._closers = closers
+        # The metric's children by (allowed, rule): a closed set, looked up once each.
+        self._counters: dict[tuple[bool, str], Counter] = {}
 
     def validate(self, rules: CampaignRules) -> Profile:
         """The campaign's effective profile; ProfileError (naming the figure) if it loosens its profile.
@@ -103,12 +106,12 @@ class ComplianceGate:
 
     async def check(self, request: CallRequest, now: datetime) -> Decision:
         """May this lead be dialled now?  Never raises: a failure is a block with its reason."""
-        decision = await self._decide(request, now)
-        masked = mask_number(request.number_e164)
         try:
             number_key = self.keyer(request.number_e164)
         except Exception:  # a number the hash cannot take is still audited
             number_key = ""
+        decision = await self._decide(request, number_key, now)
+        masked = mask_number(request.number_e164)
         if not self.audit.healthy:
             decision = Decision.block(RULE_STORE, "compliance audit cannot be written; no call until it can")
         self.audit.record(
@@ -124,7 +127,11 @@ class ComplianceGate:
                 decision.retry_after,
             )
         )
-        DECISIONS.labels("allow" if decision.allowed else "block", decision.rule).inc()
+        counter = self._counters.get((decision.allowed, decision.rule))
+        if counter is None:
+            counter = DECISIONS.labels("allow" if decision.allowed else "block", decision.rule)
+            self._counters[decision.allowed, decision.rule] = counter
+        counter.inc()
         if not decision.allowed:
             log.debug(
                 "blocked %s lead=%s campaign=%s rule=%s: %s",
@@ -136,7 +143,7 @@ class ComplianceGate:
             )
         return decision
 
-    async def _decide(self, request: CallRequest, now: datetime) -> Decision:
+    async def _decide(self, request: CallRequest, number_key: str, now: datetime) -> Decision:
         try:
             profile = self.profiles.for_campaign(request.campaign_rules)
         except ProfileError as exc:
@@ -148,9 +155,10 @@ class ComplianceGate:
             if parsed is None:
                 facts = Facts()
             else:
-                facts = await self._facts(
-                    request, parsed.digits, self.keyer(parsed.e164), now - profile.history_horizon()
-                )
+                # A parsed number is its own E.164 text, so the key hashed for the audit is its key;
+                # only a number the hash refused is hashed again, to fail here with the reason.
+                key = number_key or self.keyer(parsed.e164)
+                facts = await self._facts(request, parsed.digits, key, now - profile.history_horizon())
             return decide(request, facts, profile, now, self.profiles.registries.values())
         except (StoreUnavailable, RedisError, SQLAlchemyError, OSError) as exc:
             log.warning("compliance store unavailable, call blocked: %s", exc)
@@ -195,6 +203,9 @@ class ComplianceGate:
         await self.history.record(self.keyer(number), lead_id, campaign_id, kind, at)
 
     async def close(self) -> None:
+        stop_reloads = getattr(self.dnc, "close", None)  # fakes in tests may not have one
+        if stop_reloads is not None:
+            await stop_reloads()
         await self.audit.close()
         for resource in self._closers:
             if isinstance(resource, Redis):
