@@ -98,7 +98,6 @@ def _zones_for(country_code: int, e164: str, ntype: int) -> tuple[str, ...]:
 # Spellings the shortcut below accepts: digits with an optional leading '+' and
 # plain separators; anything else (letters, extensions, brackets) goes the long way.
 _PLAIN = re.compile(r"\+?[0-9][0-9 .\-/]*")
-_SEPARATORS = str.maketrans("", "", " .-/")
 _simple_regions: dict[str, tuple[str, str] | None] = {}
 
 
@@ -136,7 +135,8 @@ def _international_form(raw: str, region: str) -> str | None:
     text = raw.strip()
     if not _PLAIN.fullmatch(text):
         return None
-    digits = text.translate(_SEPARATORS)
+    # The separators _PLAIN allows, removed (four replaces cost less than one translate).
+    digits = text.replace(" ", "").replace(".", "").replace("-", "").replace("/", "")
     if digits.startswith("+"):
         return digits
     simple = _simple_region(region)
@@ -200,6 +200,7 @@ def _matches(desc: _Desc, nsn: str) -> bool:
 # What a branch of a region's combined pattern stands for, besides the special types.
 _FIXED = -1
 _MOBILE = -2
+_LengthRules = tuple[re.Pattern[str] | None, re.Pattern[str] | None, dict[str, int]]
 
 
 class _RegionRules:
@@ -218,9 +219,12 @@ class _RegionRules:
         self.mobile = _desc(meta.mobile)
         self.same_fixed_mobile = bool(meta.same_mobile_and_fixed_line_pattern)
         self.leading = re.compile(meta.leading_digits) if meta.leading_digits is not None else None
-        self.by_length: dict[int, tuple[re.Pattern[str] | None, dict[str, int]] | None] = {}
+        # Per length: (general pattern, or None when the length is not possible;
+        # the combined pattern, or None when nothing else allows the length; its
+        # branches' types), or None when the patterns cannot be combined.
+        self.by_length: dict[int, _LengthRules | None] = {}
 
-    def _combined(self, length: int) -> tuple[re.Pattern[str] | None, dict[str, int]] | None:
+    def _combined(self, length: int) -> _LengthRules | None:
         """One pattern whose first fully matching branch is the first type phonenumbers would find.
 
         phonenumbers tries the special types in order, then fixed line, then
@@ -244,23 +248,27 @@ class _RegionRules:
             name = f"b{len(parts)}"
             parts.append(f"(?P<{name}>{desc[1].pattern})")
             kinds[name] = kind
+        general = self.general
+        general_pattern = (
+            general[1] if general is not None and (general[0] is None or length in general[0]) else None
+        )
         if not parts:
-            return None, kinds
+            return general_pattern, None, kinds
         try:
-            return re.compile("|".join(parts)), kinds
+            return general_pattern, re.compile("|".join(parts)), kinds
         except re.error:
             return None
 
     def type_of(self, nsn: str) -> int:
-        if not _matches(self.general, nsn):
-            return PhoneNumberType.UNKNOWN
         length = len(nsn)
         try:
             combined = self.by_length[length]
         except KeyError:
             combined = self.by_length[length] = self._combined(length)
         if combined is not None:
-            pattern, kinds = combined
+            general, pattern, kinds = combined
+            if general is None or general.fullmatch(nsn) is None:
+                return PhoneNumberType.UNKNOWN
             found = pattern.fullmatch(nsn) if pattern is not None else None
             if found is None:
                 return PhoneNumberType.UNKNOWN
@@ -291,14 +299,26 @@ class _RegionRules:
 class _CountryRules:
     """A country code's national-prefix pattern and its regions' rules, in phonenumbers' order."""
 
-    __slots__ = ("code", "country_zones", "geographic", "national_prefix", "regions", "size")
+    __slots__ = (
+        "code",
+        "country_zones",
+        "geographic",
+        "national_prefix",
+        "plain_national_prefix",
+        "regions",
+        "size",
+        "zone_lengths",
+    )
 
     def __init__(self, code: int, main: PhoneMetadata, regions: tuple[_RegionRules, ...]) -> None:
         self.code = code
         self.size = len(str(code))
         prefix = main.national_prefix_for_parsing
-        self.national_prefix = re.compile(prefix) if prefix else None
+        # A pattern of digits only matches at the start exactly when the number starts with it.
+        self.plain_national_prefix = prefix if prefix and prefix.isascii() and prefix.isdigit() else None
+        self.national_prefix = re.compile(prefix) if prefix and self.plain_national_prefix is None else None
         self.regions = regions
+        self.zone_lengths = tuple(n for n in _lengths_under(str(code)) if n <= TIMEZONE_LONGEST_PREFIX)
         # Types whose zones come from the number's own prefix; the others get the country's.
         self.geographic = frozenset(
             t
@@ -306,6 +326,21 @@ class _CountryRules:
             if isinstance(t, int) and is_number_type_geographical(t, code)
         )
         self.country_zones = _zones_for(code, "+" + str(code), PhoneNumberType.UNKNOWN)
+
+    def zones_of(self, digits: str) -> tuple[str, ...]:
+        """_longest_prefix_zones(digits, code) with the lengths filtered once."""
+        for length in self.zone_lengths:
+            if length > len(digits):
+                continue
+            key = digits[:length]
+            zones = _known_zones.get(key)
+            if zones is not None:
+                return zones
+            found = TIMEZONE_DATA.get(key)
+            if found is not None:
+                zones = _known_zones[key] = tuple(z for z in found if z != _UNKNOWN_ZONE)
+                return zones
+        return ()
 
     def type_of(self, nsn: str) -> int:
         if len(self.regions) == 1:
@@ -356,13 +391,17 @@ def _international_fast(digits: str) -> Normalized | None:
     nsn = digits[rules.size :]
     if not _MIN_NSN <= len(nsn) <= _MAX_NSN:
         return None
-    if rules.national_prefix is not None and rules.national_prefix.match(nsn):
-        return None  # phonenumbers may strip a national prefix here
+    # Where phonenumbers might strip a national prefix, it decides.
+    if rules.plain_national_prefix is not None:
+        if nsn.startswith(rules.plain_national_prefix):
+            return None
+    elif rules.national_prefix is not None and rules.national_prefix.match(nsn):
+        return None
     ntype = rules.type_of(nsn)
     if ntype == PhoneNumberType.UNKNOWN:
         return None
     if ntype in rules.geographic:
-        return "+" + digits, _longest_prefix_zones(digits, str(rules.code))
+        return "+" + digits, rules.zones_of(digits)
     return "+" + digits, rules.country_zones
 
 
