@@ -377,8 +377,13 @@ def _rules_for(code: str) -> _CountryRules | None:
     return _country_rules[code]
 
 
+# What _international_fast says of a number phonenumbers parses exactly as it
+# does but finds of no known type: not valid (compared by identity).
+NOT_VALID: Normalized = ("", ())
+
+
 def _international_fast(digits: str) -> Normalized | None:
-    """E.164 and zones of the valid number "+" ``digits`` (ASCII digits), or None: ask phonenumbers."""
+    """E.164 and zones of "+" ``digits`` (ASCII digits) when valid, NOT_VALID, or None: ask phonenumbers."""
     if len(digits) <= 2:
         return None  # too short after "+": phonenumbers raises
     start = digits[:3]
@@ -399,7 +404,7 @@ def _international_fast(digits: str) -> Normalized | None:
         return None
     ntype = rules.type_of(nsn)
     if ntype == PhoneNumberType.UNKNOWN:
-        return None
+        return NOT_VALID
     if ntype in rules.geographic:
         return "+" + digits, rules.zones_of(digits)
     return "+" + digits, rules.country_zones
@@ -432,14 +437,14 @@ def normalize_number(raw: str, region: str) -> Normalized | None:
     shortcut = _international_form(raw, region)
     if shortcut is not None:
         fast = _international_fast(shortcut[1:])
-        if fast is not None:
+        if fast is None:
+            try:
+                fast = _valid(phonenumbers.parse(shortcut, region))
+            except phonenumbers.NumberParseException:
+                fast = None
+        if fast is not None and fast is not NOT_VALID:
             return fast
-        try:
-            found = _valid(phonenumbers.parse(shortcut, region))
-        except phonenumbers.NumberParseException:
-            found = None
-        if found is not None:
-            return found
+        # Not valid written "+CC...": the spelling as given may still be (a national prefix kept).
     try:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException:
