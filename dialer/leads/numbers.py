@@ -163,7 +163,10 @@ def _international_form(raw: str, region: str) -> str | None:
 # metadata's patterns, tried in phonenumbers' own order.  The code below does
 # exactly that with the patterns compiled once, skipping the general parser's
 # many steps; whatever it cannot decide (a national prefix present, a
-# non-geographic code, an invalid number) goes through phonenumbers itself.
+# non-geographic code, a length out of bounds) goes through phonenumbers
+# itself, and so does the spelling as given of a number it finds not valid.
+# The patterns are phonenumbers' own, so its metadata updates apply here too;
+# property tests compare both on numbers near real ones of every region.
 
 # A description that never matches (absent, or without a pattern) is None;
 # otherwise its possible lengths (None: any) and its compiled pattern.
