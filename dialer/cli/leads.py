@@ -149,7 +149,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     imp.add_argument("--encoding", help="force the file's encoding instead of detecting it")
     imp.add_argument("--list-name", help="name of the lead list (default: the file name)")
     imp.add_argument(
-        "--workers", type=int, help="processes parsing numbers (default: one per core for big files)"
+        "--workers",
+        type=int,
+        help="processes checking numbers (default: one per core beyond two, for big files)",
     )
     imp.add_argument("--quiet", action="store_true", help="no progress bar")
     imp.set_defaults(handler=_import)
