@@ -308,14 +308,16 @@ class Freshness:
         self._task: asyncio.Task[None] | None = None
 
     async def within(self, max_age: float) -> None:
-        age = monotime.monotonic() - self.loaded_at
-        if age <= max_age * 0.75:
+        called = monotime.monotonic()
+        if called - self.loaded_at <= max_age * 0.75:
             return
-        task = self._task
-        if task is None:
-            task = self._task = asyncio.get_running_loop().create_task(self._run())
-            task.add_done_callback(self._done)
-        if age > max_age:
+        if self._task is None:
+            self._start()
+        # Overdue: wait for a load that began no earlier than max_age before this call (with max_age
+        # 0, one begun after it), not merely for the one in flight, which may have begun long ago.
+        fresh_from = called - max_age
+        while self.loaded_at < fresh_from:
+            task = self._task or self._start()
             # shield: a caller given up on (timeout, shutdown) must not cancel the load others wait for.
             await asyncio.shield(task)
 
@@ -327,8 +329,13 @@ class Freshness:
     def mark_loaded(self, started: float) -> None:
         self.loaded_at = max(self.loaded_at, started)
 
-    async def _run(self) -> None:
-        started, generation = monotime.monotonic(), self._generation
+    def _start(self) -> asyncio.Task[None]:
+        task = self._task = asyncio.get_running_loop().create_task(self._run(monotime.monotonic()))
+        task.add_done_callback(self._done)
+        return task
+
+    async def _run(self, started: float) -> None:
+        generation = self._generation
         await self._load()
         if generation == self._generation:
             self.mark_loaded(started)

@@ -160,3 +160,24 @@ async def test_reload_begun_before_an_invalidation_does_not_count() -> None:
     await asyncio.sleep(0)
     assert fresh.loaded_at == float("-inf")
     await fresh.close()
+
+
+async def test_overdue_caller_does_not_settle_for_a_load_begun_too_long_before_it() -> None:
+    gate_open = asyncio.Event()
+    loads = 0
+
+    async def load() -> None:
+        nonlocal loads
+        loads += 1
+        if loads == 1:
+            await gate_open.wait()
+
+    fresh = Freshness(load, "test data")
+    fresh.mark_loaded(time.monotonic() - 80)
+    await fresh.within(100)  # due: load 1 starts in the background and stalls
+    await asyncio.sleep(0)
+    waiting = asyncio.create_task(fresh.within(0))  # 0: only a load begun after this call will do
+    await asyncio.sleep(0)
+    gate_open.set()
+    await waiting
+    assert loads == 2
