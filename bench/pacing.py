@@ -44,7 +44,7 @@ Interpretations (where the scenario text leaves room):
 - Oracle (bound): our predictive pacer, told each record's outcome and answer delay, not talk times.
 - Full information (bound): knows outcome, answer delay, talk and wrap-up of every record.
 - Gap closed = (predictive - progressive) / (oracle - progressive), in occupancy.
-- Days: every scenario runs the 20 days of seeds 101-120 (about 12 minutes on 2 cores).
+- Days: every scenario runs the 20 days of seeds 101-120 (about 17 minutes on 2 shared cores).
   --quick: 2 days of OB-20 with every policy, 1 day of each variant without the bounds
   (about 30 s).
 - Predictive (dialer.pacing, defaults): opens lines while E[person answers to come] + z x sd
