@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from redis.asyncio import Redis
-from sqlalchemy import insert, or_, select
+from sqlalchemy import Select, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -36,6 +36,18 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 def _micros(at: datetime) -> int:
     # Exact integer microseconds: a Redis score (a double) holds them without loss until year 2255.
     return (at - _EPOCH) // timedelta(microseconds=1)
+
+
+def _events_since(since: datetime) -> Select[int, str, str, str, str, datetime]:
+    """The contact events still inside the retention, to load a node's history at start-up."""
+    return select(
+        ContactEventRow.id,
+        ContactEventRow.number_key,
+        ContactEventRow.lead_id,
+        ContactEventRow.campaign_id,
+        ContactEventRow.kind,
+        ContactEventRow.at,
+    ).where(ContactEventRow.at > since)
 
 
 class NumberKeyer:
@@ -145,16 +157,7 @@ class InProcessContactHistory:
     async def start(self, now: datetime | None = None) -> None:
         since = (now or datetime.now(UTC)) - self.retention
         async with read_only(self.engine).connect() as conn:
-            rows = await conn.execute(
-                select(
-                    ContactEventRow.id,
-                    ContactEventRow.number_key,
-                    ContactEventRow.lead_id,
-                    ContactEventRow.campaign_id,
-                    ContactEventRow.kind,
-                    ContactEventRow.at,
-                ).where(ContactEventRow.at > since)
-            )
+            rows = await conn.execute(_events_since(since))
             for row_id, number_key, lead_id, campaign_id, kind, at in rows:
                 self._remember(
                     int(row_id), number_key, ContactEvent(_check_kind(kind), at, campaign_id, lead_id)
@@ -202,16 +205,7 @@ class RedisContactHistory:
             return
         since = (now or datetime.now(UTC)) - self.retention
         async with read_only(self.engine).connect() as conn:
-            rows = await conn.execute(
-                select(
-                    ContactEventRow.id,
-                    ContactEventRow.number_key,
-                    ContactEventRow.lead_id,
-                    ContactEventRow.campaign_id,
-                    ContactEventRow.kind,
-                    ContactEventRow.at,
-                ).where(ContactEventRow.at > since)
-            )
+            rows = await conn.execute(_events_since(since))
             pipe = self.redis.pipeline(transaction=False)
             for row_id, number_key, lead_id, campaign_id, kind, at in rows:
                 self._add(pipe, int(row_id), number_key, lead_id, campaign_id, kind, at)
