@@ -218,7 +218,7 @@ def parse(data: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Sett
     )
 
 
-def load(path: Path = DEFAULT_PATH, env: Mapping[str, str] | None = None) -> Settings:
+def _read(path: Path) -> dict[str, Any]:
     try:
         raw = path.read_bytes()
     except FileNotFoundError as exc:
@@ -226,10 +226,24 @@ def load(path: Path = DEFAULT_PATH, env: Mapping[str, str] | None = None) -> Set
             f"{path}: no such file; copy config/dialer.toml there (or pass --config PATH)"
         ) from exc
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        return tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SettingsError(f"{path}: not valid TOML: {exc}") from exc
-    settings = parse(data, env)
+
+
+def load_database_url(path: Path, env: Mapping[str, str] | None = None) -> str:
+    """Only the database URL of a settings file (``dialer migrate --config``): no PBX secret needed."""
+    env = os.environ if env is None else env
+    database = _section(_read(path), "database")
+    _check_keys(database, "database", {"url"})
+    url: str = env.get("DIALER_DATABASE_URL") or _take(
+        database, "database", "url", str, Settings.database_url
+    )
+    return url
+
+
+def load(path: Path = DEFAULT_PATH, env: Mapping[str, str] | None = None) -> Settings:
+    settings = parse(_read(path), env)
     if not settings.pbxs:
         raise SettingsError(f"{path}: no [pbx.<name>] table; the daemon needs at least one PBX")
     return settings

@@ -50,3 +50,24 @@ def test_invalid_toml_is_reported(tmp_path):
     bad.write_text("[pbx\n")
     with pytest.raises(SettingsError, match="not valid TOML"):
         load(bad)
+
+
+def test_migrate_reads_only_the_database_url_from_the_daemon_config(tmp_path):
+    from dialer.settings import load_database_url
+
+    config = tmp_path / "dialer.toml"
+    db = tmp_path / "x.db"
+    config.write_text(f'[database]\nurl = "sqlite+aiosqlite:///{db}"\n[pbx.main]\ntype = "asterisk"\n')
+    assert load_database_url(config, env={}) == f"sqlite+aiosqlite:///{db}"
+    assert load_database_url(config, env={"DIALER_DATABASE_URL": "postgresql://x/y"}) == "postgresql://x/y"
+
+
+def test_dialer_migrate_with_config_creates_the_schema(tmp_path):
+    from dialer.cli import main
+
+    db = tmp_path / "x.db"
+    config = tmp_path / "dialer.toml"
+    config.write_text(f'[database]\nurl = "sqlite+aiosqlite:///{db}"\n')
+    assert main(["migrate", "--config", str(config)]) == 0
+    assert db.exists() and db.stat().st_size > 0
+    assert main(["migrate", "--config", str(tmp_path / "missing.toml")]) == 1

@@ -8,10 +8,13 @@ import logging
 import os
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 from dialer.cli import CliError
 from dialer.domain.campaign import SettingsError, StatusChangeError
 from dialer.domain.dispositions import DispositionError
+from dialer.settings import SettingsError as ConfigError
+from dialer.settings import load_database_url
 from dialer.store.db import Database, DatabaseError, default_sqlite_url
 from dialer.store.repositories import CampaignRecord, StoreError
 
@@ -22,10 +25,21 @@ def add_database_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--db", metavar="URL", help=f"database URL (default: ${ENV_URL}, else sqlite file ./var/dialer.db)"
     )
+    parser.add_argument(
+        "--config", metavar="PATH", type=Path, help="take the database URL from the daemon's settings file"
+    )
 
 
 def database_url(args: argparse.Namespace) -> str:
-    return getattr(args, "db", None) or os.environ.get(ENV_URL) or default_sqlite_url()
+    if getattr(args, "db", None):
+        return str(args.db)
+    config = getattr(args, "config", None)
+    if config is not None:
+        try:
+            return load_database_url(config)
+        except ConfigError as exc:
+            raise CliError(str(exc)) from exc
+    return os.environ.get(ENV_URL) or default_sqlite_url()
 
 
 def run_with_database(
