@@ -28,6 +28,17 @@ def _row(probs: Sequence[float]) -> Row:
     return clipped, tuple(p * (1.0 - p) for p in clipped)
 
 
+def _cdf_at(cdf: Sequence[float], bin_s: float, t: float) -> float:
+    """A binned CDF read at ``t``, linear within the bin so small horizons are not rounded to nothing."""
+    if t < 0.0:
+        return 0.0
+    index = int(t / bin_s)
+    if index >= len(cdf):
+        return 1.0
+    low = cdf[index - 1] if index > 0 else 0.0
+    return low + (cdf[index] - low) * (t / bin_s - index)
+
+
 class AnswerModel:
     """Person-answer probability within each horizon, given the ring time already elapsed."""
 
@@ -188,27 +199,10 @@ class ReleaseModel:
         self._ready = True
 
     def _talk_cdf_at(self, t: float) -> float:
-        if t < 0.0:
-            return 0.0
-        index = int(t / self.TALK_BIN_S)
-        cdf = self._talk_cdf
-        if index >= len(cdf):
-            return 1.0
-        # Linear within the bin so that small horizons are not rounded to nothing.
-        low = cdf[index - 1] if index > 0 else 0.0
-        frac = t / self.TALK_BIN_S - index
-        return low + (cdf[index] - low) * frac
+        return _cdf_at(self._talk_cdf, self.TALK_BIN_S, t)
 
     def _wrap_cdf_at(self, t: float) -> float:
-        if t < 0.0:
-            return 0.0
-        index = int(t / self.WRAP_BIN_S)
-        cdf = self._wrap_cdf
-        if index >= len(cdf):
-            return 1.0
-        low = cdf[index - 1] if index > 0 else 0.0
-        frac = t / self.WRAP_BIN_S - index
-        return low + (cdf[index] - low) * frac
+        return _cdf_at(self._wrap_cdf, self.WRAP_BIN_S, t)
 
     def _build_wrap_row(self, b: int) -> Row:
         y = b * self.WRAP_BIN_S
