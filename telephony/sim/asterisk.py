@@ -34,7 +34,7 @@ from telephony.sim import ami_events as ev
 from telephony.sim.ami_events import Headers, SimChannel
 from telephony.sim.asterisk_agi import DEFAULT_AGI_PORT, run_agi
 from telephony.sim.asterisk_dialplan import DialplanName
-from telephony.sim.asterisk_pbx import OriginateRefused, PbxEngine
+from telephony.sim.asterisk_pbx import Leg, OriginateRefused, PbxEngine
 from telephony.sim.model import CalleeModel, ScriptedCallee
 
 log = logging.getLogger(__name__)
@@ -359,32 +359,34 @@ class AsteriskSimulator:
             leg, action.get("Context", leg.chan.context), action.get("Exten", "s"), int(priority_raw)
         )
 
-    async def _setvar(self, session: _Session, action: AmiMessage) -> None:
+    def _variable_target(self, session: _Session, action: AmiMessage) -> tuple[str, Leg | None] | None:
+        """Setvar/Getvar: the variable name and the channel's leg (None: a global), or None after an error."""
         engine = self._engine_or_fail()
         variable = action.get("Variable", "")
         if not variable:
             self._respond(session, action, "Error", ("Message", "No variable specified"))
-            return
+            return None
         channel = action.get("Channel", "")
         leg = engine.find(channel) if channel else None
         if channel and leg is None:
             self._respond(session, action, "Error", ("Message", "No such channel"))
+            return None
+        return variable, leg
+
+    async def _setvar(self, session: _Session, action: AmiMessage) -> None:
+        target = self._variable_target(session, action)
+        if target is None:
             return
+        variable, leg = target
         self._respond(session, action, "Success", ("Message", "Variable Set"))
-        engine.setvar(leg, variable, action.get("Value", ""))
+        self._engine_or_fail().setvar(leg, variable, action.get("Value", ""))
 
     async def _getvar(self, session: _Session, action: AmiMessage) -> None:
-        engine = self._engine_or_fail()
-        variable = action.get("Variable", "")
-        if not variable:
-            self._respond(session, action, "Error", ("Message", "No variable specified"))
+        target = self._variable_target(session, action)
+        if target is None:
             return
-        channel = action.get("Channel", "")
-        leg = engine.find(channel) if channel else None
-        if channel and leg is None:
-            self._respond(session, action, "Error", ("Message", "No such channel"))
-            return
-        source = leg.chan.variables if leg is not None else engine.global_vars
+        variable, leg = target
+        source = leg.chan.variables if leg is not None else self._engine_or_fail().global_vars
         self._respond(session, action, "Success", ("Variable", variable), ("Value", source.get(variable, "")))
 
     async def _core_show_channels(self, session: _Session, action: AmiMessage) -> None:

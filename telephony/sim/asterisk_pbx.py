@@ -464,14 +464,7 @@ class PbxEngine:
         self.emit(ev.channel_event("Newchannel", one))
         self.emit(ev.channel_event("Newchannel", two))
         self.emit(ev.newexten(one, "AppDial2", "(Outgoing Line)"))
-        for name, value in reversed(call.variables):
-            one.variables[name] = value
-            self.emit(ev.varset(one, name, value))
-        if call.cid_num != "<unknown>" or call.cid_name != "<unknown>":
-            one.cid_num, one.cid_name = call.cid_num, call.cid_name
-            self.emit(ev.newcallerid(one))
-            one.conn_num, one.conn_name = call.cid_num, call.cid_name
-            self.emit(ev.channel_event("NewConnectedLine", one))
+        self._dress_outgoing(call, one)
         for name, value in call.variables:
             two.variables[name] = value
             self.emit(ev.varset(two, name, value))
@@ -604,6 +597,17 @@ class PbxEngine:
 
     # -- PJSIP channels ----------------------------------------------------
 
+    def _dress_outgoing(self, call: Call, ch: SimChannel) -> None:
+        """Our outgoing leg takes the originate's variables, then its caller id (as Asterisk emits them)."""
+        for name, value in reversed(call.variables):
+            ch.variables[name] = value
+            self.emit(ev.varset(ch, name, value))
+        if call.cid_num != "<unknown>" or call.cid_name != "<unknown>":
+            ch.cid_num, ch.cid_name = call.cid_num, call.cid_name
+            self.emit(ev.newcallerid(ch))
+            ch.conn_num, ch.conn_name = call.cid_num, call.cid_name
+            self.emit(ev.channel_event("NewConnectedLine", ch))
+
     def _create_pjsip(self, call: Call, channel_id: str) -> None:
         endpoint = call.where
         name = f"PJSIP/{endpoint}-{self._next_pjsip()}"
@@ -614,14 +618,7 @@ class PbxEngine:
         ch.application, ch.app_data = "AppDial2", "(Outgoing Line)"
         self.emit(ev.channel_event("Newchannel", ch))
         self.emit(ev.newexten(ch, "AppDial2", "(Outgoing Line)"))
-        for name_, value in reversed(call.variables):
-            ch.variables[name_] = value
-            self.emit(ev.varset(ch, name_, value))
-        if call.cid_num != "<unknown>" or call.cid_name != "<unknown>":
-            ch.cid_num, ch.cid_name = call.cid_num, call.cid_name
-            self.emit(ev.newcallerid(ch))
-            ch.conn_num, ch.conn_name = call.cid_num, call.cid_name
-            self.emit(ev.channel_event("NewConnectedLine", ch))
+        self._dress_outgoing(call, ch)
         dial_string = f"{call.number}@{endpoint}" if call.number else endpoint
         self.emit(ev.dial_event("DialBegin", ch, ("DialString", dial_string)))
         self.spawn(self._sip_dial(call), call)
