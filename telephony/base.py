@@ -140,9 +140,41 @@ class HungUp(CallEvent):
 
 @dataclass(frozen=True, slots=True)
 class Connected(CallEvent):
-    """The answered call joined an agent's conference."""
+    """The PBX confirms the customer joined the agent's bridge (not merely that we asked).
+
+    Asterisk: ``ConfbridgeJoin`` of the attempt's channel in ``agent_<id>``;
+    FreeSWITCH: the customer's ``conference::maintenance`` ``add-member`` in
+    ``agent_<id>``.
+    """
 
     agent_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectFailed(CallEvent):
+    """The customer was sent to the agent's bridge and did not reach the agent.
+
+    The bridge refused it (Asterisk ``conf-locked``: a stale leg filled it),
+    the channel was gone before the move (FreeSWITCH ``-ERR No such channel!``)
+    or the agent's leg was no longer in the bridge.  The agent's seat is to be
+    checked; the customer, if still there, gets another agent or the
+    identification message.
+    """
+
+    agent_id: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLegEnded(CallEvent):
+    """An agent's phone leg hung up.  ``attempt_id`` is the leg's own id.
+
+    The agent is out of dialing at once: no call may be routed to a dead leg.
+    """
+
+    agent_id: str = ""
+    cause: int = 0
+    detail: str = ""
 
 
 # ---------------------------------------------------------------------------
@@ -203,6 +235,15 @@ class AnswerRouter(Protocol):
     """
 
     async def on_answered(self, call: AnsweredCall) -> AnswerDecision: ...
+
+    async def on_connect_failed(self, call: AnsweredCall, agent_id: str, reason: str) -> AnswerDecision:
+        """The customer did not reach ``agent_id`` (see ``ConnectFailed``): decide again.
+
+        Called by the adapter while it still holds the customer's channel; the
+        reply is another ``ConnectToAgent`` within the campaign's limit, the
+        identification message, or a hang-up.
+        """
+        ...
 
 
 class PbxError(Exception):
