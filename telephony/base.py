@@ -132,10 +132,15 @@ class Failed(CallEvent):
 
 @dataclass(frozen=True, slots=True)
 class HungUp(CallEvent):
-    """An answered call ended.  Sent once per attempt, after ``Answered``."""
+    """An answered call ended.  Sent once per attempt, after ``Answered``.
+
+    ``lost``: the PBX cut it (a restart, a link that never came back), not a
+    party hanging up; a call not yet with an agent then has the outcome ``lost``.
+    """
 
     cause: int = 0
     cause_text: str = ""
+    lost: bool = False
 
 
 @dataclass(frozen=True, slots=True)

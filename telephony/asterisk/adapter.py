@@ -271,7 +271,7 @@ class AsteriskPbx:
         # Unique across restarts: after a crash the old leg may still sit in its bridge, and
         # Asterisk refuses a ChannelId that is in use.
         leg = f"agent-{agent_id}-{self._boot_tag}-{next(self._agent_legs)}"
-        self.tracker.register_originate(leg, leg, leg, self._clock())
+        self.tracker.register_agent_leg(leg, agent_id, self._clock(), leg)
         self._numbers[leg] = f"agent {agent_id}"
         fields = {
             "Action": "Originate",

@@ -20,7 +20,24 @@ congestion (Local channels); ``Reason 0`` (every SIP refusal) leaves it to the
 tracked channel's ``Hangup`` ``Cause``; ``Reason 0`` with no channel at all is
 a failed originate.  The ``Hangup`` may come before or after the
 ``OriginateResponse``; messages may come twice.  Each attempt emits each
-normalized event at most once.
+normalized event at most once.  An Originate that Asterisk refuses at once
+(``Response: Error``, e.g. ``Originate Access Forbidden``) never gets an
+``OriginateResponse``: it failed.
+
+A PBX restart: the least-privilege manager user never receives ``Event:
+Shutdown`` (it is in the ``system`` class).  What it does see is
+``SoftHangupRequest`` with ``Cause: 4`` (AST_SOFTHANGUP_SHUTDOWN) on every
+channel, then the link closing.  A call cut that way is ``lost``: a ringing
+one says nothing about the number (its cause is 0), an answered one that
+was not yet with an agent never had its chance.
+
+Agent bridges (``agent_<id>``): a customer is connected when Asterisk says
+its channel joined the agent's bridge (``ConfbridgeJoin``), not when we
+asked; a bridge that the customer's join *started* (``ConfbridgeStart``
+first) had no agent in it, so that is a failed connect.  Agent legs are
+learnt from our own login originates and from any channel that joins an
+``agent_<id>`` bridge as a non-admin member; their hang-up is reported as
+``AgentLegEnded`` so the agent leaves dialing at once.
 """
 
 from __future__ import annotations
@@ -31,10 +48,13 @@ from collections.abc import Callable, Iterable, Mapping
 from telephony.asterisk.protocol import AmiMessage
 from telephony.base import (
     Q850,
+    AgentLegEnded,
     AmdDetected,
     AmdResult,
     Answered,
     CallEvent,
+    ConnectFailed,
+    Connected,
     Failed,
     HungUp,
     Outcome,
@@ -51,6 +71,11 @@ REASON_NO_ANSWER = 3
 REASON_ANSWERED = 4
 REASON_BUSY = 5
 REASON_CONGESTION = 8
+
+# SoftHangupRequest Cause bits (AST_SOFTHANGUP_*): 4 is a shutdown or restart of Asterisk.
+SOFTHANGUP_SHUTDOWN = 4
+AGENT_BRIDGE_PREFIX = "agent_"
+RESTART_DETAIL = "cut by a PBX restart"
 
 # Channel states of Newstate / CoreShowChannel.
 STATE_RINGING = "5"
@@ -73,8 +98,11 @@ class _Call:
 
     __slots__ = (
         "action_id",
+        "agent_id",
         "amd",
         "answered",
+        "connected_to",
+        "joined",
         "attempt_id",
         "channel_seen",
         "final",
@@ -89,6 +117,7 @@ class _Call:
         "registered_at",
         "response_seen",
         "ringing",
+        "shutdown",
         "uniqueid",
     )
 
@@ -111,6 +140,10 @@ class _Call:
         self.final = False
         self.outcome: Outcome | None = None
         self.finished_at = 0.0
+        self.shutdown = False  # SoftHangupRequest Cause 4: Asterisk is going down
+        self.agent_id: str | None = None  # set for an agent's own phone leg
+        self.connected_to: str | None = None  # the agent whose bridge the customer joined
+        self.joined: str | None = None  # the first agent bridge the customer entered
 
     def label(self) -> str:
         if self.answered:
@@ -136,6 +169,26 @@ def _int(value: str | None, default: int) -> int:
 Handler = Callable[[AmiMessage, float], list[CallEvent]]
 
 
+class _Bridge:
+    """Who is in one ``agent_<id>`` bridge, as far as the events told us.
+
+    ``complete`` once we saw it start: from then on we know every member.
+    """
+
+    __slots__ = ("agents", "complete", "members")
+
+    def __init__(self, complete: bool) -> None:
+        self.complete = complete
+        self.members: set[str] = set()
+        self.agents: set[str] = set()
+
+
+def agent_of_bridge(conference: str) -> str | None:
+    if conference.startswith(AGENT_BRIDGE_PREFIX) and len(conference) > len(AGENT_BRIDGE_PREFIX):
+        return conference[len(AGENT_BRIDGE_PREFIX) :]
+    return None
+
+
 class CallTracker:
     """Per-attempt call state from AMI events; see the module docstring for the rules.
 
@@ -145,7 +198,19 @@ class CallTracker:
     is kept, in a bounded table.
     """
 
-    __slots__ = ("_by_action", "_by_uniqueid", "_calls", "_handlers", "_labels", "grace_s", "ignored")
+    __slots__ = (
+        "_bridges",
+        "_by_action",
+        "_by_uniqueid",
+        "_calls",
+        "_dialin_legs",
+        "_ended_channels",
+        "_handlers",
+        "_labels",
+        "grace_s",
+        "ignored",
+        "restart_seen_at",
+    )
 
     def __init__(self, grace_s: float = 30.0) -> None:
         self._calls: dict[str, _Call] = {}
@@ -154,6 +219,10 @@ class CallTracker:
         self._labels: OrderedDict[str, str] = OrderedDict()
         self.grace_s = grace_s
         self.ignored = 0  # events naming an attempt we do not know (another dialer, a forgotten call)
+        self._bridges: dict[str, _Bridge] = {}
+        self._dialin_legs: dict[str, str] = {}  # Uniqueid of an agent leg we did not originate -> agent
+        self._ended_channels: OrderedDict[str, None] = OrderedDict()  # those already reported ended
+        self.restart_seen_at: float | None = None  # the PBX said it is going down (SoftHangupRequest 4)
         self._handlers: dict[str, Handler] = {
             "OriginateResponse": self._on_originate_response,
             "Hangup": self._on_hangup,
@@ -162,6 +231,11 @@ class CallTracker:
             "VarSet": self._on_varset,
             "UserEvent": self._on_user_event,
             "Shutdown": self._on_shutdown,
+            "SoftHangupRequest": self._on_soft_hangup_request,
+            "ConfbridgeStart": self._on_confbridge_start,
+            "ConfbridgeEnd": self._on_confbridge_end,
+            "ConfbridgeJoin": self._on_confbridge_join,
+            "ConfbridgeLeave": self._on_confbridge_leave,
         }
 
     # ------------------------------------------------------------------
@@ -176,6 +250,17 @@ class CallTracker:
         self._by_action[action_id] = call
         if channel_id is not None:
             self._by_uniqueid[channel_id] = call
+
+    def register_agent_leg(self, leg_id: str, agent_id: str, at: float, channel_id: str | None = None) -> None:
+        """Our Originate of an agent's phone into ``agent_<id>``: its end is ``AgentLegEnded``."""
+        self.register_originate(leg_id, leg_id, channel_id, at)
+        self._calls[leg_id].agent_id = agent_id
+
+    def agent_legs(self) -> dict[str, str]:
+        """Live agent legs we know of: leg id (Uniqueid) -> agent id."""
+        legs = {a: c.agent_id for a, c in self._calls.items() if c.agent_id is not None and not c.final}
+        legs.update(self._dialin_legs)
+        return legs
 
     def note_hangup_requested(self, attempt_id: str) -> None:
         """We sent a Hangup for this attempt: an unanswered end is then ours (cancelled)."""
@@ -216,11 +301,25 @@ class CallTracker:
     def feed(self, msg: AmiMessage, at: float) -> list[CallEvent]:
         event = msg.get("Event")
         if event is None:
+            if msg.get("Response") == "Error":
+                return self._on_refused(msg, at)
             return []
         handler = self._handlers.get(event)
         if handler is None:
             return []
         return handler(msg, at)
+
+    def _on_refused(self, msg: AmiMessage, at: float) -> list[CallEvent]:
+        """``Response: Error`` to an Originate: Asterisk will send no OriginateResponse."""
+        call = self._by_action.get(msg.get("ActionID", ""))
+        if call is None or call.response_seen or call.channel_seen or call.final:
+            return []
+        call.response_seen = True
+        out: list[CallEvent] = []
+        detail = f"Originate refused: {msg.get('Message', 'no reason given')}"
+        self._finish(call, Failed(call.attempt_id, at, Outcome.FAILED, None, detail), out)
+        self._forget(call)
+        return out
 
     def _on_originate_response(self, msg: AmiMessage, at: float) -> list[CallEvent]:
         call = self._by_action.get(msg.get("ActionID", ""))
@@ -240,7 +339,7 @@ class CallTracker:
         elif reason == REASON_ANSWERED:
             self._answer(call, at, out)
             if call.hangup_seen:
-                self._finish(call, HungUp(call.attempt_id, at, call.hangup_cause, call.hangup_text), out)
+                self._finish(call, self._hung_up(call, at), out)
         elif reason == REASON_NO_ANSWER:
             cause = call.hangup_cause if call.hangup_seen and call.hangup_cause else None
             self._finish(call, Failed(call.attempt_id, at, Outcome.NO_ANSWER, cause, "Reason 3"), out)
@@ -261,8 +360,16 @@ class CallTracker:
         return out
 
     def _on_hangup(self, msg: AmiMessage, at: float) -> list[CallEvent]:
-        call = self._by_uniqueid.get(msg.get("Uniqueid", ""))
-        if call is None or call.hangup_seen:
+        uid = msg.get("Uniqueid", "")
+        call = self._by_uniqueid.get(uid)
+        if call is None:
+            agent = self._dialin_legs.pop(uid, None)
+            if agent is None:
+                return []
+            self._leg_ended(uid)
+            cause = _int(msg.get("Cause"), 0)
+            return [AgentLegEnded(uid, at, agent, cause, msg.get("Cause-txt", ""))]
+        if call.hangup_seen:
             return []
         call.channel_seen = True
         call.hangup_seen = True
@@ -272,7 +379,7 @@ class CallTracker:
         out: list[CallEvent] = []
         if not call.final:
             if call.answered:
-                self._finish(call, HungUp(call.attempt_id, at, call.hangup_cause, call.hangup_text), out)
+                self._finish(call, self._hung_up(call, at), out)
             elif call.response_seen:
                 self._finish(call, self._unanswered_end(call, at), out)
             # else: the OriginateResponse (still to come) says whether it was answered.
@@ -334,6 +441,62 @@ class CallTracker:
         out.append(AmdDetected(call.attempt_id, at, result, msg.get("Cause", "")))
         return out
 
+    def _on_soft_hangup_request(self, msg: AmiMessage, at: float) -> list[CallEvent]:
+        if _int(msg.get("Cause"), 0) & SOFTHANGUP_SHUTDOWN == 0:
+            return []
+        if self.restart_seen_at is None:
+            self.restart_seen_at = at
+        call = self._by_uniqueid.get(msg.get("Uniqueid", ""))
+        if call is not None:
+            call.shutdown = True
+        return []
+
+    def _on_confbridge_start(self, msg: AmiMessage, at: float) -> list[CallEvent]:
+        conference = msg.get("Conference", "")
+        if agent_of_bridge(conference) is not None and conference not in self._bridges:
+            self._bridges[conference] = _Bridge(complete=True)
+        return []
+
+    def _on_confbridge_end(self, msg: AmiMessage, at: float) -> list[CallEvent]:
+        self._bridges.pop(msg.get("Conference", ""), None)
+        return []
+
+    def _on_confbridge_join(self, msg: AmiMessage, at: float) -> list[CallEvent]:
+        conference = msg.get("Conference", "")
+        agent = agent_of_bridge(conference)
+        uid = msg.get("Uniqueid", "")
+        if agent is None or not uid:
+            return []
+        bridge = self._bridges.get(conference)
+        if bridge is None:
+            bridge = self._bridges[conference] = _Bridge(complete=False)
+        call = self._by_uniqueid.get(uid)
+        out: list[CallEvent] = []
+        if call is not None and call.agent_id is None:
+            # A customer: connected only if the agent is there to talk to.
+            if call.joined is None and not call.final:
+                call.joined = conference
+                if bridge.complete and not bridge.agents:
+                    reason = f"the bridge {conference} had no agent in it (the agent's phone had left)"
+                    out.append(ConnectFailed(call.attempt_id, at, agent, reason))
+                else:
+                    call.connected_to = agent
+                    out.append(Connected(call.attempt_id, at, agent))
+        elif msg.get("Admin", "No") != "Yes" and uid not in self._labels and uid not in self._ended_channels:
+            bridge.agents.add(uid)
+            if call is None:
+                self._dialin_legs.setdefault(uid, agent)
+        bridge.members.add(uid)
+        return out
+
+    def _on_confbridge_leave(self, msg: AmiMessage, at: float) -> list[CallEvent]:
+        bridge = self._bridges.get(msg.get("Conference", ""))
+        if bridge is not None:
+            uid = msg.get("Uniqueid", "")
+            bridge.members.discard(uid)
+            bridge.agents.discard(uid)
+        return []
+
     def _on_shutdown(self, msg: AmiMessage, at: float) -> list[CallEvent]:
         detail = "Asterisk shut down" + (" to restart" if msg.get("Restart", "").lower() == "true" else "")
         return self.end_all(at, detail)
@@ -348,6 +511,17 @@ class CallTracker:
             if not call.final:
                 self._finish(call, self._lost_end(call, at, detail), out)
             self._forget(call)
+        out.extend(self._end_dialin_legs(at, detail))
+        self._bridges.clear()
+        return out
+
+    def _end_dialin_legs(self, at: float, detail: str, live: Mapping[str, str] | None = None) -> list[CallEvent]:
+        out: list[CallEvent] = []
+        for uid, agent in list(self._dialin_legs.items()):
+            if live is None or uid not in live:
+                del self._dialin_legs[uid]
+                self._leg_ended(uid)
+                out.append(AgentLegEnded(uid, at, agent, 0, detail))
         return out
 
     def reconcile(
@@ -371,6 +545,10 @@ class CallTracker:
                 continue
             self._finish(call, self._lost_end(call, at, detail), out)
             self._forget(call)
+        out.extend(self._end_dialin_legs(at, detail, live))
+        if self.restart_seen_at is not None:
+            self._bridges.clear()  # a restarted PBX has no bridge left
+            self.restart_seen_at = None
         return out
 
     def expire(self, now: float) -> list[CallEvent]:
@@ -396,18 +574,30 @@ class CallTracker:
     def _unanswered_end(self, call: _Call, at: float) -> Failed:
         cause = call.hangup_cause
         outcome = outcome_for_cause(cause)
+        if call.shutdown and outcome is Outcome.FAILED:
+            return Failed(call.attempt_id, at, Outcome.LOST, cause, RESTART_DETAIL)
         if outcome is Outcome.FAILED and call.hangup_requested:
             outcome = Outcome.CANCELLED
         return Failed(call.attempt_id, at, outcome, cause, call.hangup_text)
 
+    def _hung_up(self, call: _Call, at: float) -> HungUp:
+        if call.shutdown:
+            return HungUp(call.attempt_id, at, call.hangup_cause, RESTART_DETAIL, lost=True)
+        return HungUp(call.attempt_id, at, call.hangup_cause, call.hangup_text)
+
     def _lost_end(self, call: _Call, at: float, detail: str) -> CallEvent:
         if call.answered:
-            return HungUp(call.attempt_id, at, call.hangup_cause, detail)
+            return HungUp(call.attempt_id, at, call.hangup_cause, detail, lost=True)
         if call.hangup_seen:
             failed = self._unanswered_end(call, at)
             if failed.outcome is not Outcome.FAILED:
                 return failed
         return Failed(call.attempt_id, at, Outcome.LOST, None, detail)
+
+    def _leg_ended(self, uid: str) -> None:
+        self._ended_channels[uid] = None
+        if len(self._ended_channels) > _LABELS_KEPT:
+            self._ended_channels.popitem(last=False)
 
     def _learn(self, call: _Call, uid: str) -> None:
         call.uniqueid = uid
@@ -428,6 +618,12 @@ class CallTracker:
             call.outcome = event.outcome
         else:
             call.outcome = Outcome.ANSWERED
+        if call.agent_id is not None:
+            # An agent's own phone: the runtime hears that the agent is gone, not a call outcome.
+            detail = event.detail if isinstance(event, Failed) else getattr(event, "cause_text", "")
+            cause = event.cause if isinstance(event, Failed | HungUp) and event.cause is not None else 0
+            out.append(AgentLegEnded(call.attempt_id, event.at, call.agent_id, cause, detail))
+            return
         out.append(event)
 
     def _forget(self, call: _Call) -> None:
@@ -435,8 +631,10 @@ class CallTracker:
             return
         if self._by_action.get(call.action_id) is call:
             del self._by_action[call.action_id]
-        if call.uniqueid is not None and self._by_uniqueid.get(call.uniqueid) is call:
-            del self._by_uniqueid[call.uniqueid]
+        if call.uniqueid is not None:
+            self._leg_ended(call.uniqueid)  # a late ConfbridgeJoin of it is no new agent leg
+            if self._by_uniqueid.get(call.uniqueid) is call:
+                del self._by_uniqueid[call.uniqueid]
         labels = self._labels
         labels[call.attempt_id] = call.label()
         if len(labels) > _LABELS_KEPT:

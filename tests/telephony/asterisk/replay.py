@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from telephony.asterisk.protocol import AmiMessage, parse_block, split_capture_block
-from telephony.asterisk.tracker import CallTracker
+from telephony.asterisk.tracker import CallTracker, agent_of_bridge
 from telephony.base import CallEvent
 from tests.captures import Capture
 
@@ -47,7 +47,11 @@ def apply_sent(tracker: CallTracker, action: AmiMessage, at: float, channels: di
     if name == "Originate":
         attempt = action["ActionID"]
         channel_id = action.get("ChannelId")
-        tracker.register_originate(attempt, attempt, channel_id, at)
+        agent = agent_of_bridge(action.get("Data", "").split(",")[0])
+        if action.get("Application") == "ConfBridge" and agent is not None:
+            tracker.register_agent_leg(attempt, agent, at, channel_id)  # as AsteriskPbx.login_agent does
+        else:
+            tracker.register_originate(attempt, attempt, channel_id, at)
         if channel_id is not None:
             channels[channel_id] = attempt
         return attempt

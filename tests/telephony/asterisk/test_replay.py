@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from telephony.asterisk.protocol import parse_block
 from telephony.asterisk.tracker import CallTracker
-from telephony.base import AmdDetected, Answered, CallEvent, Failed, HungUp, Outcome, Ringing
+from telephony.base import AgentLegEnded, AmdDetected, Answered, CallEvent, Failed, HungUp, Outcome, Ringing
 from tests.captures import asterisk_capture_paths, asterisk_expected, load, load_asterisk
 from tests.telephony.asterisk.replay import Step, replay, timeline
 
@@ -21,7 +21,7 @@ PATHS = asterisk_capture_paths()
 
 
 def _final(event: CallEvent) -> bool:
-    return isinstance(event, Failed | HungUp)
+    return isinstance(event, Failed | HungUp | AgentLegEnded)
 
 
 @pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
@@ -214,7 +214,7 @@ def test_shutdown_ends_answered_calls_as_hung_up_and_others_as_lost() -> None:
     events = tracker.feed(parse_block("Event: Shutdown\r\nShutdown: Cleanly\r\nRestart: True"), 3.0)
     assert sorted(events, key=lambda e: e.attempt_id) == [
         Failed("a1", 3.0, Outcome.LOST, None, "Asterisk shut down to restart"),
-        HungUp("a2", 3.0, 0, "Asterisk shut down to restart"),
+        HungUp("a2", 3.0, 0, "Asterisk shut down to restart", lost=True),
     ]
     assert tracker.outcome_label("a1") == "lost"
     assert tracker.outcome_label("a2") == "answered"
