@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from typing import Any
 
+import phonenumbers
+
 # Below 15 s of ringing many people cannot reach the phone: the call is cut while
 # it still rings, which the regulators count as a nuisance call.
 MIN_RING_TIMEOUT_S = 15.0
@@ -219,8 +221,28 @@ def next_after_attempt(
 
 _FORMATTER = string.Formatter()
 DIAL_STRING_FIELDS = frozenset({"number", "national", "digits", "campaign", "attempt"})
-_JURISDICTION = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,8})?$|^CUSTOM(-[A-Z0-9_]{1,16})?$")
+# A profile code: a shipped one (FR, US, UK, ...) or a custom profile of the operator's profiles
+# file (CARE_FR, CUSTOM-DEMO, ...).  Whether it exists is the gate's to say, which fails closed;
+# here only its shape: the database column holds 24 characters.
+_JURISDICTION = re.compile(r"^[A-Z][A-Z0-9_-]{1,23}$")
 _CALLER_ID = re.compile(r"^\+?[0-9]{3,20}$")
+
+# The identification message shipped in config/sounds/ (scripts/make-prompts), played to a
+# person nobody could take: FR, UK and US law require one, so a campaign always has one.
+DEFAULT_IDENTIFICATION_MESSAGE = "dialer-identification"
+# A sound as both PBXs name it: relative to their sounds directory (or absolute), without
+# the extension (each PBX picks the file format it has), no spaces, no dots, so no "..".
+_SOUND_NAME = re.compile(r"^/?[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
+
+
+def validate_sound_name(name: str, what: str) -> None:
+    """Raise :class:`SettingsError` unless ``name`` is a sound name both PBXs can play."""
+    if len(name) > 100 or not _SOUND_NAME.match(name):
+        raise SettingsError(
+            f"{what} {name!r} is not a sound name the PBX can play: give the file name without its "
+            "extension, relative to the PBX's sounds directory (or absolute), with letters, digits, "
+            "'-', '_' and '/' between directories only, e.g. dialer-identification or custom/acme-id"
+        )
 
 
 def validate_dial_string(template: str) -> None:
@@ -259,13 +281,35 @@ def validate_dial_string(template: str) -> None:
         )
 
 
+def national_digits(number: str) -> str:
+    """An E.164 number as dialed from inside its own country, digits only.
+
+    ``+33612345678`` -> ``0612345678`` (FR), ``+447911123456`` -> ``07911123456`` (UK),
+    ``+12015550123`` -> ``2015550123`` (US): phonenumbers' national format with its
+    spaces and punctuation taken out, so the trunk prefix is the country's own.
+    """
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException as exc:
+        # The gate refuses numbers that are not E.164 before any dial: reaching here is a bug.
+        raise ValueError(f"{{national}} needs an E.164 number (+ and country code): {exc}") from None
+    formatted = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
+    return "".join(ch for ch in formatted if ch.isdigit())
+
+
 def render_dial_string(
     template: str, *, number: str, national: str = "", campaign: str = "", attempt: str = ""
 ) -> str:
-    """Fill a validated dial-string template for one call."""
+    """Fill a validated dial-string template for one call.
+
+    ``number`` is E.164; ``{national}`` is its national form, worked out from it
+    unless given.
+    """
+    if not national and "{national}" in template:
+        national = national_digits(number)
     return template.format(
         number=number,
-        national=national or number,
+        national=national,
         digits=number.lstrip("+"),
         campaign=campaign,
         attempt=attempt,
@@ -315,7 +359,8 @@ class CampaignSettings:
     abandon_cap: float = 0.03  # abandoned / person-answered, over the jurisdiction's window
     ring_timeout_s: float = 25.0
     amd_policy: AmdPolicy = AmdPolicy.OFF
-    identification_message: str = ""  # sound played to an abandoned person (required by FR/UK/US)
+    # sound played to an abandoned person (required by FR/UK/US); must be on the PBX (see README)
+    identification_message: str = DEFAULT_IDENTIFICATION_MESSAGE
     machine_message: str = ""  # sound left on answering machines (leave_message)
     connect_limit_s: float = 2.0  # greeting-to-agent limit before the call counts as abandoned
     wrap_up_limit_s: float = 60.0
@@ -359,8 +404,11 @@ class CampaignSettings:
             )
         if not 1.0 <= self.max_lines_per_agent <= 10.0:
             raise SettingsError(f"max lines per agent {self.max_lines_per_agent:g} must be between 1 and 10")
+        validate_sound_name(self.identification_message, "identification message")
         if self.amd_policy is AmdPolicy.LEAVE_MESSAGE and not self.machine_message:
             raise SettingsError("AMD policy leave_message needs a machine message (a sound file name)")
+        if self.machine_message:
+            validate_sound_name(self.machine_message, "machine message")
         if not 0.0 < self.connect_limit_s <= 2.0:
             raise SettingsError(
                 f"connect limit {self.connect_limit_s:g} s must be above 0 and at most 2 s after the greeting"
@@ -369,8 +417,9 @@ class CampaignSettings:
             raise SettingsError(f"wrap-up limit {self.wrap_up_limit_s:g} s must be positive")
         if not _JURISDICTION.match(self.jurisdiction):
             raise SettingsError(
-                f"jurisdiction {self.jurisdiction!r} is not a profile code; use a country code such as FR, "
-                "US, UK, or CUSTOM-<name>"
+                f"jurisdiction {self.jurisdiction!r} is not a profile code; use a shipped profile such as "
+                "FR, US, UK, or the name of a custom profile of the profiles file (capital letters, digits, "
+                "'_' and '-', at most 24), e.g. CARE_FR"
             )
         if self.max_attempts < 1:
             raise SettingsError(f"max attempts per lead must be at least 1, got {self.max_attempts}")
@@ -448,6 +497,9 @@ class CampaignSettings:
                 f"unknown campaign setting(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}"
             )
         values: dict[str, Any] = dict(data)
+        if values.get("identification_message") == "":
+            # Campaigns stored before the message was shipped said "" for "the default one".
+            values["identification_message"] = DEFAULT_IDENTIFICATION_MESSAGE
         try:
             if "pacing_mode" in values:
                 values["pacing_mode"] = PacingMode(values["pacing_mode"])
