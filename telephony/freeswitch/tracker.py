@@ -16,7 +16,9 @@ What decides an outcome (see the capture README):
 - ``-ERR <CAUSE>`` with a channel: the cause, cross-checked with the
   CHANNEL_HANGUP_COMPLETE ``Hangup-Cause``.  The job and the hang-up come in
   either order, so the verdict waits for both.  NORMAL_CLEARING after our own
-  ``uuid_kill`` of an unanswered call is ``cancelled``.
+  ``uuid_kill`` of an unanswered call is ``cancelled``; SYSTEM_SHUTDOWN (the
+  switch restarted while the call rang) is ``lost``.  An answered call cut by
+  the shutdown ends with ``HungUp`` as any other.
 
 Feeding the same event twice, or events in either order, gives the same
 events out once.  Finished attempts leave the live table; only their outcome
@@ -58,6 +60,10 @@ _EXTRA_CAUSES: dict[str, int] = {
 }
 # Our kill of a ringing call ends with one of these: "cancelled", not a failure.
 _KILL_CAUSES = frozenset({"NORMAL_CLEARING", "ORIGINATOR_CANCEL"})
+# The switch itself went away while the call rang (``fsctl shutdown restart``, a crash
+# caught by the core): the number was never really tried, so "lost", not "failed"
+# (SYSTEM_SHUTDOWN carries q850 16, which would read as a plain failure).
+_LOST_CAUSES = frozenset({"SYSTEM_SHUTDOWN", "CRASH"})
 
 AMD_WORDS: dict[str, AmdResult] = {
     "HUMAN": AmdResult.PERSON,
@@ -304,7 +310,9 @@ class FreeSwitchCallTracker:
             code = cause_code(job_cause)
             if code is None:
                 code = state.hangup_q850
-            if state.kill_requested and job_cause in _KILL_CAUSES:
+            if job_cause in _LOST_CAUSES:
+                outcome = Outcome.LOST
+            elif state.kill_requested and job_cause in _KILL_CAUSES:
                 outcome = Outcome.CANCELLED
             elif code is None:
                 outcome = Outcome.FAILED

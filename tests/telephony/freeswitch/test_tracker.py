@@ -194,3 +194,30 @@ def test_job_lost_with_the_link_falls_back_to_the_channel_hangup_cause() -> None
         (Failed, Outcome.BUSY, 17)
     ]
     assert tracker.outcome_label("fs-busy") == "busy"
+
+
+def test_restart_cuts_the_ringing_call_as_lost_and_ends_answered_ones_with_hung_up() -> None:
+    tracker = FreeSwitchCallTracker()
+    events = replay(load_freeswitch("restart_with_calls"), tracker)
+    failed = [e for e in events if isinstance(e, Failed)]
+    assert [(e.attempt_id, e.outcome, e.cause, e.detail) for e in failed] == [
+        ("fs-rs-ring", Outcome.LOST, 16, "-ERR SYSTEM_SHUTDOWN")
+    ]
+    hung_up = sorted((e.attempt_id, e.cause, e.cause_text) for e in events if isinstance(e, HungUp))
+    assert hung_up == [
+        ("agent-1001-rs", 16, "SYSTEM_SHUTDOWN"),
+        ("fs-rs-conf", 16, "SYSTEM_SHUTDOWN"),
+        ("fs-rs-parked", 16, "SYSTEM_SHUTDOWN"),
+    ]
+
+
+def test_a_ringing_call_whose_job_was_lost_in_the_shutdown_is_lost_too() -> None:
+    events, regs, _ = _events_and_registrations("restart_with_calls")
+    tracker = FreeSwitchCallTracker()
+    for uuid, job in regs:
+        tracker.register_originate(uuid, job, 0.0)
+    for e in events:
+        if e.name != "BACKGROUND_JOB" or e["Job-UUID"] != "fs-rs-ring-job":
+            tracker.feed(e, 1.0)
+    out = tracker.mark_lost("fs-rs-ring", 2.0)
+    assert [(type(e), getattr(e, "outcome", None)) for e in out] == [(Failed, Outcome.LOST)]
