@@ -3,6 +3,11 @@
 The shipped file (``profiles.toml`` next to this module) holds every figure with its source.  An
 operator file may add custom profiles or tighten shipped ones; a figure that loosens a shipped
 profile stops the load with a message naming it, so a dialer never starts on weaker rules.
+
+A custom profile is a tighten-only variant of a known one, named with ``base = "FR"``: it keeps
+every figure of its base (consent, lock-outs, registries, caps) that it does not tighten, so a
+new name can never be a way around the law.  Only ``CUSTOM-<name>`` profiles stand alone, with
+every figure given, for what no shipped profile covers (the demo's simulated calls).
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
@@ -251,8 +256,35 @@ def load_profiles(extra: Sequence[Path] = ()) -> ProfileSet:
                 where = f"{path}: profiles.{code}"
                 profiles[code] = tighten(profiles[code], build_overrides(profiles[code], section, where))
             else:
-                profiles[code] = build_profile(code, section)
+                profiles[code] = _custom_profile(code, section, profiles, path)
     return ProfileSet(profiles, registries)
+
+
+def _custom_profile(
+    code: str, section: Mapping[str, Any], known: Mapping[str, Profile], path: Path
+) -> Profile:
+    """A new profile of an operator file: its base tightened, or (``CUSTOM-<name>``) all its own."""
+    where = f"{path}: profiles.{code}"
+    base_code = section.get("base")
+    if base_code is None:
+        if code == "CUSTOM" or code.startswith("CUSTOM-"):
+            return build_profile(code, section)
+        raise ProfileError(
+            f'{where}: a custom profile tightens a known one; name it with base = "FR" (one of '
+            f"{', '.join(sorted(known))}), or call it CUSTOM-<name> and give every figure yourself"
+        )
+    if not isinstance(base_code, str) or base_code not in known:
+        raise ProfileError(
+            f"{where}.base: {base_code!r} is not a known profile; one of {', '.join(sorted(known))}"
+        )
+    base = known[base_code]
+    figures = {k: v for k, v in section.items() if k != "base"}
+    overrides = build_overrides(base, figures, where)
+    try:
+        tightened = tighten(base, overrides)
+    except ProfileError as exc:
+        raise ProfileError(f"{where}: {exc}") from exc
+    return replace(tightened, code=code)
 
 
 def campaign_rules_from_mapping(

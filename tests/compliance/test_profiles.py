@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -359,3 +360,39 @@ def test_operator_may_add_a_holiday_subdivision_that_keeps_national_holidays(pro
     assert (
         run(profiles, request(FR_NUMBER, "FR", consent=CONSENT, rules=rules), boxing_day).rule == RULE_WINDOW
     )
+
+
+def _operator_file(tmp_path: object, text: str) -> list[Path]:
+    path = Path(str(tmp_path)) / "profiles.toml"
+    path.write_text(text, encoding="utf-8")
+    return [path]
+
+
+def test_custom_profile_tightens_its_base_and_keeps_the_rest_of_it(tmp_path: object) -> None:
+    loaded = load_profiles(_operator_file(tmp_path, '[profiles.FR_SALES]\nbase = "FR"\nmax_attempts = 3\n'))
+    fr, custom = loaded.get("FR"), loaded.get("FR_SALES")
+    assert (custom.code, custom.max_attempts) == ("FR_SALES", 3)
+    assert custom.consent_required_from == fr.consent_required_from
+    assert custom.lockouts == fr.lockouts and custom.window == fr.window
+
+
+def test_custom_profile_cannot_loosen_its_base(tmp_path: object) -> None:
+    files = _operator_file(tmp_path, '[profiles.FR_SALES]\nbase = "FR"\nmax_attempts = 9\n')
+    with pytest.raises(ProfileError, match=r"profiles\.FR_SALES: max_attempts 9 exceeds profile FR"):
+        load_profiles(files)
+
+
+def test_custom_profile_without_a_base_is_refused_unless_named_custom(tmp_path: object) -> None:
+    body = 'holiday_country = "FR"\n' + "".join(
+        f'window.{d} = ["09:00-10:00"]\n' for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    )
+    with pytest.raises(
+        ProfileError, match=r'profiles\.CARE: a custom profile tightens a known one; name it with base = "FR"'
+    ):
+        load_profiles(_operator_file(tmp_path, "[profiles.CARE]\n" + body))
+    assert load_profiles(_operator_file(tmp_path, "[profiles.CUSTOM-LAB]\n" + body)).get("CUSTOM-LAB")
+
+
+def test_custom_profile_base_must_be_known(tmp_path: object) -> None:
+    with pytest.raises(ProfileError, match=r"profiles\.CARE\.base: 'XX' is not a known profile"):
+        load_profiles(_operator_file(tmp_path, '[profiles.CARE]\nbase = "XX"\n'))
