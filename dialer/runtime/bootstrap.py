@@ -124,6 +124,7 @@ class SqlRecord:
             result.ended_at,
             result.abandoned,
             agent_id=result.agent_id,
+            amd_detail=result.amd_detail or None,
         )
 
     async def dispose(

@@ -326,6 +326,7 @@ class Engine:
             ended_at=self._wall(),
             cause=cause,
             amd=active.amd,
+            amd_detail=active.amd_detail,
             abandoned=CallState.ABANDONED in active.call.history,
             person_answered=active.call.person_answered,
             agent_id=active.agent_id,

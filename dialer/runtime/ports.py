@@ -77,6 +77,7 @@ class AttemptResult:
     ended_at: datetime
     cause: int | None = None
     amd: AmdResult | None = None
+    amd_detail: str = ""  # the detector's own words: LONGGREETING-1500-1500, beep 1000 Hz
     abandoned: bool = False
     person_answered: bool = False
     agent_id: str | None = None

@@ -949,6 +949,7 @@ class AttemptRepository:
         ended_at: datetime,
         abandoned: bool,
         agent_id: str | None = None,
+        amd_detail: str | None = None,
     ) -> bool:
         """Write the outcome and move the lead to its next state, in one transaction.
 
@@ -966,6 +967,8 @@ class AttemptRepository:
                 row.agent_id = agent_id
             if amd is not None:
                 row.amd = amd
+            if amd_detail is not None and row.amd_detail is None:
+                row.amd_detail = amd_detail[:100]  # the column's width
             connected = row.connected_at is not None or agent_id is not None
             result = attempt_result(str(outcome), row.amd, abandoned, connected)
             row.status = "closed"
