@@ -1,28 +1,57 @@
-"""The daemon's settings: one TOML file (``/etc/dialer/dialer.toml``) read into one object.
+"""The one settings object every entry point uses: ``dialer run``, ``dialer demo`` and each CLI command.
 
-Validated once at start-up.  A bad or unknown key stops the daemon with a
-message that names the key and says what is expected, so a typo never turns
-into a silently ignored setting.  Secrets may come from a file
-(``secret_file``) or the environment (``DIALER_<PBX>_SECRET``) rather than the
-TOML itself.
+Where each setting comes from, the same for every command:
+
+* the config file: ``--config PATH``, else ``$DIALER_CONFIG``, else ``/etc/dialer/dialer.toml``
+  when it exists (no file at all: the defaults below);
+* the database: ``--db URL``, else the file's ``[database] url``, else ``$DIALER_DATABASE_URL``,
+  else ``/var/lib/dialer/dialer.db`` (SQLite).  ``sqlite:///`` and ``sqlite+aiosqlite:///``,
+  ``postgresql://`` and ``postgresql+asyncpg://`` are all accepted; the async driver is added;
+* Redis: ``--redis URL``, else ``[redis] url``, else ``$DIALER_REDIS_URL``, else none;
+* operator compliance profiles: ``--profiles FILE``, else ``[compliance] profiles_file``, else
+  ``profiles.toml`` beside the config file (``/etc/dialer/profiles.toml``) when it exists; without
+  one, the built-in profiles apply;
+* the number-hash key of the audit: ``$DIALER_NUMBER_HASH_KEY``, else the one kept in the database.
+
+A bad or unknown key stops every command that reads the file, with a message naming each bad key
+and what is expected, so a typo never turns into a silently ignored setting.  Secrets come from a
+file (``secret_file``) or the environment (``DIALER_<PBX>_SECRET``); only the daemon and
+``dialer check-config`` read them.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-DEFAULT_PATH = Path("/etc/dialer/dialer.toml")
+CONFIG_DIR = Path("/etc/dialer")
+DEFAULT_PATH = CONFIG_DIR / "dialer.toml"
+PROFILES_NAME = "profiles.toml"
+DEFAULT_DATABASE_PATH = Path("/var/lib/dialer/dialer.db")
+DEFAULT_DATABASE_URL = f"sqlite+aiosqlite:///{DEFAULT_DATABASE_PATH}"
+ENV_CONFIG = "DIALER_CONFIG"
+ENV_DATABASE = "DIALER_DATABASE_URL"
+ENV_REDIS = "DIALER_REDIS_URL"
+ENV_REDIS_NAMESPACE = "DIALER_REDIS_NAMESPACE"
+ENV_HASH_KEY = "DIALER_NUMBER_HASH_KEY"
+# A campaign whose ``pbx`` is this name uses the node's PBX, whatever the config calls it.
+DEFAULT_PBX = "default"
 
 PbxKind = Literal["asterisk", "freeswitch"]
 
 
 class SettingsError(ValueError):
-    """The configuration cannot be used; the message names the key and the fix."""
+    """The configuration cannot be used; the message names each bad key and the fix."""
+
+    def __init__(self, message: str, problems: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems or (message,)
 
 
 @dataclass(frozen=True)
@@ -44,7 +73,7 @@ class PbxSettings:
 
 @dataclass(frozen=True)
 class Settings:
-    database_url: str = "sqlite+aiosqlite:///var/lib/dialer/dialer.db"
+    database_url: str = DEFAULT_DATABASE_URL
     redis_url: str | None = None
     node_id: str = "node-1"
     pbxs: tuple[PbxSettings, ...] = ()
@@ -56,6 +85,38 @@ class Settings:
     profiles_file: Path | None = None
     log_level: str = "INFO"
     drain_timeout_s: float = 120.0
+    redis_namespace: str = "dialer:"
+    number_hash_key: str | None = field(default=None, repr=False)
+    # Where the file and the database URL came from, for messages (``--verbose``).
+    config_path: Path | None = None
+    database_source: str = "default"
+
+    @property
+    def profile_files(self) -> tuple[Path, ...]:
+        return (self.profiles_file,) if self.profiles_file is not None else ()
+
+    @property
+    def pbx_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.pbxs)
+
+    def pbx_for(self, name: str) -> PbxSettings | None:
+        """The PBX a campaign names (``default``: the node's PBX), or None when it is not configured."""
+        if name == DEFAULT_PBX and self.pbxs:
+            return self.pbxs[0]
+        return next((p for p in self.pbxs if p.name == name), None)
+
+    def pbx_problem(self, name: str) -> str | None:
+        """Why a campaign naming PBX ``name`` cannot dial on this node, or None."""
+        if self.pbx_for(name) is not None:
+            return None
+        where = str(self.config_path) if self.config_path else "the config (no config file found)"
+        if name == DEFAULT_PBX:
+            return f"no PBX is configured in {where}; add a [pbx.<name>] table"
+        known = ", ".join(self.pbx_names) or "none"
+        return (
+            f"PBX {name!r} is not configured in {where} (configured: {known}); "
+            f"add [pbx.{name}] there or name a configured PBX"
+        )
 
 
 _TOP_KEYS = {
@@ -71,6 +132,26 @@ _TOP_KEYS = {
     "shutdown",
 }
 
+# While a file is parsed, problems are collected here so that every bad key is named at once.
+_collector: ContextVar[list[str] | None] = ContextVar("settings_problems", default=None)
+
+
+@contextmanager
+def _collecting() -> Iterator[list[str]]:
+    problems: list[str] = []
+    token = _collector.set(problems)
+    try:
+        yield problems
+    finally:
+        _collector.reset(token)
+
+
+def _problem(message: str) -> None:
+    found = _collector.get()
+    if found is None:
+        raise SettingsError(message)
+    found.append(message)
+
 
 def _take(section: Mapping[str, Any], where: str, key: str, kind: type, default: Any) -> Any:
     if key not in section:
@@ -79,22 +160,22 @@ def _take(section: Mapping[str, Any], where: str, key: str, kind: type, default:
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise SettingsError(f"{where}.{key}: expected {kind.__name__}, got {value!r}")
+        _problem(f"{where}.{key}: expected {kind.__name__}, got {value!r}")
+        return default
     return value
 
 
 def _check_keys(section: Mapping[str, Any], where: str, allowed: set[str]) -> None:
     unknown = sorted(set(section) - allowed)
     if unknown:
-        raise SettingsError(
-            f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
-        )
+        _problem(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
 
 
 def _section(data: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     value = data.get(name, {})
     if not isinstance(value, Mapping):
-        raise SettingsError(f"[{name}] must be a table")
+        _problem(f"[{name}] must be a table")
+        return {}
     return value
 
 
@@ -114,33 +195,35 @@ _PBX_KEYS = {
 }
 
 
-def _pbx(name: str, raw: Mapping[str, Any], env: Mapping[str, str]) -> PbxSettings:
+def _pbx(name: str, raw: Mapping[str, Any], env: Mapping[str, str], need_secret: bool = True) -> PbxSettings:
     where = f"pbx.{name}"
     _check_keys(raw, where, _PBX_KEYS)
-    kind = raw.get("type")
-    if kind not in ("asterisk", "freeswitch"):
-        raise SettingsError(f"{where}.type: must be 'asterisk' or 'freeswitch', got {kind!r}")
+    kind: PbxKind = "asterisk"
+    if raw.get("type") == "freeswitch":
+        kind = "freeswitch"
+    elif raw.get("type") != "asterisk":
+        _problem(f"{where}.type: must be 'asterisk' or 'freeswitch', got {raw.get('type')!r}")
     secret = _take(raw, where, "secret", str, "")
     secret_file = _take(raw, where, "secret_file", str, "")
     env_key = f"DIALER_{name.upper().replace('-', '_')}_SECRET"
     if env.get(env_key):
         secret = env[env_key]
-    elif secret_file:
+    elif secret_file and need_secret:
         try:
             secret = Path(secret_file).read_text().strip()
         except OSError as exc:
-            raise SettingsError(f"{where}.secret_file: cannot read {secret_file}: {exc.strerror}") from exc
-    if not secret:
-        raise SettingsError(
-            f"{where}: no secret; set secret_file, secret, or the environment variable {env_key}"
-        )
+            _problem(f"{where}.secret_file: cannot read {secret_file}: {exc.strerror}")
+    elif secret_file:
+        secret = ""  # only the daemon reads it
+    if not secret and not secret_file and need_secret:
+        _problem(f"{where}: no secret; set secret_file, secret, or the environment variable {env_key}")
     default_port = 5038 if kind == "asterisk" else 8021
     port = _take(raw, where, "port", int, default_port)
     if not 0 < port < 65536:
-        raise SettingsError(f"{where}.port: {port} is not a TCP port")
+        _problem(f"{where}.port: {port} is not a TCP port")
     max_lines = _take(raw, where, "max_lines", int, 100)
     if max_lines < 1:
-        raise SettingsError(f"{where}.max_lines: must be at least 1")
+        _problem(f"{where}.max_lines: must be at least 1")
     return PbxSettings(
         name=name,
         kind=kind,
@@ -157,14 +240,69 @@ def _pbx(name: str, raw: Mapping[str, Any], env: Mapping[str, str]) -> PbxSettin
     )
 
 
-def parse(data: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Settings:
-    """Build Settings from parsed TOML; raises SettingsError naming the bad key."""
+_URL_HELP = "use sqlite:////var/lib/dialer/dialer.db (absolute path) or postgresql://user@host/dbname"
+
+
+def normalize_database_url(url: str, where: str, base: Path | None = None) -> str:
+    """Both spellings of each backend, with the async driver added; a relative SQLite path is made
+    absolute against ``base`` (the current folder for what a person typed), never left relative."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise SettingsError(f"{where}: {url!r} is not a database URL; {_URL_HELP}")
+    if scheme in ("sqlite", "sqlite+aiosqlite"):
+        if not rest.startswith("/"):
+            raise SettingsError(f"{where}: {url!r} has no path; {_URL_HELP}")
+        path = rest[1:]
+        if path in ("", ":memory:"):
+            raise SettingsError(f"{where}: {url!r} names no file; {_URL_HELP}")
+        file = Path(path).expanduser()
+        if not file.is_absolute():
+            if base is None:
+                raise SettingsError(
+                    f"{where}: {url!r} is a relative path, which would depend on the current folder; "
+                    f"{_URL_HELP}"
+                )
+            file = (base / file).resolve()
+        return f"sqlite+aiosqlite:///{file}"
+    if scheme in ("postgresql", "postgres", "postgresql+asyncpg"):
+        return f"postgresql+asyncpg://{rest}"
+    raise SettingsError(f"{where}: database {scheme!r} is not supported; {_URL_HELP}")
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a (normalized) SQLite URL, None for PostgreSQL."""
+    prefix = "sqlite+aiosqlite:///"
+    return Path(url[len(prefix) :].split("?", 1)[0]) if url.startswith(prefix) else None
+
+
+def parse(
+    data: Mapping[str, Any],
+    env: Mapping[str, str] | None = None,
+    *,
+    path: Path | None = None,
+    need_secrets: bool = True,
+) -> Settings:
+    """Build Settings from parsed TOML; raises SettingsError naming every bad key (``.problems``)."""
     env = os.environ if env is None else env
+    with _collecting() as problems:
+        settings = _parse(data, env, path, need_secrets)
+    if problems:
+        where = str(path) if path else "dialer.toml"
+        if len(problems) == 1:
+            raise SettingsError(f"{where}: {problems[0]}", tuple(problems))
+        listed = "".join(f"\n  - {p}" for p in problems)
+        raise SettingsError(f"{where}: {len(problems)} problems:{listed}", tuple(problems))
+    return settings
+
+
+def _parse(
+    data: Mapping[str, Any], env: Mapping[str, str], path: Path | None, need_secrets: bool
+) -> Settings:
     _check_keys(data, "dialer.toml", _TOP_KEYS)
     database = _section(data, "database")
     _check_keys(database, "database", {"url"})
     redis = _section(data, "redis")
-    _check_keys(redis, "redis", {"url"})
+    _check_keys(redis, "redis", {"url", "namespace"})
     node = _section(data, "node")
     _check_keys(node, "node", {"id"})
     pacing = _section(data, "pacing")
@@ -184,24 +322,54 @@ def parse(data: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Sett
     pbxs = []
     for name, raw in pbx_tables.items():
         if not isinstance(raw, Mapping):
-            raise SettingsError(f"[pbx.{name}] must be a table")
-        pbxs.append(_pbx(name, raw, env))
-
-    database_url = env.get("DIALER_DATABASE_URL") or _take(
-        database, "database", "url", str, Settings.database_url
-    )
-    if not database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
-        raise SettingsError(
-            "database.url: use sqlite+aiosqlite:///path/to/dialer.db or postgresql+asyncpg://user@host/db"
+            _problem(f"[pbx.{name}] must be a table")
+            continue
+        try:
+            pbxs.append(_pbx(name, raw, env, need_secrets))
+        except SettingsError as exc:  # a check that stops at its first problem
+            _problem(str(exc))
+    if len(pbx_tables) > 1:
+        # One engine drives one PBX: a second table would be ignored, so it is refused instead.
+        _problem(
+            f"pbx: {len(pbx_tables)} PBXs configured ({', '.join(f'[pbx.{n}]' for n in pbx_tables)}); "
+            "a node drives one PBX: keep one table here and run one dialer node per PBX"
         )
-    redis_url = env.get("DIALER_REDIS_URL") or _take(redis, "redis", "url", str, "") or None
+
+    database_url, source = DEFAULT_DATABASE_URL, "default"
+    configured = _take(database, "database", "url", str, "")
+    try:
+        if configured:
+            base = path.parent if path is not None else None
+            database_url, source = normalize_database_url(configured, "database.url", base), f"{path}"
+        elif env.get(ENV_DATABASE):
+            database_url = normalize_database_url(env[ENV_DATABASE], f"${ENV_DATABASE}", Path.cwd())
+            source = f"${ENV_DATABASE}"
+    except SettingsError as exc:
+        _problem(str(exc))
+    redis_url = _take(redis, "redis", "url", str, "") or env.get(ENV_REDIS) or None
+    namespace = _take(redis, "redis", "namespace", str, "") or env.get(ENV_REDIS_NAMESPACE) or "dialer:"
     tick_s = _take(pacing, "pacing", "tick_s", float, 0.25)
     if not 0.05 <= tick_s <= 5.0:
-        raise SettingsError(f"pacing.tick_s: {tick_s} is outside 0.05..5 seconds")
+        _problem(f"pacing.tick_s: {tick_s} is outside 0.05..5 seconds")
     level = _take(logging_, "logging", "level", str, "INFO").upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        raise SettingsError(f"logging.level: {level!r} is not one of DEBUG, INFO, WARNING, ERROR")
-    profiles = _take(compliance, "compliance", "profiles_file", str, "")
+        _problem(f"logging.level: {level!r} is not one of DEBUG, INFO, WARNING, ERROR")
+        level = "INFO"
+    profiles_text = _take(compliance, "compliance", "profiles_file", str, "")
+    profiles: Path | None
+    if profiles_text:
+        profiles = Path(profiles_text)
+        if not profiles.is_absolute() and path is not None:
+            profiles = path.parent / profiles
+        if not profiles.is_file():
+            _problem(
+                f"compliance.profiles_file: {profiles} does not exist; create it from "
+                f"config/compliance/profiles.toml, or remove the key to use the built-in profiles"
+            )
+            profiles = None
+    else:
+        beside = (path.parent if path is not None else CONFIG_DIR) / PROFILES_NAME
+        profiles = beside if beside.is_file() else None
     return Settings(
         database_url=database_url,
         redis_url=redis_url,
@@ -212,38 +380,76 @@ def parse(data: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Sett
         metrics_port=_take(metrics, "metrics", "port", int, 9108),
         api_bind=_take(api, "api", "bind", str, "127.0.0.1"),
         api_port=_take(api, "api", "port", int, 8080),
-        profiles_file=Path(profiles) if profiles else None,
+        profiles_file=profiles,
         log_level=level,
         drain_timeout_s=_take(shutdown, "shutdown", "drain_timeout_s", float, 120.0),
+        redis_namespace=namespace,
+        number_hash_key=env.get(ENV_HASH_KEY) or None,
+        config_path=path,
+        database_source=source,
     )
 
 
 def _read(path: Path) -> dict[str, Any]:
     try:
         raw = path.read_bytes()
-    except FileNotFoundError as exc:
+    except FileNotFoundError:
         raise SettingsError(
             f"{path}: no such file; copy config/dialer.toml there (or pass --config PATH)"
-        ) from exc
+        ) from None
+    except IsADirectoryError:
+        raise SettingsError(
+            f"{path} is a folder; give the settings file itself, e.g. --config {path / 'dialer.toml'}"
+        ) from None
+    except OSError as exc:
+        raise SettingsError(f"{path}: cannot read it ({exc.strerror}); check its permissions") from None
     try:
         return tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"{path}: not valid TOML: {exc}") from exc
+        raise SettingsError(f"{path}: not valid TOML: {exc}") from None
 
 
-def load_database_url(path: Path, env: Mapping[str, str] | None = None) -> str:
-    """Only the database URL of a settings file (``dialer migrate --config``): no PBX secret needed."""
+def config_path(explicit: Path | None = None, env: Mapping[str, str] | None = None) -> Path | None:
+    """The settings file every command reads: --config, else $DIALER_CONFIG, else the system file
+    if it exists, else none (the defaults apply)."""
     env = os.environ if env is None else env
-    database = _section(_read(path), "database")
-    _check_keys(database, "database", {"url"})
-    url: str = env.get("DIALER_DATABASE_URL") or _take(
-        database, "database", "url", str, Settings.database_url
-    )
-    return url
+    if explicit is not None:
+        return explicit
+    if env.get(ENV_CONFIG):
+        return Path(env[ENV_CONFIG])
+    return DEFAULT_PATH if DEFAULT_PATH.exists() else None
+
+
+def resolve(
+    config: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    database_url: str | None = None,
+    redis_url: str | None = None,
+    profiles: tuple[Path, ...] | None = None,
+    need_secrets: bool = False,
+) -> Settings:
+    """The settings of one command: the file (see ``config_path``), then the command's own options."""
+    env = os.environ if env is None else env
+    path = config_path(config, env)
+    settings = parse(_read(path), env, path=path, need_secrets=need_secrets) if path else parse({}, env)
+    changes: dict[str, Any] = {}
+    if database_url:
+        changes["database_url"] = normalize_database_url(database_url, "--db", Path.cwd())
+        changes["database_source"] = "--db"
+    if redis_url:
+        changes["redis_url"] = redis_url
+    if profiles is not None:
+        missing = [str(p) for p in profiles if not p.is_file()]
+        if missing:
+            raise SettingsError(f"--profiles: no such file {', '.join(missing)}")
+        changes["profiles_file"] = profiles[-1] if profiles else None
+    return replace(settings, **changes) if changes else settings
 
 
 def load(path: Path = DEFAULT_PATH, env: Mapping[str, str] | None = None) -> Settings:
-    settings = parse(_read(path), env)
+    """The daemon's settings: the file must exist and configure a PBX; secrets are read."""
+    settings = parse(_read(path), env, path=path, need_secrets=True)
     if not settings.pbxs:
         raise SettingsError(f"{path}: no [pbx.<name>] table; the daemon needs at least one PBX")
     return settings

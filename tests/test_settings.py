@@ -52,14 +52,24 @@ def test_invalid_toml_is_reported(tmp_path):
         load(bad)
 
 
-def test_migrate_reads_only_the_database_url_from_the_daemon_config(tmp_path):
-    from dialer.settings import load_database_url
+def test_database_url_rule_is_flag_then_file_then_environment_then_default(tmp_path):
+    from dialer.settings import DEFAULT_DATABASE_URL, resolve
 
     config = tmp_path / "dialer.toml"
     db = tmp_path / "x.db"
-    config.write_text(f'[database]\nurl = "sqlite+aiosqlite:///{db}"\n[pbx.main]\ntype = "asterisk"\n')
-    assert load_database_url(config, env={}) == f"sqlite+aiosqlite:///{db}"
-    assert load_database_url(config, env={"DIALER_DATABASE_URL": "postgresql://x/y"}) == "postgresql://x/y"
+    config.write_text(f'[database]\nurl = "sqlite:///{db}"\n[pbx.main]\ntype = "asterisk"\n')
+    env = {"DIALER_DATABASE_URL": "postgresql://x/y"}
+    assert resolve(config, env={}).database_url == f"sqlite+aiosqlite:///{db}"  # no secret needed
+    assert resolve(config, env=env).database_url == f"sqlite+aiosqlite:///{db}"
+    assert resolve(config, env=env, database_url="postgres://a/b").database_url == "postgresql+asyncpg://a/b"
+    bare = tmp_path / "bare.toml"
+    bare.write_text("[node]\nid = 'n2'\n")
+    assert resolve(bare, env=env).database_url == "postgresql+asyncpg://x/y"
+    assert (
+        resolve(bare, env={}).database_url
+        == DEFAULT_DATABASE_URL
+        == "sqlite+aiosqlite:////var/lib/dialer/dialer.db"
+    )
 
 
 def test_dialer_migrate_with_config_creates_the_schema(tmp_path):

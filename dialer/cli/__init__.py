@@ -42,6 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        # Alembic announces its context on every schema check; the commands say what matters.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
@@ -53,6 +56,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug: one line for the person, the details with --verbose
+        logging.getLogger("dialer.cli").debug("unexpected error", exc_info=True)
+        print(
+            f"dialer: unexpected error ({type(exc).__name__}: {exc}); run the command again with "
+            "--verbose for the details, and report it",
+            file=sys.stderr,
+        )
+        return 70
     return code
 
 

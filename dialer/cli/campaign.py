@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from dialer.cli import CliError
-from dialer.cli.db import add_database_option, find_campaign, run_with_database
+from dialer.cli.common import add_config_options, resolve_campaign, run_with_database, settings_of
 from dialer.domain.campaign import (
     DEFAULT_RETRY_RULES,
     AmdPolicy,
@@ -95,8 +95,32 @@ def settings_from_args(args: argparse.Namespace) -> CampaignSettings:
         raise CliError(str(exc)) from exc
 
 
+def _refusal(args: argparse.Namespace, settings: CampaignSettings, action: str) -> None:
+    """Refuse, before anything is written, a campaign this dialer could not dial: an unknown or
+    loosening compliance profile, a PBX that is not in the config file."""
+    from dialer.compliance.profiles import ProfileSet
+    from dialer.domain.compliance import ProfileError
+    from dialer.runtime.bootstrap import campaign_problem, profile_set
+
+    node = settings_of(args)
+    try:
+        profiles: ProfileSet = profile_set(node)
+    except ProfileError as exc:
+        raise CliError(f"compliance profiles: {exc}") from None
+    problem = campaign_problem(profiles, settings, node if settings.pbx != "default" or node.pbxs else None)
+    if problem is not None:
+        raise CliError(f"cannot {action}: {problem}")
+
+
+def _requirements(settings: CampaignSettings, args: argparse.Namespace) -> list[str]:
+    from dialer.runtime.bootstrap import jurisdiction_requirements, profile_set
+
+    return jurisdiction_requirements(profile_set(settings_of(args)), settings.jurisdiction)
+
+
 def _create(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
+    _refusal(args, settings, f"create campaign {args.name!r}")
 
     async def work(db: Database) -> int:
         record = await db.campaigns.create(args.name, settings, actor=args.actor)
@@ -105,6 +129,9 @@ def _create(args: argparse.Namespace) -> int:
             f"import leads with `dialer leads import FILE --campaign {record.name}`, "
             f"then `dialer campaign start {record.name}`"
         )
+        print(f"jurisdiction {settings.jurisdiction} requires:")
+        for line in _requirements(settings, args):
+            print(f"  {line}")
         return 0
 
     return run_with_database(args, work)
@@ -143,8 +170,13 @@ def _list(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     async def work(db: Database) -> int:
-        c = await find_campaign(db, args.campaign)
+        c = await resolve_campaign(db, args.campaign)
         print(f"campaign {c.name} (id {c.id}): {c.status.value}, created {c.created_at:%Y-%m-%d %H:%M} UTC")
+        refusal = await db.campaigns.refusal(c.id)
+        if refusal is not None:
+            at, node, reason = refusal
+            print(f"  REFUSED by {node} at {at:%Y-%m-%d %H:%M} UTC, not dialing: {reason}")
+            print(f"  fix it, then `dialer campaign start {c.name}`")
         settings = c.settings.to_dict()
         rules = settings.pop("retry_rules")
         width = max(len(k) for k in settings)
@@ -164,7 +196,9 @@ def _show(args: argparse.Namespace) -> int:
 def _set_status(status: CampaignStatus) -> Any:
     def handler(args: argparse.Namespace) -> int:
         async def work(db: Database) -> int:
-            c = await find_campaign(db, args.campaign)
+            c = await resolve_campaign(db, args.campaign)
+            if status is CampaignStatus.RUNNING:
+                _refusal(args, c.settings, f"start campaign {c.name}")
             before = c.status
             after = await db.campaigns.set_status(c.id, status, actor=args.actor)
             if before is after.status:
@@ -194,7 +228,9 @@ def _add_settings_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dial-string", help="channel template, e.g. 'PJSIP/{number}@trunk'")
     parser.add_argument("--caller-id", help="caller id number shown to the called person, e.g. +33123456789")
     parser.add_argument("--caller-id-name")
-    parser.add_argument("--pbx", help="PBX name from the config file (default: default)")
+    parser.add_argument(
+        "--pbx", help="a [pbx.NAME] of the config file (default: the node's PBX); another name is refused"
+    )
     parser.add_argument("--pacing", choices=[m.value for m in PacingMode])
     parser.add_argument("--ratio", type=float, help="lines per ready agent (ratio mode)")
     parser.add_argument("--max-lines", type=float, help="most lines per agent the predictive mode may open")
@@ -249,5 +285,5 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         sub.set_defaults(handler=_set_status(status))
 
     for sub in (create, listing, show, *(commands.choices[a] for a in ("start", "pause", "stop"))):
-        add_database_option(sub)
+        add_config_options(sub)
         sub.add_argument("--actor", default="cli", help="who does this, for the audit trail (default: cli)")

@@ -3,83 +3,24 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
-import os
-from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 from dialer.cli import CliError
-from dialer.domain.campaign import SettingsError, StatusChangeError
-from dialer.domain.dispositions import DispositionError
-from dialer.settings import SettingsError as ConfigError
-from dialer.settings import load_database_url
-from dialer.store.db import Database, DatabaseError, default_sqlite_url
-from dialer.store.repositories import CampaignRecord, StoreError
+from dialer.cli.common import add_config_options, resolve_campaign, run_with_database
+from dialer.store.db import Database
+from dialer.store.repositories import CampaignRecord
 
-ENV_URL = "DIALER_DATABASE_URL"
+__all__ = ["add_database_option", "find_campaign", "parse_when", "run_with_database"]
 
 
 def add_database_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--db", metavar="URL", help=f"database URL (default: ${ENV_URL}, else sqlite file ./var/dialer.db)"
-    )
-    parser.add_argument(
-        "--config", metavar="PATH", type=Path, help="take the database URL from the daemon's settings file"
-    )
-
-
-def database_url(args: argparse.Namespace) -> str:
-    if getattr(args, "db", None):
-        return str(args.db)
-    config = getattr(args, "config", None)
-    if config is not None:
-        try:
-            return load_database_url(config)
-        except ConfigError as exc:
-            raise CliError(str(exc)) from exc
-    return os.environ.get(ENV_URL) or default_sqlite_url()
-
-
-def run_with_database(
-    args: argparse.Namespace, work: Callable[[Database], Awaitable[int]], *, check_schema: bool = True
-) -> int:
-    """Open the database of --db / $DIALER_DATABASE_URL, run ``work``, turn known errors into CliError."""
-
-    if not getattr(args, "verbose", False):
-        # Alembic announces its context on every schema check; the commands say what matters.
-        logging.getLogger("alembic").setLevel(logging.WARNING)
-
-    async def main() -> int:
-        try:
-            db = Database(database_url(args))
-        except DatabaseError as exc:
-            raise CliError(f"{exc} (from --db or ${ENV_URL})") from exc
-        try:
-            await db.connect()
-            if check_schema:
-                await db.check_schema()
-            return await work(db)
-        except (DatabaseError, StoreError, SettingsError, StatusChangeError, DispositionError) as exc:
-            raise CliError(str(exc)) from exc
-        finally:
-            await db.close()
-
-    return asyncio.run(main())
+    """``--config`` and ``--db``, resolved like every other command's (``dialer.cli.common``)."""
+    add_config_options(parser)
 
 
 async def find_campaign(db: Database, ref: str) -> CampaignRecord:
-    """A campaign by name, or by id when ``ref`` is a number."""
-    found = await db.campaigns.by_name(ref)
-    if found is None and ref.isdigit():
-        try:
-            found = await db.campaigns.get(int(ref))
-        except StoreError:
-            found = None
-    if found is None:
-        raise CliError(f"no campaign named {ref!r}; `dialer campaign list` shows the campaigns")
-    return found
+    """A campaign by name or id; see :func:`dialer.cli.common.resolve_campaign`."""
+    return await resolve_campaign(db, ref)
 
 
 def parse_when(text: str, option: str) -> datetime:

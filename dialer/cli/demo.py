@@ -26,13 +26,16 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--time-scale", type=float, default=4.0, help="simulator speed-up (default 4)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
-        "--workdir", type=Path, help="folder for the database and files (default: a new temp dir)"
+        "--workdir",
+        type=Path,
+        help="new or empty folder for the demo's database and files (default: a new temp dir); "
+        "a folder that already holds them is refused",
     )
     parser.set_defaults(handler=_demo)
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from dialer.runtime.demo import DemoOptions, run_demo
+    from dialer.runtime.demo import DemoError, DemoOptions, run_demo
 
     if args.seconds <= 0 or args.agents < 1 or args.leads < 1 or args.time_scale <= 0:
         raise CliError("--seconds, --agents, --leads and --time-scale must be positive")
@@ -48,5 +51,8 @@ def _demo(args: argparse.Namespace) -> int:
     )
     if not args.verbose:  # the progress line says what happens; INFO logs would bury it
         logging.getLogger().setLevel(logging.WARNING)
-    outcomes = asyncio.run(run_demo(options))
+    try:
+        outcomes = asyncio.run(run_demo(options))
+    except DemoError as exc:
+        raise CliError(str(exc)) from None
     return 0 if sum(outcomes.values()) else 1

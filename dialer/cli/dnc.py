@@ -9,8 +9,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from dialer.cli import CliError
-from dialer.compliance.cli_support import add_store_options, open_stores, parse_day, parse_instant
+from dialer.cli.common import resolve_campaign
+from dialer.compliance.cli_support import (
+    Stores,
+    add_store_options,
+    open_stores,
+    parse_day,
+    parse_instant,
+    redis_down,
+)
 from dialer.compliance.dnc import GLOBAL, DncInputError
 from dialer.compliance.profiles import parse_duration
 from dialer.domain.compliance import ProfileError
@@ -23,20 +33,20 @@ def register(subparsers: Any) -> None:
 
     add = commands.add_parser("add", help="put a number on the global list or a campaign's list")
     add.add_argument("number", help="E.164 number, e.g. +33612345678")
-    add.add_argument("--campaign", help="only for this campaign (default: every campaign)")
+    add.add_argument("--campaign", help="only for this campaign, by name or id (default: every campaign)")
     add.add_argument("--source", default="cli", help="who or what asked (kept with the entry)")
     add.add_argument("--expires", help="end of the entry: a date, a date-time or a duration such as 90d")
     add.set_defaults(handler=_add)
 
     remove = commands.add_parser("remove", help="take a number off a list (the entry is kept as removed)")
     remove.add_argument("number")
-    remove.add_argument("--campaign")
+    remove.add_argument("--campaign", help="the campaign's list, by name or id (default: the global list)")
     remove.add_argument("--by", default="cli", help="who removed it")
     remove.set_defaults(handler=_remove)
 
     check = commands.add_parser("check", help="on which lists is a number")
     check.add_argument("number")
-    check.add_argument("--campaign")
+    check.add_argument("--campaign", help="also this campaign's list, by name or id")
     check.set_defaults(handler=_check)
 
     imp = commands.add_parser("import", help="load a registry file (one number a line)")
@@ -57,8 +67,30 @@ def register(subparsers: Any) -> None:
         add_store_options(parser)
 
 
-def _scope(args: argparse.Namespace) -> str:
-    return str(args.campaign) if args.campaign else GLOBAL
+async def _scope(stores: Stores, args: argparse.Namespace) -> tuple[str, str]:
+    """(scope the store keys the entry by, how to name the list): campaigns are kept by id."""
+    if not args.campaign:
+        return GLOBAL, "global do-not-call list"
+    campaign = await resolve_campaign(stores.database, args.campaign)
+    return str(campaign.id), f"do-not-call list of campaign {campaign.name} (id {campaign.id})"
+
+
+async def _redis_first(stores: Stores) -> None:
+    """Refuse before writing anything when Redis is configured and down."""
+    if stores.redis is None:
+        return
+    try:
+        await stores.redis.ping()
+    except (RedisError, OSError) as exc:
+        raise CliError(f"{redis_down(stores.settings, exc)}; nothing was written") from None
+
+
+def _half_written(stores: Stores, what: str, exc: BaseException) -> CliError:
+    return CliError(
+        f"{what} in the database, but Redis at {stores.settings.redis_url} failed "
+        f"({type(exc).__name__}: {exc}); a running dialer node copies it into Redis when Redis answers "
+        "again, or run `dialer dnc sync` then"
+    )
 
 
 def _expiry(text: str | None) -> datetime | None:
@@ -83,8 +115,16 @@ def _run(coro: Any) -> int:
 def _add(args: argparse.Namespace) -> int:
     async def go() -> int:
         async with open_stores(args) as stores:
-            await stores.dnc.add(args.number, _scope(args), args.source, _expiry(args.expires))
-        print(f"{mask_number(args.number)} added to the {_scope(args)} do-not-call list")
+            scope, label = await _scope(stores, args)
+            expires = _expiry(args.expires)
+            await _redis_first(stores)
+            try:
+                await stores.dnc.add(args.number, scope, args.source, expires)
+            except (RedisError, OSError) as exc:
+                raise _half_written(
+                    stores, f"{mask_number(args.number)} was added to the {label}", exc
+                ) from None
+        print(f"{mask_number(args.number)} added to the {label}")
         return 0
 
     return _run(go())
@@ -93,11 +133,18 @@ def _add(args: argparse.Namespace) -> int:
 def _remove(args: argparse.Namespace) -> int:
     async def go() -> int:
         async with open_stores(args) as stores:
-            count = await stores.dnc.remove(args.number, _scope(args), args.by)
+            scope, label = await _scope(stores, args)
+            await _redis_first(stores)
+            try:
+                count = await stores.dnc.remove(args.number, scope, args.by)
+            except (RedisError, OSError) as exc:
+                raise _half_written(
+                    stores, f"{mask_number(args.number)} was taken off the {label}", exc
+                ) from None
         if count == 0:
-            print(f"{mask_number(args.number)} was not on the {_scope(args)} list")
+            print(f"{mask_number(args.number)} was not on the {label}")
             return 1
-        print(f"{mask_number(args.number)} removed from the {_scope(args)} list")
+        print(f"{mask_number(args.number)} removed from the {label}")
         return 0
 
     return _run(go())
@@ -106,7 +153,9 @@ def _remove(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     async def go() -> int:
         async with open_stores(args) as stores:
-            hits = await stores.dnc.check(args.number, args.campaign or "")
+            scope, _ = await _scope(stores, args)
+            hits = await stores.dnc.check(args.number, "" if scope == GLOBAL else scope)
+            names = {str(c.id): c.name for c in await stores.database.campaigns.list()}
         now = datetime.now(UTC)
         live = [h for h in hits if h.expires_at is None or h.expires_at > now]
         if not live:
@@ -114,7 +163,11 @@ def _check(args: argparse.Namespace) -> int:
             return 0
         for hit in live:
             until = f" until {hit.expires_at.isoformat()}" if hit.expires_at else ""
-            print(f"{mask_number(args.number)}: {hit.scope} (source {hit.source}){until}")
+            where = hit.scope
+            campaign_id = where.removeprefix("campaign ")
+            if where.startswith("campaign ") and campaign_id in names:
+                where = f"campaign {names[campaign_id]} (id {campaign_id})"
+            print(f"{mask_number(args.number)}: {where} (source {hit.source}){until}")
         return 3  # listed: scripts can test the exit code
 
     return _run(go())
@@ -127,7 +180,11 @@ def _import(args: argparse.Namespace) -> int:
 
     async def go() -> int:
         async with open_stores(args) as stores:
-            report = await stores.dnc.import_registry(args.file, args.registry, screened_on)
+            await _redis_first(stores)
+            try:
+                report = await stores.dnc.import_registry(args.file, args.registry, screened_on)
+            except (RedisError, OSError) as exc:
+                raise _half_written(stores, f"registry {args.registry} was imported", exc) from None
         print(f"registry {report.registry}: {report.numbers} numbers loaded, screened on {screened_on}")
         if report.rejected:
             rejects = args.file.with_name(args.file.name + ".rejects.csv")

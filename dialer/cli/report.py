@@ -8,7 +8,8 @@ import sys
 from collections.abc import Sequence
 
 from dialer.cli.campaign import format_table
-from dialer.cli.db import add_database_option, find_campaign, parse_when, run_with_database
+from dialer.cli.common import add_config_options, resolve_campaign, run_with_database
+from dialer.cli.db import parse_when
 from dialer.store.db import Database
 from dialer.store.reports import AgentReport, CampaignReport
 
@@ -83,7 +84,7 @@ def _report(args: argparse.Namespace) -> int:
     until = parse_when(args.until, "--until") if args.until else None
 
     async def work(db: Database) -> int:
-        campaign_id = (await find_campaign(db, args.campaign)).id if args.campaign else None
+        campaign_id = (await resolve_campaign(db, args.campaign)).id if args.campaign else None
         campaigns = await db.reports.campaign_report(since, until, campaign_id)
         agents = await db.reports.agent_report(since, until, campaign_id)
         show_campaigns = args.by in ("campaign", "both")
@@ -128,5 +129,5 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--until", help="up to (excluding) this date or date-time, UTC")
     parser.add_argument("--by", choices=("campaign", "agent", "both"), default="both")
     parser.add_argument("--csv", action="store_true", help="CSV on standard output instead of a table")
-    add_database_option(parser)
+    add_config_options(parser)
     parser.set_defaults(handler=_report)

@@ -7,13 +7,14 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dialer.cli import CliError
-from dialer.settings import DEFAULT_PATH, Settings, SettingsError, load
+from dialer.settings import DEFAULT_PATH, ENV_CONFIG, Settings, SettingsError, config_path, load
 
 if TYPE_CHECKING:
     from dialer.runtime.bootstrap import Runtime
@@ -28,21 +29,85 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "run",
         help="run the dialer daemon",
-        description="Connect to the PBX, dial the running campaigns, stop gracefully on SIGTERM.",
+        description="Connect to the PBX, dial the running campaigns, stop gracefully on SIGTERM. When "
+        "something it needs is down (database, Redis, PBX) it says so in one line and exits non-zero; "
+        "systemd starts it again (Restart=on-failure) until it can dial.",
     )
     parser.add_argument(
-        "--config", type=Path, default=DEFAULT_PATH, help=f"settings file (default {DEFAULT_PATH})"
+        "--config",
+        type=Path,
+        help=f"settings file (default: ${ENV_CONFIG}, else {DEFAULT_PATH})",
     )
     parser.set_defaults(handler=_run)
+
+    check = subparsers.add_parser(
+        "check-config",
+        help="check a settings file: every bad or unknown key, the database, Redis and profiles used",
+        description="Read the settings file as `dialer run` does and name every bad or unknown key at once "
+        "(exit 1), or say what the daemon would use (exit 0). Nothing is connected to.",
+    )
+    check.add_argument(
+        "file", nargs="?", type=Path, help=f"settings file (default: ${ENV_CONFIG}, else {DEFAULT_PATH})"
+    )
+    check.set_defaults(handler=_check_config)
+
+
+def _config_file(explicit: Path | None) -> Path:
+    return config_path(explicit) or DEFAULT_PATH
 
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        settings = load(args.config)
+        settings = load(_config_file(args.config))
     except SettingsError as exc:
-        raise CliError(str(exc)) from exc
-    logging.getLogger().setLevel(settings.log_level)
+        raise CliError(str(exc)) from None
+    if not args.verbose:
+        logging.getLogger().setLevel(settings.log_level)
+    log.info(
+        "config %s; database %s (from %s); redis %s",
+        settings.config_path,
+        _shown_url(settings.database_url),
+        settings.database_source,
+        settings.redis_url or "none",
+    )
     return asyncio.run(serve(settings))
+
+
+def _shown_url(url: str) -> str:
+    from dialer.store.db import Database
+
+    return Database(url).display_url
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    from dialer.domain.compliance import ProfileError
+    from dialer.runtime.bootstrap import profile_set
+
+    path = _config_file(args.file)
+    problems: list[str] = []
+    settings: Settings | None = None
+    try:
+        settings = load(path)
+    except SettingsError as exc:
+        problems.extend(exc.problems)
+    if settings is not None:
+        try:
+            profiles = profile_set(settings)
+        except ProfileError as exc:
+            problems.append(f"compliance profiles ({settings.profiles_file}): {exc}")
+    if problems or settings is None:
+        print(f"{path}: {len(problems)} problem(s)", file=sys.stderr)
+        for problem in problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 1
+    print(f"{path}: ok")
+    print(f"  database  {_shown_url(settings.database_url)} (from {settings.database_source})")
+    print(f"  redis     {settings.redis_url or 'none (a single node)'}")
+    for pbx in settings.pbxs:
+        print(f"  pbx       {pbx.name}: {pbx.kind} at {pbx.host}:{pbx.port}, {pbx.max_lines} lines")
+    shown = settings.profiles_file or "none: the built-in profiles"
+    print(f"  profiles  {shown} ({len(profiles.profiles)} profiles: {', '.join(sorted(profiles.profiles))})")
+    return 0
 
 
 async def serve(settings: Settings, on_started: Callable[[Runtime], Awaitable[None]] | None = None) -> int:
@@ -51,6 +116,9 @@ async def serve(settings: Settings, on_started: Callable[[Runtime], Awaitable[No
     ``on_started`` runs once the PBX is up and the campaigns are loaded (agent
     log-in by an embedding program, tests).
     """
+    from redis.exceptions import RedisError
+
+    from dialer.domain.compliance import ProfileError
     from dialer.runtime.bootstrap import build_runtime
     from dialer.runtime.systemd import Notifier
     from dialer.store.db import DatabaseError
@@ -64,7 +132,15 @@ async def serve(settings: Settings, on_started: Callable[[Runtime], Awaitable[No
     try:
         runtime = await build_runtime(settings)
     except DatabaseError as exc:
-        raise CliError(str(exc)) from exc
+        raise CliError(str(exc)) from None
+    except ProfileError as exc:
+        raise CliError(f"compliance profiles ({settings.profiles_file or 'built-in'}): {exc}") from None
+    except (RedisError, OSError) as exc:
+        raise CliError(
+            f"Redis at {settings.redis_url} is not answering ({type(exc).__name__}: {exc}); "
+            "no call is placed without the shared do-not-call and contact stores: start Redis or fix "
+            f"[redis] url in {settings.config_path}; under systemd the dialer starts again by itself"
+        ) from None
     try:
         try:
             await runtime.pbx.start()

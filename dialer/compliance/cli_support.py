@@ -1,9 +1,11 @@
-"""What the ``dialer dnc`` and ``dialer audit`` commands share: options, opening the stores, dates."""
+"""What the ``dialer dnc`` and ``dialer audit`` commands share: options, opening the stores, dates.
+
+The stores are built from the one settings object, like the daemon's (``dialer.runtime.bootstrap``).
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -14,29 +16,35 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from dialer.cli import CliError
+from dialer.cli.common import add_config_options, say_database, settings_of
 from dialer.compliance.dnc import DncStore
 from dialer.compliance.history import NumberKeyer, keyer_from_database
-from dialer.compliance.profiles import ProfileSet, load_profiles
+from dialer.compliance.profiles import ProfileSet
 from dialer.domain.compliance import ProfileError
-from dialer.store.db import Database, DatabaseError, default_sqlite_url
-
-SYSTEM_PROFILES = Path("/etc/dialer/compliance/profiles.toml")
+from dialer.settings import ENV_REDIS, ENV_REDIS_NAMESPACE, PROFILES_NAME, Settings
+from dialer.store.db import Database, DatabaseError
 
 
 def add_store_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", help="database URL (default: $DIALER_DATABASE_URL or sqlite ./var/dialer.db)")
-    parser.add_argument("--redis", help="Redis URL shared by the nodes (default: $DIALER_REDIS_URL, none)")
+    add_config_options(parser)
+    parser.add_argument(
+        "--redis",
+        metavar="URL",
+        help=f"Redis URL shared by the nodes (default: [redis] url, else ${ENV_REDIS}, else none)",
+    )
     parser.add_argument(
         "--redis-namespace",
-        default=os.environ.get("DIALER_REDIS_NAMESPACE", "dialer:"),
-        help="Redis key prefix",
+        help=f"Redis key prefix (default: the config's [redis] namespace, else ${ENV_REDIS_NAMESPACE}, "
+        "else dialer:)",
     )
     parser.add_argument(
         "--profiles",
         action="append",
         type=Path,
         default=None,
-        help=f"operator compliance profiles (TOML; default {SYSTEM_PROFILES} if it exists)",
+        metavar="FILE",
+        help=f"operator compliance profiles (default: the config's [compliance] profiles_file, else "
+        f"{PROFILES_NAME} beside the config file if it exists; else the built-in profiles)",
     )
 
 
@@ -46,34 +54,41 @@ class Stores:
     profiles: ProfileSet
     dnc: DncStore
     keyer: NumberKeyer
+    settings: Settings
+    redis: Redis | None = None
 
 
-def _profile_files(args: argparse.Namespace) -> list[Path]:
-    if args.profiles is not None:
-        return list(args.profiles)
-    return [SYSTEM_PROFILES] if SYSTEM_PROFILES.exists() else []
+def redis_down(settings: Settings, exc: BaseException) -> str:
+    return (
+        f"Redis at {settings.redis_url} is not answering ({type(exc).__name__}: {exc}); "
+        "start it, or fix --redis / [redis] url / DIALER_REDIS_URL"
+    )
 
 
 @asynccontextmanager
 async def open_stores(args: argparse.Namespace) -> AsyncIterator[Stores]:
-    url = args.db or os.environ.get("DIALER_DATABASE_URL") or default_sqlite_url()
-    redis_url = args.redis or os.environ.get("DIALER_REDIS_URL") or None
+    """The record, the profiles, the DNC store and the number keyer, built like the daemon's."""
+    from dialer.runtime.bootstrap import open_database, profile_set
+
+    settings = settings_of(args)
+    say_database(args, settings)
     try:
-        profiles = load_profiles(_profile_files(args))
+        profiles = profile_set(settings)
     except ProfileError as exc:
-        raise CliError(f"compliance profiles: {exc}") from exc
-    database = Database(url)
-    redis = Redis.from_url(redis_url) if redis_url else None
+        raise CliError(f"compliance profiles: {exc}") from None
     try:
-        await database.connect()
-        await database.check_schema()
-        keyer = await keyer_from_database(database.engine, os.environ.get("DIALER_NUMBER_HASH_KEY"))
-        dnc = DncStore(database.engine, dict(profiles.registries), redis, args.redis_namespace)
-        yield Stores(database, profiles, dnc, keyer)
+        database = await open_database(settings)
     except DatabaseError as exc:
-        raise CliError(str(exc)) from exc
-    except RedisError as exc:
-        raise CliError(f"Redis at {redis_url} failed ({exc}); check --redis / DIALER_REDIS_URL") from exc
+        raise CliError(str(exc)) from None
+    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    try:
+        keyer = await keyer_from_database(database.engine, settings.number_hash_key)
+        dnc = DncStore(database.engine, dict(profiles.registries), redis, settings.redis_namespace)
+        yield Stores(database, profiles, dnc, keyer, settings, redis)
+    except DatabaseError as exc:
+        raise CliError(str(exc)) from None
+    except (RedisError, OSError) as exc:
+        raise CliError(redis_down(settings, exc)) from None
     finally:
         if redis is not None:
             await redis.aclose()

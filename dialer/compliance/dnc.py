@@ -646,9 +646,10 @@ class DncStore:
                 .order_by(DncEntry.id)
             )
             for entry_id, number, campaign_id, source, expires_at, removed_at in rows:
-                self._last_entry_id = max(self._last_entry_id, int(entry_id))
                 if removed_at is None:
                     await self._index_add(int(number[1:]), campaign_id or GLOBAL, source, expires_at)
+                # Only once it is in the index: an entry Redis refused is copied again on the next pass.
+                self._last_entry_id = max(self._last_entry_id, int(entry_id))
             if not full:
                 removed = await conn.execute(
                     select(DncEntry.number, DncEntry.campaign_id).where(

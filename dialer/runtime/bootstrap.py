@@ -11,10 +11,14 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from redis.exceptions import RedisError
+
 from dialer.compliance.gate import ComplianceConfig, ComplianceGate, build_gate
+from dialer.compliance.history import RedisContactHistory
+from dialer.compliance.profiles import ProfileSet, load_profiles
 from dialer.domain.campaign import CampaignSettings, CampaignStatus, LeadStatus, PacingMode
 from dialer.domain.compliance import (
     RULE_CONSENT,
@@ -23,6 +27,7 @@ from dialer.domain.compliance import (
     CallRequest,
     CampaignRules,
     ConsentRecord,
+    ProfileError,
 )
 from dialer.pacing.limits import PacingLimits
 from dialer.pacing.pacers import Pacer, make_pacer
@@ -37,13 +42,10 @@ from dialer.runtime.ports import (
     Lead,
     OpenAttempt,
 )
-from dialer.settings import PbxSettings, Settings
-from dialer.store.db import Database
+from dialer.settings import PbxSettings, Settings, sqlite_path
+from dialer.store.db import Database, DatabaseError
 from dialer.store.repositories import CampaignRecord
-from telephony.asterisk.adapter import AsteriskPbx
-from telephony.asterisk.settings import AsteriskSettings
 from telephony.base import AmdResult, Pbx
-from telephony.freeswitch.adapter import FreeSwitchPbx, FreeSwitchSettings
 
 log = logging.getLogger(__name__)
 
@@ -159,8 +161,11 @@ class GatePort:
     def __init__(self, gate: ComplianceGate) -> None:
         self.gate = gate
         self.rules: dict[str, CampaignRules] = {}
+        self.history_stale = False
 
     async def check(self, lead: Lead, plan: CampaignPlan, now: datetime) -> GateVerdict:
+        if self.history_stale and not await self.resync_history():
+            return GateVerdict(False, "store", "Redis is down: the contact history cannot be read")
         rules = self.rules.get(plan.campaign_id)
         if rules is None:
             return GateVerdict(False, "profile", f"campaign {plan.name} has no compliance rules loaded")
@@ -182,14 +187,55 @@ class GatePort:
         return GateVerdict(decision.allowed, decision.rule, decision.reason, decision.retry_after)
 
     async def record_attempt(self, lead: Lead, at: datetime) -> None:
-        await self.gate.record_attempt(lead.number, lead.lead_id, lead.campaign_id, at)
+        try:
+            await self.gate.record_attempt(lead.number, lead.lead_id, lead.campaign_id, at)
+        except (RedisError, OSError) as exc:
+            self._redis_failed("attempt", exc)
 
     async def record_outcome(self, lead: Lead, kind: str, at: datetime) -> None:
-        if kind == "do_not_call":
-            # An agent's "do not call": blocked at once on every node (Redis and the database).
-            await self.gate.dnc.add(lead.number, source="agent", now=at)
-            kind = "refusal"
-        await self.gate.record_outcome(lead.number, lead.lead_id, lead.campaign_id, kind, at)
+        """Tell the gate; the database is written first, so a Redis failure loses nothing.
+
+        The disposition that led here is already committed: a Redis outage is logged in one line,
+        never reported as a failed disposition, and the history is copied into Redis again once
+        Redis answers (the gate blocks every call meanwhile: it cannot read Redis either).
+        """
+        try:
+            if kind == "do_not_call":
+                # An agent's "do not call": blocked at once on every node (Redis and the database).
+                # The DNC index copies database entries it has not seen into Redis when it is back.
+                await self.gate.dnc.add(lead.number, source="agent", now=at)
+                kind = "refusal"
+            await self.gate.record_outcome(lead.number, lead.lead_id, lead.campaign_id, kind, at)
+        except (RedisError, OSError) as exc:
+            self._redis_failed(kind, exc)
+
+    def _redis_failed(self, what: str, exc: BaseException) -> None:
+        self.history_stale = True
+        log.error(
+            "Redis failed while recording a%s %s (%s: %s): it is in the database; "
+            "Redis gets it again when it answers, and no call is placed until then",
+            "n" if what[:1] in "aeiou" else "",
+            what,
+            type(exc).__name__,
+            exc,
+        )
+
+    async def resync_history(self) -> bool:
+        """After a Redis outage: reload the contact history into Redis from the database."""
+        history = self.gate.history
+        if not self.history_stale:
+            return True
+        if not isinstance(history, RedisContactHistory):
+            self.history_stale = False
+            return True
+        try:
+            await history.redis.delete(f"{history.ns}ch:ready")
+            await history.start()
+        except (RedisError, OSError):
+            return False
+        self.history_stale = False
+        log.info("Redis answers again: contact history reloaded from the database")
+        return True
 
 
 def plan_of(record: CampaignRecord) -> CampaignPlan:
@@ -237,6 +283,11 @@ async def pacer_of(
 
 
 def pbx_of(settings: PbxSettings) -> Pbx:
+    # Imported here: the CLI commands share this module and never talk to a PBX.
+    from telephony.asterisk.adapter import AsteriskPbx
+    from telephony.asterisk.settings import AsteriskSettings
+    from telephony.freeswitch.adapter import FreeSwitchPbx, FreeSwitchSettings
+
     if settings.kind == "asterisk":
         return AsteriskPbx(
             AsteriskSettings(
@@ -273,9 +324,15 @@ class Runtime:
     gate_port: GatePort
     node_id: str
     limits: PacingLimits = field(default_factory=PacingLimits)
+    settings: Settings | None = None
 
     async def load_campaigns(self, now: datetime) -> list[str]:
-        """Follow the campaigns' statuses: start the running ones, pause the others; returns new names."""
+        """Follow the campaigns' statuses: start the running ones, pause the others; returns new names.
+
+        A running campaign this node cannot dial (unknown or loosening compliance profile, a PBX
+        that is not configured) is refused on its own: it is paused with the reason (shown by
+        ``dialer campaign show`` and logged) and every other campaign goes on dialing.
+        """
         names = []
         for record in await self.db.campaigns.list():
             key = str(record.id)
@@ -284,8 +341,17 @@ class Runtime:
             if run is None:
                 if not running:
                     continue
+                problem = self.campaign_problem(record.settings)
+                if problem is None:
+                    try:
+                        pacer = await pacer_of(self.db, self.gate, record, self.limits, now)
+                    except ProfileError as exc:
+                        problem = f"compliance profile: {exc}"
+                if problem is not None:
+                    log.error("campaign %s refused, not dialed: %s", record.name, problem)
+                    await self.db.campaigns.refuse(record.id, problem, actor=self.node_id, now=now)
+                    continue
                 self.gate_port.rules[key] = rules_of(record.settings)
-                pacer = await pacer_of(self.db, self.gate, record, self.limits, now)
                 self.engine.add_campaign(plan_of(record), pacer)
                 names.append(record.name)
             elif run.paused == running:
@@ -294,6 +360,12 @@ class Runtime:
                     "campaign %s %s", record.name, "resumed" if running else f"now {record.status.value}"
                 )
         return names
+
+    def campaign_problem(self, settings: CampaignSettings) -> str | None:
+        """Why this node cannot dial a campaign with these settings, or None."""
+        # A runtime given its PBX directly (the demo, tests) has no PBX names to check against.
+        node = self.settings if self.settings is not None and self.settings.pbxs else None
+        return campaign_problem(self.gate.profiles, settings, node)
 
     async def recover(self, now: datetime) -> int:
         """After a crash: free this node's lead claims, give every attempt it left open an outcome,
@@ -324,6 +396,91 @@ class Runtime:
         await self.db.close()
 
 
+def campaign_problem(profiles: ProfileSet, campaign: CampaignSettings, node: Settings | None) -> str | None:
+    """Why a campaign cannot be dialed with these profiles (and this node's PBXs), or None.
+
+    The same check refuses a campaign when it is created or started, and at run time.
+    """
+    try:
+        profiles.for_campaign(rules_of(campaign))
+    except ProfileError as exc:
+        return f"compliance profile: {exc}"
+    if node is not None:
+        return node.pbx_problem(campaign.pbx)
+    return None
+
+
+def _country(code: str) -> str:
+    country = code.split("-", 1)[0].split("_", 1)[0]
+    return "GB" if country == "UK" else country
+
+
+def jurisdiction_requirements(profiles: ProfileSet, code: str) -> list[str]:
+    """What a jurisdiction asks of the operator before its calls go out: registries and consent."""
+    profile = profiles.get(code)
+    countries = {_country(code), _country(profile.code)}
+    if profile.window.holiday_country:
+        countries.add(profile.window.holiday_country)
+    lines = []
+    if profile.registry_screening:
+        for rule in sorted(profiles.registries.values(), key=lambda r: r.name):
+            if countries & set(rule.regions):
+                lines.append(
+                    f"registry {rule.name}: calls to {', '.join(rule.regions)} numbers are blocked until it "
+                    f"is imported and again once it is {rule.max_age_days} days old "
+                    f"(`dialer dnc import --registry {rule.name} --screened-on YYYY-MM-DD FILE`)"
+                )
+    consent = profile.consent_required_from
+    if consent is None:
+        lines.append("consent: not required beforehand by this profile")
+    elif consent == date.min:
+        lines.append(
+            "consent: required for every call; leads without consent (import column `consent`) are not dialed"
+        )
+    else:
+        lines.append(
+            f"consent: required for calls from {consent.isoformat()}; from that day leads without consent "
+            "(import column `consent`) are not dialed"
+        )
+    return lines
+
+
+def compliance_config(settings: Settings, extra_profiles: tuple[Path, ...] = ()) -> ComplianceConfig:
+    """The gate's configuration from the one settings object (daemon, demo and CLI alike)."""
+    return ComplianceConfig(
+        database_url=settings.database_url,
+        redis_url=settings.redis_url,
+        redis_namespace=settings.redis_namespace,
+        profile_files=(*settings.profile_files, *extra_profiles),
+        number_hash_key=settings.number_hash_key,
+    )
+
+
+def profile_set(settings: Settings) -> ProfileSet:
+    """The built-in profiles with the operator's file: raises ProfileError naming a bad figure."""
+    return load_profiles(settings.profile_files)
+
+
+async def open_database(settings: Settings, *, check_schema: bool = True) -> Database:
+    """The record of these settings, connected; a SQLite file that is not there is not created
+    (only ``dialer migrate`` creates one), so a wrong path never yields an empty database."""
+    db = Database(settings.database_url)
+    path = sqlite_path(db.url)
+    if check_schema and path is not None and not path.exists():
+        raise DatabaseError(
+            f"no database at {path} (from {settings.database_source}); create it with `dialer migrate`, "
+            "or point --config, --db or DIALER_DATABASE_URL at the right one"
+        )
+    await db.connect()
+    try:
+        if check_schema:
+            await db.check_schema()
+    except BaseException:
+        await db.close()
+        raise
+    return db
+
+
 async def build_runtime(
     settings: Settings,
     *,
@@ -331,20 +488,16 @@ async def build_runtime(
     profile_files: tuple[Path, ...] = (),
 ) -> Runtime:
     """Connect the store (migrated), the gate and the PBX, and wire the engine."""
-    db = Database(settings.database_url)
-    await db.connect()
-    await db.check_schema()
-    files = tuple(p for p in (settings.profiles_file, *profile_files) if p is not None)
-    gate = await build_gate(
-        ComplianceConfig(
-            database_url=settings.database_url,
-            redis_url=settings.redis_url,
-            profile_files=files,
-        ),
-        engine=db.engine,
-    )
+    db = await open_database(settings)
+    try:
+        gate = await build_gate(compliance_config(settings, profile_files), engine=db.engine)
+    except BaseException:
+        await db.close()
+        raise
     if pbx is None:
         if not settings.pbxs:
+            await gate.close()
+            await db.close()
             raise ValueError("no PBX configured: add a [pbx.<name>] table to the config")
         pbx = pbx_of(settings.pbxs[0])
     agents = AgentRegistry(clock=time.time)
@@ -358,4 +511,4 @@ async def build_runtime(
         max_lines=first.max_lines if first else 50,
         calls_per_second=first.max_calls_per_second if first else None,
     )
-    return Runtime(db, gate, pbx, agents, engine, gate_port, settings.node_id, limits)
+    return Runtime(db, gate, pbx, agents, engine, gate_port, settings.node_id, limits, settings)

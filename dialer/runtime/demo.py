@@ -237,14 +237,49 @@ async def _start_pbx(options: DemoOptions, rng_seed: int) -> tuple[Pbx, Callable
     return fs, switch.stop
 
 
+class DemoError(Exception):
+    """The demo cannot run as asked; the message says what to do."""
+
+
+# Every file the demo writes in its folder: none of them may be there before (never overwrite).
+DEMO_FILES = (
+    "dialer.db",
+    "dialer.db-wal",
+    "dialer.db-shm",
+    "profiles.toml",
+    "leads.csv",
+    "rejects.csv",
+    "bloctel.txt",
+)
+
+
+def prepare_workdir(workdir: Path | None) -> Path:
+    """A fresh folder for the demo, or the given one if it holds none of the demo's files.
+
+    The demo never touches a database (or any file) it did not create: an existing one is refused.
+    """
+    if workdir is None:
+        return Path(tempfile.mkdtemp(prefix="dialer-demo-"))
+    if workdir.exists() and not workdir.is_dir():
+        raise DemoError(f"--workdir {workdir} is a file; give a folder (new or empty)")
+    found = [name for name in DEMO_FILES if (workdir / name).exists()]
+    if found:
+        raise DemoError(
+            f"--workdir {workdir} already holds {', '.join(found)}; the demo never touches files it did "
+            "not create: give a new or empty folder, or leave --workdir out for a fresh temporary one"
+        )
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DemoError(f"cannot create --workdir {workdir}: {exc.strerror}") from None
+    return workdir
+
+
 async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> dict[str, int]:
     """Run the demo; returns the count of each outcome (the same table it prints)."""
     rng = random.Random(options.seed)
-    workdir = options.workdir or Path(tempfile.mkdtemp(prefix="dialer-demo-"))
-    workdir.mkdir(parents=True, exist_ok=True)
+    workdir = prepare_workdir(options.workdir)
     db_path = workdir / "dialer.db"
-    if db_path.exists():
-        db_path.unlink()
     url = f"sqlite+aiosqlite:///{db_path}"
     profiles = workdir / "profiles.toml"
     profiles.write_text(DEMO_PROFILE, encoding="utf-8")
@@ -259,7 +294,7 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> dict[str, 
                 dial_string=template,
                 caller_id="+33100000000",
                 caller_id_name="Demo",
-                pbx="demo",
+                pbx="default",  # the PBX the demo's runtime is given: the built-in simulator
                 pacing_mode=PacingMode(options.pacing),
                 dial_ratio=2.0,
                 amd_policy=AmdPolicy.HANGUP,

@@ -238,6 +238,42 @@ class CampaignRepository:
             return _campaign_record(row)
 
 
+    async def refuse(
+        self, campaign_id: int, reason: str, *, actor: str = "system", now: datetime | None = None
+    ) -> CampaignRecord:
+        """A node cannot dial this campaign: pause it (if running) and keep why, for `campaign show`."""
+        at = _now(now)
+        async with self._db.session() as s, s.begin():
+            row = await s.get(Campaign, campaign_id, with_for_update=True)
+            if row is None:
+                raise NotFound(f"no campaign with id {campaign_id}; `dialer campaign list` shows them")
+            before = row.status
+            if before == CampaignStatus.RUNNING.value:
+                row.status = CampaignStatus.PAUSED.value
+                row.updated_at = at
+            detail = {"from": before, "to": row.status, "reason": reason}
+            _audit(s, at, actor, "campaign.refused", "campaign", row.id, detail)
+            return _campaign_record(row)
+
+    async def refusal(self, campaign_id: int) -> tuple[datetime, str, str] | None:
+        """(when, who, why) of the campaign's last refusal, unless its status was changed since."""
+        query = (
+            select(AuditEntry.action, AuditEntry.at, AuditEntry.actor, AuditEntry.detail)
+            .where(
+                AuditEntry.entity == "campaign",
+                AuditEntry.entity_id == str(campaign_id),
+                AuditEntry.action.in_(("campaign.refused", "campaign.status")),
+            )
+            .order_by(AuditEntry.id.desc())
+            .limit(1)
+        )
+        async with self._db.read_session() as s:
+            last = (await s.execute(query)).first()
+        if last is None or last.action != "campaign.refused":
+            return None
+        return last.at, last.actor, str((last.detail or {}).get("reason", ""))
+
+
 async def _settings_of(session: AsyncSession, campaign_id: int) -> CampaignSettings:
     raw = (await session.execute(select(Campaign.settings).where(Campaign.id == campaign_id))).scalar_one()
     return CampaignSettings.from_dict(raw)
