@@ -5,8 +5,8 @@ lines_to_open(snapshot, now). It never reads a clock; the daemon drives it with 
 and bench/pacing.py with a virtual clock, so both run the very same code.
 
 Modes:
-- progressive: one line per ready agent, never an abandon.
-- ratio: a fixed number of lines per ready agent.
+- progressive: one line per ready agent no call is already waiting for, never an abandon.
+- ratio: a fixed number of lines per ready agent no answered call is already waiting for.
 - predictive: learns online when dials are answered by persons and when busy agents free up,
   and opens lines while the person answers to come, plus a margin of z standard deviations,
   stay within the agents free soon. z is steered so that the measured rate meets a target
@@ -60,7 +60,8 @@ class PacingSnapshot:
     """What the campaign looks like now.
 
     calls_in_flight: launch times of the calls still dialing (not yet answered nor released).
-    persons_waiting: answered persons not yet connected to an agent.
+    persons_waiting: answered calls not yet connected to an agent and with no agent reserved yet
+        (waiting for the answering-machine verdict or for an agent): each will take a ready agent.
     trunk_lines_free: lines left on the trunk the campaign uses (None: not limited by the trunk).
     """
 
@@ -85,9 +86,19 @@ class Pacer(Protocol):
     def lines_to_open(self, snapshot: PacingSnapshot, now: float) -> int: ...
 
 
+def unclaimed_agents(snapshot: PacingSnapshot) -> int:
+    """Ready agents that no answered call is already waiting for.
+
+    An answered call still waiting for its machine-detection verdict or for an agent leaves the
+    agent it will take READY until it is connected; that agent is spoken for all the same.
+    """
+    return max(0, snapshot.ready_agents - snapshot.persons_waiting)
+
+
 def progressive_lines(snapshot: PacingSnapshot) -> int:
-    """One line per ready agent: with no more calls dialing than ready agents, nobody is abandoned."""
-    return max(0, snapshot.ready_agents - len(snapshot.calls_in_flight))
+    """One line per ready agent that no call, dialing or answered and not yet connected, is waiting
+    for: every call that answers then finds an agent, so nobody is abandoned (agents behaving)."""
+    return max(0, unclaimed_agents(snapshot) - len(snapshot.calls_in_flight))
 
 
 class _BasePacer:
@@ -132,7 +143,9 @@ class RatioPacer(_BasePacer):
         self.ratio = ratio
 
     def lines_to_open(self, snapshot: PacingSnapshot, now: float) -> int:
-        wanted = math.floor(self.ratio * snapshot.ready_agents + 1e-9) - len(snapshot.calls_in_flight)
+        # Ready agents an answered call is already waiting for are not dialed for again.
+        agents = unclaimed_agents(snapshot)
+        wanted = math.floor(self.ratio * agents + 1e-9) - len(snapshot.calls_in_flight)
         return self._admit(max(0, wanted), snapshot, now)
 
 

@@ -329,6 +329,30 @@ class FreeSwitchPbx:
         await self.client.sendmsg_execute(attempt, "playback", path, event_lock=True)
         await self.client.sendmsg_execute(attempt, "hangup", "NORMAL_CLEARING", event_lock=True)
 
+    async def has_sound(self, name: str) -> bool | None:
+        """Whether FreeSWITCH has the file ``play_then_hangup(name)`` plays; None: cannot tell.
+
+        Asked over ESL with the core ``file_exists`` API (mod_commands: ``true``/``false``).  A
+        relative name is looked for where playback looks: under the global ``sound_prefix``, else
+        ``sounds_dir`` (``global_getvar``); a dialplan that sets its own ``sound_prefix`` is not seen.
+        """
+        if not re.fullmatch(r"[\w./-]+", name) or ".." in name:
+            return False  # play_then_hangup refuses it
+        path = name if "." in name.rsplit("/", 1)[-1] else f"{name}.{self.settings.message_extension}"
+        try:
+            if not path.startswith("/"):
+                prefix = (await self.client.api("global_getvar sound_prefix")).strip()
+                if not prefix.startswith("/"):
+                    prefix = (await self.client.api("global_getvar sounds_dir")).strip()
+                if not prefix.startswith("/"):
+                    return None
+                path = f"{prefix.rstrip('/')}/{path}"
+            reply = (await self.client.api(f"file_exists {path}")).strip()
+        except PbxError as exc:
+            log.warning("cannot ask FreeSWITCH whether %s exists: %s", path, exc)
+            return None
+        return {"true": True, "false": False}.get(reply)
+
     async def login_agent(self, agent_id: str, endpoint: str) -> str:
         """Call the agent's softphone into its conference; returns the agent leg's id.
 
