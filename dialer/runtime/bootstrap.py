@@ -199,12 +199,15 @@ class GatePort:
         never reported as a failed disposition, and the history is copied into Redis again once
         Redis answers (the gate blocks every call meanwhile: it cannot read Redis either).
         """
-        try:
-            if kind == "do_not_call":
-                # An agent's "do not call": blocked at once on every node (Redis and the database).
-                # The DNC index copies database entries it has not seen into Redis when it is back.
+        if kind == "do_not_call":
+            # An agent's "do not call": blocked at once on every node (Redis and the database).
+            # The DNC index copies database entries it has not seen into Redis when it is back.
+            try:
                 await self.gate.dnc.add(lead.number, source="agent", now=at)
-                kind = "refusal"
+            except (RedisError, OSError) as exc:
+                self._redis_failed("do-not-call entry", exc)
+            kind = "refusal"
+        try:
             await self.gate.record_outcome(lead.number, lead.lead_id, lead.campaign_id, kind, at)
         except (RedisError, OSError) as exc:
             self._redis_failed(kind, exc)
@@ -212,9 +215,8 @@ class GatePort:
     def _redis_failed(self, what: str, exc: BaseException) -> None:
         self.history_stale = True
         log.error(
-            "Redis failed while recording a%s %s (%s: %s): it is in the database; "
+            "Redis failed while recording the %s (%s: %s): it is in the database; "
             "Redis gets it again when it answers, and no call is placed until then",
-            "n" if what[:1] in "aeiou" else "",
             what,
             type(exc).__name__,
             exc,

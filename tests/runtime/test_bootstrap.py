@@ -6,7 +6,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from dialer.domain.campaign import CampaignSettings, CampaignStatus, LeadStatus, PacingMode
-from dialer.runtime.bootstrap import build_runtime, pacer_of
+from dialer.runtime.bootstrap import build_runtime, pacer_of, plan_of, rules_of
 from dialer.runtime.demo import DEMO_PROFILE
 from dialer.runtime.ports import AttemptResult, GateVerdict
 from dialer.settings import Settings
@@ -90,4 +90,131 @@ async def test_lead_blocked_for_good_leaves_the_list_and_a_window_block_is_postp
         assert b.status is LeadStatus.NEW and b.next_attempt_at >= later - timedelta(seconds=1)
         assert await runtime.engine.record.claim_leads(str(campaign.id), 2, now) == []
     finally:
+        await runtime.close()
+
+
+# -- a campaign this node cannot dial is refused alone; the others dial ----------------------------
+
+
+async def test_a_campaign_with_an_unknown_profile_is_refused_and_the_others_dial(db, database_url, tmp_path):
+    good = await _campaign(db, "good")
+    bad = await db.campaigns.create(
+        "bad",
+        CampaignSettings(dial_string="PJSIP/{digits}@trunk", caller_id="+33100000000", jurisdiction="XX"),
+    )
+    await db.campaigns.set_status(bad.id, CampaignStatus.RUNNING)
+    runtime = await _runtime(database_url, tmp_path)
+    try:
+        names = await runtime.load_campaigns(datetime.now(UTC))
+        assert names == ["good"] and str(good.id) in runtime.engine.campaigns
+        assert str(bad.id) not in runtime.engine.campaigns
+        refused = await runtime.db.campaigns.get(bad.id)
+        assert refused.status is CampaignStatus.PAUSED
+        when, node, reason = await runtime.db.campaigns.refusal(bad.id)
+        assert node == "n1" and "no compliance profile 'XX'" in reason
+        assert await runtime.load_campaigns(datetime.now(UTC)) == []  # not retried every refresh
+    finally:
+        await runtime.close()
+
+
+async def test_a_campaign_naming_a_pbx_the_node_lacks_is_refused_at_start(db, database_url, tmp_path):
+    from dataclasses import replace
+
+    from dialer.settings import PbxSettings
+
+    await _campaign(db, "on-main")
+    other = await db.campaigns.create(
+        "on-b",
+        CampaignSettings(
+            dial_string="PJSIP/{digits}@trunk", caller_id="+33100000000", jurisdiction="CUSTOM-DEMO", pbx="b"
+        ),
+    )
+    await db.campaigns.set_status(other.id, CampaignStatus.RUNNING)
+    runtime = await _runtime(database_url, tmp_path)
+    runtime.settings = replace(runtime.settings, pbxs=(PbxSettings("main", "asterisk", secret="x"),))
+    try:
+        assert await runtime.load_campaigns(datetime.now(UTC)) == ["on-main"]
+        _, _, reason = await runtime.db.campaigns.refusal(other.id)
+        assert "PBX 'b' is not configured" in reason and "configured: main" in reason
+    finally:
+        await runtime.close()
+
+
+# -- the daemon hashes numbers with the configured key, like the CLI --------------------------------
+
+
+async def test_the_daemon_uses_the_number_hash_key_of_the_environment(db, database_url, tmp_path):
+    from dialer.compliance.history import NumberKeyer
+    from dialer.settings import parse
+
+    settings = parse(
+        {"database": {"url": database_url}},
+        env={"DIALER_NUMBER_HASH_KEY": "k3y-of-the-site-0123456789"},
+    )
+    profiles = tmp_path / "profiles.toml"
+    profiles.write_text(DEMO_PROFILE)
+    runtime = await build_runtime(settings, pbx=FakePbx(), profile_files=(profiles,))
+    try:
+        number = "+33612345678"
+        assert runtime.gate.keyer(number) == NumberKeyer(b"k3y-of-the-site-0123456789")(number)
+    finally:
+        await runtime.close()
+
+
+# -- Redis killed mid-run: a committed disposition is not a failure, the agent is not stuck ----------
+
+
+async def test_redis_dying_mid_run_neither_fails_a_committed_disposition_nor_strands_the_agent(
+    db, database_url, tmp_path, redis_url, redis_namespace
+):
+    from redis.asyncio import Redis
+
+    from dialer.domain.agent import AgentState
+    from dialer.runtime.ports import Lead
+
+    campaign = await _campaign(db)
+    await _leads(db, campaign.id, ["+33612340007"])
+    profiles = tmp_path / "profiles.toml"
+    profiles.write_text(DEMO_PROFILE)
+    settings = Settings(
+        database_url=database_url, node_id="n1", redis_url=redis_url, redis_namespace=redis_namespace
+    )
+    runtime = await build_runtime(settings, pbx=FakePbx(), profile_files=(profiles,))
+    dead = Redis.from_url("redis://127.0.0.1:1", socket_connect_timeout=0.2)
+    history, index = runtime.gate.history, runtime.gate.dnc.redis_index
+    live = history.redis
+    try:
+        now = datetime.now(UTC)
+        [lead] = await runtime.engine.record.claim_leads(str(campaign.id), 1, now)
+        attempt = await runtime.engine.record.open_attempt(lead, now)
+        await runtime.db.attempts.record_event(attempt, "connected", now, agent_id="a1")
+        await runtime.db.attempts.close_attempt(attempt, "answered", 16, "person", now, False)
+        runtime.agents.login("a1", [str(campaign.id)])
+        runtime.agents.ready("a1")
+        assert runtime.agents.reserve(str(campaign.id)) == "a1"
+        runtime.agents.connected("a1")
+        runtime.agents.call_ended("a1")
+        assert runtime.agents.state_of("a1") is AgentState.WRAP_UP
+
+        history.redis = dead  # Redis is killed
+        index.redis = dead
+        await runtime.engine.dispose("a1", attempt, "do_not_call")  # does not raise
+        assert runtime.agents.state_of("a1") is AgentState.READY
+        assert runtime.engine.errors == {} or "dispose" not in str(runtime.engine.errors)
+        listed = await runtime.gate.dnc.check(lead.number)
+        assert [h.source for h in listed] == ["agent"]  # the database has it
+        plan = plan_of(await runtime.db.campaigns.get(campaign.id))
+        runtime.gate_port.rules[str(campaign.id)] = rules_of(
+            (await runtime.db.campaigns.get(campaign.id)).settings
+        )
+        verdict = await runtime.gate_port.check(Lead("x", str(campaign.id), "+33612340008"), plan, now)
+        assert not verdict.allowed and "Redis is down" in verdict.reason
+
+        history.redis = live  # Redis is back: the history is copied into it again
+        index.redis = live
+        assert await runtime.gate_port.resync_history()
+        events = await history.events(runtime.gate.keyer(lead.number), lead.lead_id, now - timedelta(days=1))
+        assert [e.kind for e in events if e.kind == "refusal"] == ["refusal"]
+    finally:
+        await dead.aclose()
         await runtime.close()
