@@ -20,6 +20,7 @@ import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 from telephony.asterisk.client import AmiActionError, AmiClient
 from telephony.asterisk.fastagi import AnsweredHandler, FastAgiServer
@@ -54,6 +55,8 @@ _VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _EXTEN = re.compile(r"^[0-9A-Za-z_+-]{1,40}$")
 _SOUND = re.compile(r"^[A-Za-z0-9_./-]{1,200}$")
 _HOUSEKEEPING_S = 1.0
+# File extensions of the formats Asterisk plays (format_*.so): Playback picks whichever is there.
+_SOUND_FORMATS = ("wav", "WAV", "wav16", "gsm", "ulaw", "alaw", "sln", "sln16", "g722", "g729")
 
 
 def _check(pattern: re.Pattern[str], value: str, what: str) -> str:
@@ -248,6 +251,21 @@ class AsteriskPbx:
             }
         )
         log.info("attempt %s: message %s then hang-up", attempt_id, message)
+
+    async def has_sound(self, name: str) -> bool | None:
+        """Whether Asterisk has the sound ``name`` (as ``Playback`` names it); None: cannot tell.
+
+        The manager user has neither the ``command`` nor the ``system`` class, and no other AMI
+        action looks at sound files, so Asterisk itself cannot be asked.  With ``sounds_dir`` set
+        (Asterisk on this host) the file is looked for there: ``<sounds_dir>/<name>.<format>``,
+        or ``<name>.<format>`` for an absolute name.
+        """
+        if not _SOUND.match(name) or ".." in name:
+            return False  # play_then_hangup refuses it
+        if not self.settings.sounds_dir:
+            return None
+        base = Path(name) if name.startswith("/") else Path(self.settings.sounds_dir, name)
+        return any(base.with_name(f"{base.name}.{ext}").is_file() for ext in _SOUND_FORMATS)
 
     async def _redirect(self, attempt_id: str, context: str, exten: str) -> None:
         action = {

@@ -33,6 +33,10 @@ class AsteriskSettings:
     decision_timeout_s: float = 2.0  # the answered customer waits on the line meanwhile
     tracker_grace_s: float = 60.0  # forget a finished call whose last message never came
     event_queue_warn: int = 50_000  # events waiting for the handler: warn above this backlog
+    # Where this Asterisk keeps the campaigns' sounds, when it runs on the dialer's host (e.g.
+    # /var/lib/asterisk/sounds/en): the only way to check a message exists, as the manager user
+    # may not run CLI commands.  Empty: another host, the check is left to the operator.
+    sounds_dir: str = ""
     name: str = "asterisk"
 
     def __post_init__(self) -> None:

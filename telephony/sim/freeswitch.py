@@ -36,6 +36,7 @@ from telephony.sim.model import CalleeModel, ScriptedCallee
 
 MAX_COMMAND_BYTES = 64 * 1024  # a command frame larger than this is not ESL: the connection is dropped
 VERSION = "1.10.12-release"
+SOUNDS_DIR = "/usr/share/freeswitch/sounds"  # the sounds directory of the 1.10 Debian packages
 
 # switch_event_types_t names accepted by "event plain ..."; anything else is ignored, as FreeSWITCH does.
 _EVENT_NAMES = frozenset(
@@ -189,6 +190,13 @@ class FreeSwitchSimulator:
         # Command words (first word of a command frame) that are read and never answered:
         # a test adds "api" here to see the client's timeout.
         self.unanswered_commands: set[str] = set()
+        # Global variables (global_getvar) and the files on the switch (file_exists), laid out as
+        # the 1.10 Debian packages do, with the dialer's prompt installed as the README says.
+        self.global_vars: dict[str, str] = {
+            "sounds_dir": SOUNDS_DIR,
+            "sound_prefix": f"{SOUNDS_DIR}/en/us/callie",  # vanilla vars.xml
+        }
+        self.files: set[str] = {f"{SOUNDS_DIR}/en/us/callie/dialer-identification.wav"}
         self.port = 0
         self._host = "127.0.0.1"
         self._server: asyncio.Server | None = None
@@ -424,6 +432,10 @@ class FreeSwitchSimulator:
             return self._status()
         if command == "uptime":
             return f"{int(switch.uptime_s())}\n"
+        if command == "global_getvar":
+            return self.global_vars.get(arg.strip(), "")
+        if command == "file_exists":
+            return "true" if arg.strip() in self.files else "false"
         if command == "version":
             return f"FreeSWITCH Version {VERSION} (git 10 2024-06-06 13:55:50Z 64bit)\n"
         if command == "hupall":
