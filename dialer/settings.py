@@ -69,6 +69,8 @@ class PbxSettings:
     ping_interval_s: float = 5.0
     max_lines: int = 100  # trunk capacity: lines open at once on this PBX
     max_calls_per_second: float = 10.0
+    # Asterisk on this host: the directory of the campaigns' sounds, checked before a campaign dials.
+    sounds_dir: str = ""
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,7 @@ _PBX_KEYS = {
     "ping_interval_s",
     "max_lines",
     "max_calls_per_second",
+    "sounds_dir",
 }
 
 
@@ -224,6 +227,15 @@ def _pbx(name: str, raw: Mapping[str, Any], env: Mapping[str, str], need_secret:
     max_lines = _take(raw, where, "max_lines", int, 100)
     if max_lines < 1:
         _problem(f"{where}.max_lines: must be at least 1")
+    sounds_dir = _take(raw, where, "sounds_dir", str, "")
+    if sounds_dir and kind != "asterisk":
+        _problem(
+            f"{where}.sounds_dir: only for Asterisk (FreeSWITCH is asked over the Event Socket); remove it"
+        )
+    elif sounds_dir and not sounds_dir.startswith("/"):
+        _problem(
+            f"{where}.sounds_dir: {sounds_dir!r} must be an absolute path, e.g. /var/lib/asterisk/sounds/en"
+        )
     return PbxSettings(
         name=name,
         kind=kind,
@@ -237,6 +249,7 @@ def _pbx(name: str, raw: Mapping[str, Any], env: Mapping[str, str], need_secret:
         ping_interval_s=_take(raw, where, "ping_interval_s", float, 5.0),
         max_lines=max_lines,
         max_calls_per_second=_take(raw, where, "max_calls_per_second", float, 10.0),
+        sounds_dir=sounds_dir,
     )
 
 

@@ -26,17 +26,13 @@ CONFIG = ROOT / "config"
 
 
 def _installed_dialer_toml(tmp_path: Path) -> Path:
-    """config/dialer.toml as installed, its profiles file copied where it points and its database a
-    SQLite file here (the files under /etc/dialer/ and the PostgreSQL server do not exist here)."""
+    """config/dialer.toml as installed, with the profiles example beside it (where the loader looks)
+    and its database a SQLite file here (the PostgreSQL server of the example is not here)."""
     text = (CONFIG / "dialer.toml").read_text(encoding="utf-8")
-    installed = tmp_path / "profiles.toml"
-    installed.write_text((CONFIG / "compliance" / "profiles.toml").read_text(encoding="utf-8"))
-    for shipped, here in (
-        ('"/etc/dialer/profiles.toml"', f'"{installed}"'),
-        ('"postgresql+asyncpg://dialer@127.0.0.1/dialer"', f'"sqlite+aiosqlite:///{tmp_path / "dialer.db"}"'),
-    ):
-        assert shipped in text
-        text = text.replace(shipped, here)
+    (tmp_path / "profiles.toml").write_text((CONFIG / "compliance" / "profiles.toml").read_text("utf-8"))
+    database = re.search(r'(?m)^url = "postgresql://[^"]*"$', text)
+    assert database is not None, "config/dialer.toml: [database] url is not the PostgreSQL example"
+    text = text.replace(database.group(0), f'url = "sqlite:///{tmp_path / "dialer.db"}"')
     path = tmp_path / "dialer.toml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -50,7 +46,7 @@ def test_dialer_toml_loads_with_the_settings_loader(tmp_path: Path) -> None:
     settings = _load_dialer_toml(tmp_path)
     assert [(p.name, p.kind) for p in settings.pbxs] == [("main", "asterisk")]
     assert settings.pbxs[0].secret == "s3cret"
-    assert settings.profiles_file == tmp_path / "profiles.toml"
+    assert tmp_path / "profiles.toml" in settings.profile_files
 
 
 def test_operator_profiles_example_loads_and_care_fr_keeps_french_law() -> None:

@@ -132,6 +132,10 @@ def _create(args: argparse.Namespace) -> int:
         print(f"jurisdiction {settings.jurisdiction} requires:")
         for line in _requirements(settings, args):
             print(f"  {line}")
+        print(
+            f"identification message {settings.identification_message}: it must be on the PBX "
+            "(README, 'The identification message'); `dialer run` refuses the campaign if the PBX lacks it"
+        )
         return 0
 
     return run_with_database(args, work)
@@ -237,7 +241,15 @@ def _add_settings_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--abandon-cap", type=float, help="abandoned / person-answered ceiling, e.g. 0.03")
     parser.add_argument("--ring-timeout", type=float, help="seconds of ringing before giving up (>= 15)")
     parser.add_argument("--amd", choices=[p.value for p in AmdPolicy], help="answering-machine policy")
-    parser.add_argument("--id-message", help="sound played to a person when no agent is free")
+    parser.add_argument(
+        "--message",
+        "--id-message",
+        dest="id_message",
+        metavar="NAME",
+        help="identification message played to a person when no agent is free: a sound name without "
+        "extension, relative to the PBX's sounds directory (default: dialer-identification, shipped in "
+        "config/sounds/)",
+    )
     parser.add_argument("--machine-message", help="sound left on answering machines (amd leave_message)")
     parser.add_argument(
         "--connect-limit", type=float, help="seconds after the greeting to reach an agent (<= 2)"

@@ -42,6 +42,7 @@ from dialer.runtime.ports import (
     Lead,
     OpenAttempt,
 )
+from dialer.runtime.prompts import prompt_problem
 from dialer.settings import PbxSettings, Settings, sqlite_path
 from dialer.store.db import Database, DatabaseError
 from dialer.store.repositories import CampaignRecord
@@ -301,6 +302,7 @@ def pbx_of(settings: PbxSettings) -> Pbx:
                 fastagi_port=settings.fastagi_port,
                 action_timeout_s=settings.action_timeout_s,
                 ping_interval_s=settings.ping_interval_s,
+                sounds_dir=settings.sounds_dir,
                 name=settings.name,
             )
         )
@@ -344,6 +346,7 @@ class Runtime:
                 if not running:
                     continue
                 problem = self.campaign_problem(record.settings)
+                problem = problem or await prompt_problem(self.pbx, record.settings, record.name)
                 if problem is None:
                     try:
                         pacer = await pacer_of(self.db, self.gate, record, self.limits, now)

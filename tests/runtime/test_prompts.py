@@ -123,3 +123,67 @@ def test_shipped_prompts_are_short_8khz_16bit_mono_wav() -> None:
             )
             assert 2.0 < w.getnframes() / w.getframerate() < 8.0
         assert path.with_suffix(".txt").is_file()  # the text it is made from (scripts/make-prompts)
+
+
+async def test_daemon_refuses_a_running_campaign_whose_message_the_pbx_lacks(
+    db, database_url: str, tmp_path: Path, freeswitch: tuple[FreeSwitchSimulator, FreeSwitchPbx]
+) -> None:
+    from dialer.domain.campaign import CampaignStatus
+    from dialer.runtime.bootstrap import build_runtime
+    from dialer.runtime.demo import DEMO_PROFILE
+    from dialer.settings import Settings
+
+    _, pbx = freeswitch
+    ids = {}
+    for name, message in (("shipped", "dialer-identification"), ("acme", "acme-id")):
+        record = await db.campaigns.create(
+            name, campaign(jurisdiction="CUSTOM-DEMO", identification_message=message)
+        )
+        ids[name] = (await db.campaigns.set_status(record.id, CampaignStatus.RUNNING)).id
+    profiles = tmp_path / "profiles.toml"
+    profiles.write_text(DEMO_PROFILE)
+    runtime = await build_runtime(
+        Settings(database_url=database_url, node_id="n1"), pbx=pbx, profile_files=(profiles,)
+    )
+    try:
+        from datetime import UTC, datetime
+
+        assert await runtime.load_campaigns(datetime.now(UTC)) == ["shipped"]
+        refusal = await db.campaigns.refusal(ids["acme"])
+        assert refusal is not None and "identification message 'acme-id'" in refusal[2]
+        assert await db.campaigns.refusal(ids["shipped"]) is None
+    finally:
+        await runtime.db.close()
+        await runtime.gate.close()
+
+
+def test_sounds_dir_is_an_absolute_directory_of_an_asterisk_pbx() -> None:
+    from dialer.runtime.bootstrap import pbx_of
+    from dialer.settings import SettingsError, parse
+
+    def pbx(**raw: object) -> dict[str, object]:
+        return {"pbx": {"main": {"type": "asterisk", "secret": "s", **raw}}}
+
+    settings = parse(pbx(sounds_dir="/var/lib/asterisk/sounds/en"), env={})
+    made = pbx_of(settings.pbxs[0])
+    assert isinstance(made, AsteriskPbx) and made.settings.sounds_dir == "/var/lib/asterisk/sounds/en"
+    with pytest.raises(SettingsError, match="sounds_dir: 'sounds' must be an absolute path"):
+        parse(pbx(sounds_dir="sounds"), env={})
+    with pytest.raises(SettingsError, match="sounds_dir: only for Asterisk"):
+        parse(pbx(type="freeswitch", sounds_dir="/usr/share/freeswitch/sounds"), env={})
+
+
+def test_campaign_create_sets_and_checks_the_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dialer.cli import main
+
+    db = f"sqlite+aiosqlite:///{tmp_path / 'dialer.db'}"
+    assert main(["migrate", "--db", db]) == 0
+    create = ["campaign", "create", "--dial-string", "PJSIP/{number}@t", "--caller-id", "+33123456789"]
+    assert main([*create, "bad", "--message", "acme-id.wav", "--db", db]) == 1
+    assert "identification message 'acme-id.wav' is not a sound name" in capsys.readouterr().err
+    assert main([*create, "good", "--message", "custom/acme-id", "--db", db]) == 0
+    assert "identification message custom/acme-id: it must be on the PBX" in capsys.readouterr().out
+    assert main(["campaign", "show", "good", "--db", db]) == 0
+    assert "custom/acme-id" in capsys.readouterr().out
