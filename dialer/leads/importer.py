@@ -29,20 +29,42 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from json.encoder import encode_basestring as encode_json_string
 from pathlib import Path
 from typing import IO, Any
 
-from dialer.leads.numbers import Normalized, RegionError, normalize_many, normalize_region
+from sqlalchemy.exc import SQLAlchemyError
+
+from dialer.leads.numbers import (
+    Normalized,
+    RegionError,
+    mask_numbers_in,
+    normalize_many,
+    normalize_number,
+    normalize_region,
+    number_problem,
+)
 from dialer.store.db import Database
+from dialer.store.leads_repo import LeadAdmin, LeadInserter, RepairedList
 from dialer.store.models import utcnow
-from dialer.store.repositories import LeadBulkWriter
 from telephony.base import mask_number
 
 log = logging.getLogger(__name__)
 
 # Fields a lead has; the rest of a row's columns are kept as ``extra``.
-LEAD_FIELDS = ("phone", "first_name", "last_name", "email", "external_id", "timezone", "consent", "priority")
+LEAD_FIELDS = (
+    "phone",
+    "first_name",
+    "last_name",
+    "email",
+    "external_id",
+    "timezone",
+    "consent",
+    "consent_given_at",
+    "consent_source",
+    "priority",
+)
 # Header names recognised (case-insensitive) for a field when the mapping does not name its column.
 FIELD_ALIASES: Mapping[str, tuple[str, ...]] = {
     "phone": (
@@ -64,12 +86,24 @@ FIELD_ALIASES: Mapping[str, tuple[str, ...]] = {
     "external_id": ("external_id", "customer_id", "id"),
     "timezone": ("timezone", "time_zone", "tz", "fuseau"),
     "consent": ("consent", "consentement", "opt_in", "optin"),
+    "consent_given_at": (
+        "consent_given_at",
+        "consent_date",
+        "consent_at",
+        "date_consentement",
+        "date consentement",
+    ),
+    "consent_source": ("consent_source", "source_consentement", "source consentement"),
     "priority": ("priority", "priorite", "priorité"),
 }
 _TRUE = frozenset({"1", "true", "yes", "y", "oui", "o", "x"})
 _FALSE = frozenset({"0", "false", "no", "n", "non"})
 _SCAN_CHUNK = 1 << 20
 _POOL_MIN_BYTES = 4 << 20
+# An import that has written nothing for this long says it is still alive (see LeadInserter).
+_HEARTBEAT_S = 60.0
+# The longest field a row may have (csv's own default limit); a longer one rejects its row.
+FIELD_LIMIT = csv.field_size_limit()
 DncCheck = Callable[[str], Awaitable[bool]]
 Progress = Callable[["ImportProgress"], None]
 
@@ -86,6 +120,7 @@ class RejectReason(enum.StrEnum):
     DO_NOT_CALL = "do_not_call"
     BAD_ROW = "bad_row"  # not as many fields as the header
     BAD_VALUE = "bad_value"  # a mapped field (timezone, consent, priority) cannot be read
+    UNREADABLE = "unreadable_row"  # not CSV the reader can split (a field of megabytes, a stray quote)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +146,8 @@ class ImportReport:
     rejects_path: str | None = None
     messages: list[str] = field(default_factory=list)  # the first rejections, in operator's words
     seconds: float = 0.0
+    # Lists of this campaign left `importing` by an import that was killed, repaired before this one.
+    repaired: list[RepairedList] = field(default_factory=list)
 
     @property
     def rejected_total(self) -> int:
@@ -259,8 +296,31 @@ def parse_mapping(text: str) -> dict[str, str]:
     return mapping
 
 
-def resolve_columns(header: list[str], mapping: Mapping[str, str], source: str) -> dict[str, int]:
-    """Column index of each lead field: the mapping first, then the usual header names (FIELD_ALIASES)."""
+def no_header_names(width: int) -> list[str]:
+    """Column names of a file without a header line: ``column 1``, ``column 2``, ..."""
+    return [f"column {i}" for i in range(1, width + 1)]
+
+
+def _numbers_in(header: list[str], region: str) -> list[int]:
+    """Positions (from 1) of the header cells that are valid phone numbers: the line is data."""
+    return [i for i, cell in enumerate(header, 1) if cell and normalize_number(cell, region) is not None]
+
+
+def resolve_columns(
+    header: list[str],
+    mapping: Mapping[str, str],
+    source: str,
+    region: str | None = None,
+    *,
+    no_header: bool = False,
+) -> dict[str, int]:
+    """Column index of each lead field: the mapping first, then the usual header names (FIELD_ALIASES).
+
+    Without a header line (``no_header``) columns are named by position:
+    ``--map phone=2`` or ``phone="column 2"``.  With a header line that holds
+    phone numbers, the file has no header: the error says to pass --no-header
+    (taking that line as names would lose its lead).
+    """
     unknown = sorted(set(mapping) - set(LEAD_FIELDS))
     if unknown:
         raise LeadImportError(
@@ -268,11 +328,28 @@ def resolve_columns(header: list[str], mapping: Mapping[str, str], source: str) 
             f"fields are: {', '.join(LEAD_FIELDS)}"
         )
     by_name = {h.strip().casefold(): i for i, h in enumerate(header)}
+    if no_header:
+        by_name.update({str(i): i - 1 for i in range(1, len(header) + 1)})
     shown = ", ".join(repr(h) for h in header)
+    in_data = _numbers_in(header, region) if region is not None and not no_header else []
+    no_header_hint = (
+        f"the first line of {source} looks like a lead, not column names (column "
+        f"{in_data[0] if in_data else 1} holds a phone number): import it with --no-header and name "
+        f"columns by position, e.g. --no-header --map phone={in_data[0] if in_data else 1}"
+    )
     columns: dict[str, int] = {}
     for name, column in mapping.items():
         index = by_name.get(column.strip().casefold())
+        if index is not None and in_data and index + 1 in in_data:
+            raise LeadImportError(no_header_hint)
         if index is None:
+            if no_header:
+                raise LeadImportError(
+                    f"column {column!r} (mapped to {name}) is not a column of {source}: without a header "
+                    f"line, columns are numbered 1 to {len(header)}; e.g. --map {name}=1"
+                )
+            if in_data:
+                raise LeadImportError(no_header_hint)
             raise LeadImportError(
                 f"column {column!r} (mapped to {name}) is not in the header of {source}; "
                 f"the header has: {shown}; fix the mapping, e.g. --map {name}=<column>"
@@ -289,9 +366,17 @@ def resolve_columns(header: list[str], mapping: Mapping[str, str], source: str) 
                 taken.add(index)
                 break
     if "phone" not in columns:
+        if no_header:
+            raise LeadImportError(
+                f"{source} has no header line, so say which column holds the number by its position, "
+                f"from 1 to {len(header)}: e.g. --no-header --map phone=1"
+            )
+        if in_data:
+            raise LeadImportError(no_header_hint)
         raise LeadImportError(
             f"no phone column in {source}: the header has: {shown}; "
-            "say which column holds the number with --map phone=<column>"
+            "say which column holds the number with --map phone=<column name> "
+            "(a file without a header line: --no-header --map phone=<column number>)"
         )
     return columns
 
@@ -322,12 +407,139 @@ class _Rejects:
             self._file.close()
 
 
+class _Unreadable(list[str]):
+    """A record the csv reader could not split: the lines it spans and the reader's complaint.
+
+    An empty list, so the import's hot loop meets it only on its rare path (a blank-looking row).
+    Its raw text is read again from the file at the end of the import, for the rejects file.
+    """
+
+    def __init__(self, first: int, last: int, error: str) -> None:
+        super().__init__()
+        self.first = first
+        self.last = last
+        self.error = error
+
+
 def _records(reader: Iterator[list[str]], line_of: Callable[[], int]) -> Iterator[tuple[int, list[str]]]:
-    """Rows with the line each starts on (a quoted field may span lines)."""
+    """Rows with the line each starts on (a quoted field may span lines).
+
+    A record the reader cannot split (a field longer than FIELD_LIMIT) comes
+    as an :class:`_Unreadable`; reading goes on with the next line.
+    """
     start = line_of() + 1
-    for row in reader:
-        yield start, row
-        start = line_of() + 1
+    while True:
+        try:
+            for row in reader:
+                yield start, row
+                start = line_of() + 1
+            return
+        except csv.Error as exc:
+            yield start, _Unreadable(start, max(start, line_of()), str(exc))
+            start = line_of() + 1
+
+
+def _unreadable_reason(row: _Unreadable) -> str:
+    if "field larger than field limit" in row.error:
+        return (
+            f"has a field longer than {FIELD_LIMIT:,} characters (a quote left open, or not a lead list?); "
+            "its raw text goes to the rejects file"
+        )
+    return f"cannot be read as CSV ({row.error}); its raw text goes to the rejects file"
+
+
+def _raw_lines(source: Path, encoding: str, spans: Mapping[int, int]) -> Iterator[tuple[int, str]]:
+    """The raw text of each span of lines ``first -> last`` of the file, as the csv reader split them."""
+    pending = sorted(spans.items())
+    if not pending:
+        return
+    index = 0
+    parts: list[str] = []
+    with source.open(encoding=encoding, newline="") as text:
+        for number, line in enumerate(text, 1):
+            first, last = pending[index]
+            if number < first:
+                continue
+            parts.append(line)
+            if number >= last:
+                yield first, "".join(parts).rstrip("\r\n")
+                parts = []
+                index += 1
+                if index == len(pending):
+                    return
+
+
+@dataclass(slots=True)
+class _Table:
+    """An open CSV file past its header: the columns, and the data rows with their lines."""
+
+    header: list[str]
+    columns: dict[str, int]
+    delimiter: str
+    records: Iterator[tuple[int, list[str]]]
+
+
+def _open_table(
+    text: io.TextIOWrapper,
+    source: Path,
+    mapping: Mapping[str, str],
+    region: str,
+    no_header: bool,
+) -> _Table:
+    sample = text.read(64 * 1024)
+    if not sample.strip():
+        raise LeadImportError(f"{source} is empty; it needs a header line and one lead per line")
+    text.seek(0)
+    delimiter = sniff_delimiter(sample.lstrip("\ufeff"))
+    reader = csv.reader(text, delimiter=delimiter)
+    header: list[str] = []
+    first: tuple[int, list[str]] | None = None
+    start = 1
+    try:
+        for row in reader:
+            if any(cell.strip() for cell in row):
+                if no_header:
+                    first = (start, row)
+                    header = no_header_names(len(row))
+                else:
+                    header = [cell.strip().lstrip("\ufeff") for cell in row]
+                break
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise LeadImportError(
+            f"the first line of {source} cannot be read as CSV ({exc}); is it a CSV file?"
+        ) from None
+    if not header:
+        raise LeadImportError(f"{source} has no header line; the first line must name the columns")
+    if first is not None and first[1] and first[1][0].startswith("\ufeff"):
+        first[1][0] = first[1][0].lstrip("\ufeff")
+    columns = resolve_columns(header, mapping, str(source), region, no_header=no_header)
+    records = _records(reader, lambda: reader.line_num)
+    if first is not None:
+        records = itertools.chain([first], records)
+    return _Table(header, columns, delimiter, records)
+
+
+def _parse_consent(value: str) -> bool | None:
+    """yes/no/1/0 (and French oui/non) -> bool; None when the value is not one of them."""
+    folded = value.casefold()
+    if folded in _TRUE:
+        return True
+    if folded in _FALSE:
+        return False
+    return None
+
+
+def _parse_consent_time(value: str, now: datetime) -> datetime | str:
+    """A consent date (ISO, UTC unless it names a zone), or the reason it cannot be one."""
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return f"consent date {value!r} is not a date; write it as 2026-03-01 or 2026-03-01T14:30"
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    if when > now:
+        return f"consent date {value!r} is in the future"
+    return when
 
 
 def _workers_for(source: Path, workers: int | None) -> int:
@@ -371,6 +583,22 @@ def _mask(e164: str) -> str:
     return mask_number(e164)
 
 
+def check_encoding(encoding: str) -> None:
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise LeadImportError(
+            f"encoding {encoding!r} is unknown; use utf-8, utf-8-sig, cp1252 or latin-1"
+        ) from None
+
+
+def database_failure(exc: BaseException) -> str:
+    """A database error in the operator's words, without the numbers the driver puts in it."""
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    first = text[0] if text else exc.__class__.__name__
+    return f"the database refused the import ({exc.__class__.__name__}: {mask_numbers_in(first)})"
+
+
 async def import_leads(
     db: Database,
     path: str | Path,
@@ -383,6 +611,7 @@ async def import_leads(
     *,
     encoding: str | None = None,
     list_name: str | None = None,
+    no_header: bool = False,
     batch_size: int = 20000,
     max_messages: int = 20,
     workers: int | None = 0,
@@ -392,13 +621,20 @@ async def import_leads(
 
     ``mapping`` maps lead fields to column names (``{"phone": "Telephone"}``);
     unmapped columns named like a field are taken as that field, the others
-    kept in the lead's ``extra``.  ``dnc_check(e164)`` returning True rejects
-    the row as do-not-call.  ``workers``: processes that parse numbers next to
-    the import (0: none; None: one per core beyond two, for files over a few MB).  Worker
-    processes are spawned, so they re-import the main module: a script that
-    asks for them must guard its entry point with ``if __name__ == "__main__"``.
-    Raises :class:`LeadImportError` when the file as a whole cannot be read
-    (encoding, no header, missing column).
+    kept in the lead's ``extra``.  ``no_header``: the first line is a lead, and
+    columns are named by position (``{"phone": "2"}``).  ``dnc_check(e164)``
+    returning True rejects the row as do-not-call.  ``workers``: processes that
+    parse numbers next to the import (0: none; None: one per core beyond two,
+    for files over a few MB).  Worker processes are spawned, so they re-import
+    the main module: a script that asks for them must guard its entry point
+    with ``if __name__ == "__main__"``.
+
+    Imports into one campaign may run at the same time: a number that the
+    other import inserted first is rejected here as a duplicate.  Lists of the
+    campaign left ``importing`` by a killed import are repaired first
+    (``report.repaired``).  Raises :class:`LeadImportError` when the file as
+    a whole cannot be read (encoding, no header, missing column) or the
+    database refuses it; the message never holds a full number.
     """
     started = time.perf_counter()
     source = _check_source(Path(path))
@@ -411,12 +647,17 @@ async def import_leads(
     if encoding is None:
         encoding = await asyncio.to_thread(detect_encoding, source)
     else:
-        try:
-            codecs.lookup(encoding)
-        except LookupError:
-            raise LeadImportError(
-                f"encoding {encoding!r} is unknown; use utf-8, utf-8-sig, cp1252 or latin-1"
-            ) from None
+        check_encoding(encoding)
+    repaired = await LeadAdmin(db).repair_interrupted_imports(campaign_id, actor=actor)
+    for lost in repaired:
+        log.warning(
+            "lead list %s (%s) was left importing by an import that stopped (last seen %s); "
+            "marked interrupted with its %s leads",
+            lost.id,
+            lost.name,
+            lost.last_seen.isoformat(timespec="seconds"),
+            lost.leads,
+        )
     state = _ImportState()
     try:
         report = await _run(
@@ -430,6 +671,7 @@ async def import_leads(
             dnc_check,
             progress,
             list_name,
+            no_header,
             batch_size,
             max_messages,
             _workers_for(source, workers),
@@ -439,11 +681,14 @@ async def import_leads(
         if state.pending is not None:
             # Let the batch in flight finish: its rows are counted as imported.
             try:
-                await state.pending
+                skipped = await state.pending
                 if state.report is not None:
-                    state.report.imported += state.pending_rows
-            except Exception:
-                log.exception("the last batch of %s could not be inserted", source)
+                    state.report.imported += state.pending_rows - len(skipped)
+                    if skipped:
+                        state.report.rejected[RejectReason.DUPLICATE_IN_CAMPAIGN.value] += len(skipped)
+            except Exception as late:
+                log.error("the last batch of %s could not be inserted: %s", source, database_failure(late))
+        failure = database_failure(exc) if isinstance(exc, SQLAlchemyError) else None
         if state.report is not None:
             await db.leads.finish_list(
                 state.report.lead_list_id,
@@ -451,7 +696,7 @@ async def import_leads(
                 rejected=state.report.rejected_total,
                 status="failed",
                 actor=actor,
-                detail={"error": str(exc) or exc.__class__.__name__},
+                detail={"error": failure or mask_numbers_in(str(exc)) or exc.__class__.__name__},
             )
             done = (
                 f"; {state.report.imported} leads were imported before the error (lead list "
@@ -465,9 +710,15 @@ async def import_leads(
                 f"{source} is not valid {encoding}: byte 0x{exc.object[exc.start]:02X} near line "
                 f"{state.line}; re-save it as 'CSV UTF-8' or pass the right --encoding{done}"
             ) from None
+        if failure is not None:
+            raise LeadImportError(
+                f"{failure} near line {state.line} of {source}{done}; check that the database is "
+                "reachable and migrated (`dialer migrate`), then import again"
+            ) from None
         if isinstance(exc, LeadImportError) and done:
             raise LeadImportError(f"{exc}{done}") from None
         raise
+    report.repaired = repaired
     report.rejects_path = str(rejects_file) if report.rejected_total else None
     report.seconds = time.perf_counter() - started
     await db.leads.finish_list(
@@ -486,7 +737,7 @@ class _ImportState:
     """What an interrupted import has done so far, for its error message and its lead-list record."""
 
     report: ImportReport | None = None
-    pending: asyncio.Task[None] | None = None
+    pending: asyncio.Task[set[str]] | None = None
     pending_rows: int = 0
     line: int = 0
 
@@ -502,6 +753,7 @@ async def _run(
     dnc_check: DncCheck | None,
     progress: Progress | None,
     list_name: str | None,
+    no_header: bool,
     batch_size: int,
     max_messages: int,
     workers: int,
@@ -513,20 +765,8 @@ async def _run(
     rejects: _Rejects | None = None
     pool: ProcessPoolExecutor | None = None
     try:
-        sample = text.read(64 * 1024)
-        if not sample.strip():
-            raise LeadImportError(f"{source} is empty; it needs a header line and one lead per line")
-        text.seek(0)
-        delimiter = sniff_delimiter(sample.lstrip("\ufeff"))
-        reader = csv.reader(text, delimiter=delimiter)
-        header: list[str] = []
-        for row in reader:
-            if any(cell.strip() for cell in row):
-                header = [cell.strip().lstrip("\ufeff") for cell in row]
-                break
-        if not header:
-            raise LeadImportError(f"{source} has no header line; the first line must name the columns")
-        columns = resolve_columns(header, mapping, str(source))
+        table = _open_table(text, source, mapping, region, no_header)
+        header, columns, delimiter = table.header, table.columns, table.delimiter
         extra_columns = [(i, h) for i, h in enumerate(header) if i not in columns.values() and h]
         rejects = _Rejects(rejects_file, header)
 
@@ -540,17 +780,28 @@ async def _run(
         async for phone in db.leads.numbers_of_campaign(campaign_id):
             in_campaign.add(int(phone[1:]))
 
-        writer = LeadBulkWriter(db, campaign_id, lead_list_id, utcnow())
+        now = utcnow()
+        writer = LeadInserter(db, campaign_id, lead_list_id, now)
+        await writer.claim()
         width = len(header)
         phone_i = columns["phone"]
         tz_i = columns.get("timezone")
         consent_i = columns.get("consent")
+        consent_at_i = columns.get("consent_given_at")
+        consent_source_i = columns.get("consent_source")
         priority_i = columns.get("priority")
         first_i, last_i, email_i, external_i = (
             columns.get(name) for name in ("first_name", "last_name", "email", "external_id")
         )
         batch: list[tuple[Any, ...]] = []
+        lines_of_batch: list[int] = []
+        pending_lines: list[int] = []
+        # Rows another import inserted first, by line: written to the rejects file at the end.
+        late_duplicates: set[int] = set()
+        # Records the reader could not split: first line -> last line, written at the end.
+        unreadable: dict[int, int] = {}
         rejects_name = rejects_file.name
+        last_write = time.monotonic()
 
         def reject(line: int, reason: RejectReason, row: list[str], message: str) -> None:
             assert rejects is not None
@@ -561,17 +812,27 @@ async def _run(
                     f"lead row {line}: {message}; the row was skipped and written to {rejects_name}"
                 )
 
+        pending_batch: list[tuple[Any, ...]] = []
+
         async def flush() -> None:
-            nonlocal batch
+            nonlocal batch, lines_of_batch, pending_batch, pending_lines, last_write
             if state.pending is not None:
-                await state.pending
+                skipped = await state.pending
                 state.pending = None
-                report.imported += state.pending_rows
+                report.imported += state.pending_rows - len(skipped)
+                if skipped:
+                    for line, values in zip(pending_lines, pending_batch, strict=True):
+                        if values[LeadInserter.PHONE] in skipped:
+                            late_duplicates.add(line)
+                    report.rejected[RejectReason.DUPLICATE_IN_CAMPAIGN.value] += len(skipped)
             if batch:
                 # Insert this batch while the next rows are read: the driver works in its own thread.
                 state.pending = asyncio.create_task(writer.insert(batch))
                 state.pending_rows = len(batch)
-                batch = []
+                pending_batch = batch
+                pending_lines = lines_of_batch
+                batch, lines_of_batch = [], []
+                last_write = time.monotonic()
 
         def text_of(row: list[str], index: int | None) -> str | None:
             return (row[index].strip() or None) if index is not None else None
@@ -579,16 +840,25 @@ async def _run(
         extra_of = _extra_encoder(extra_columns)
         make_row = writer.row
         remember = seen.add
+        keep_line = lines_of_batch.append
         if workers > 0:
             pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
-        chunks = _normalized_chunks(
-            _records(reader, lambda: reader.line_num), phone_i, width, region, pool, workers
-        )
+        chunks = _normalized_chunks(table.records, phone_i, width, region, pool, workers)
         async for chunk, results in chunks:
             for (line, row), normalized in zip(chunk, results, strict=True):
                 state.line = line
                 if not "".join(row).strip():  # an empty line, or only delimiters
-                    report.blank_lines += 1
+                    if isinstance(row, _Unreadable):
+                        report.rows += 1
+                        report.rejected[RejectReason.UNREADABLE.value] += 1
+                        unreadable[row.first] = row.last
+                        if len(report.messages) < max_messages:
+                            report.messages.append(
+                                f"lead row {line}: {_unreadable_reason(row)}; the row was skipped and "
+                                f"written to {rejects_name}"
+                            )
+                    else:
+                        report.blank_lines += 1
                     continue
                 report.rows += 1
                 if len(row) != width:
@@ -609,12 +879,7 @@ async def _run(
                     )
                     continue
                 if normalized is None:
-                    reject(
-                        line,
-                        RejectReason.INVALID_NUMBER,
-                        row,
-                        f"{raw_number!r} is not a valid number for {region}",
-                    )
+                    reject(line, RejectReason.INVALID_NUMBER, row, number_problem(raw_number, region))
                     continue
                 e164, zones = normalized
                 key = int(e164[1:])
@@ -631,7 +896,8 @@ async def _run(
                         line,
                         RejectReason.DUPLICATE_IN_CAMPAIGN,
                         row,
-                        f"{_mask(e164)} is already a lead of this campaign",
+                        f"{_mask(e164)} is already a lead of this campaign "
+                        "(to change it, use `dialer leads update`)",
                     )
                     continue
                 if dnc_check is not None and await dnc_check(e164):
@@ -662,6 +928,19 @@ async def _run(
                             line, RejectReason.BAD_VALUE, row, f"consent {row[consent_i]!r} is not yes/no/1/0"
                         )
                         continue
+                consent_at: datetime | None = None
+                if consent_at_i is not None and row[consent_at_i].strip():
+                    parsed = _parse_consent_time(row[consent_at_i].strip(), now)
+                    if isinstance(parsed, str):
+                        reject(line, RejectReason.BAD_VALUE, row, parsed)
+                        continue
+                    if consent is False:
+                        reject(
+                            line, RejectReason.BAD_VALUE, row, "consent says no but a consent date is given"
+                        )
+                        continue
+                    consent, consent_at = True, parsed
+                consent_source = text_of(row, consent_source_i) if consent_source_i is not None else None
                 priority = 0
                 if priority_i is not None and row[priority_i].strip():
                     try:
@@ -683,6 +962,8 @@ async def _run(
                         zones,
                         tz_source,
                         consent,
+                        consent_at,
+                        consent_source,
                         priority,
                         text_of(row, first_i),
                         text_of(row, last_i),
@@ -691,12 +972,26 @@ async def _run(
                         extra_of(row),
                     )
                 )
+                keep_line(line)
                 if len(batch) >= batch_size:
                     await flush()
+                    keep_line = lines_of_batch.append
             if progress is not None:
                 progress(ImportProgress(report.rows, raw.tell(), total_bytes))
+            if time.monotonic() - last_write > _HEARTBEAT_S:
+                await writer.heartbeat()
+                last_write = time.monotonic()
         await flush()
         await flush()
+        for first, raw_text in _raw_lines(source, encoding, unreadable):
+            rejects.write(first, RejectReason.UNREADABLE.value, [raw_text])
+        if late_duplicates:
+            _write_late_duplicates(source, encoding, mapping, region, no_header, late_duplicates, rejects)
+            if len(report.messages) < max_messages:
+                report.messages.append(
+                    f"{len(late_duplicates)} rows were imported meanwhile by another import into this "
+                    f"campaign; they were skipped as duplicates and written to {rejects_name}"
+                )
         if progress is not None:
             progress(ImportProgress(report.rows, total_bytes, total_bytes))
         if pool is not None:
@@ -709,6 +1004,23 @@ async def _run(
             rejects.close()
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _write_late_duplicates(
+    source: Path,
+    encoding: str,
+    mapping: Mapping[str, str],
+    region: str,
+    no_header: bool,
+    lines: set[int],
+    rejects: _Rejects,
+) -> None:
+    """Write the rows of ``lines`` to the rejects file: numbers another import inserted first."""
+    with source.open(encoding=encoding, newline="") as text:
+        table = _open_table(text, source, mapping, region, no_header)
+        for line, row in table.records:
+            if line in lines:
+                rejects.write(line, RejectReason.DUPLICATE_IN_CAMPAIGN.value, row)
 
 
 _Chunk = list[tuple[int, list[str]]]

@@ -19,6 +19,8 @@ from phonenumbers import (
 )
 from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
 
+from telephony.base import mask_number
+
 # phonenumbers says this when it does not know; the lead then has no zone at all,
 # and the compliance gate refuses to dial it (fail closed).
 _UNKNOWN_ZONE = "Etc/Unknown"
@@ -448,6 +450,8 @@ def normalize_number(raw: str, region: str) -> Normalized | None:
         if fast is not None and fast is not NOT_VALID:
             return fast
         # Not valid written "+CC...": the spelling as given may still be (a national prefix kept).
+    elif _ALLOWED.fullmatch(raw) is None:
+        return None  # a letter, an extension, a suffix: see number_problem
     try:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException:
@@ -458,3 +462,87 @@ def normalize_number(raw: str, region: str) -> Normalized | None:
 def normalize_many(raws: list[str], region: str) -> list[Normalized | None]:
     """``normalize_number`` over a chunk (the unit of work of the import's process pool)."""
     return [normalize_number(raw, region) for raw in raws]
+
+
+# ---------------------------------------------------------------------------
+# Numbers as people write them: what a number may hold, and why one is refused.
+
+# Besides digits, a number may hold a leading '+', spaces and the usual separators.  Anything
+# else (a letter, '#', '*', ';ext=') is refused: phonenumbers would drop a trailing suffix
+# ("0612000007x") or keep an extension ("... ext 5") that a dialer cannot dial, silently.
+_ALLOWED = re.compile(r"[\d\s+().\-/]*")
+_SUFFIX = re.compile(r"(?i)[\s,;]*(?:e?xt\.?|extension|poste|p|x|#|;ext=)?[\s.:=#]*\d*\s*$")
+
+
+def has_only_number_characters(raw: str) -> bool:
+    return _ALLOWED.fullmatch(raw) is not None
+
+
+def number_problem(raw: str, region: str) -> str:
+    """Why ``normalize_number`` refused ``raw``, in the operator's words, the number masked."""
+    text = raw.strip()
+    shown = mask_number(text)
+    if not has_only_number_characters(text):
+        start = next(i for i, c in enumerate(text) if not _ALLOWED.fullmatch(c))
+        head, tail = text[:start].strip(), text[start:]
+        if _SUFFIX.fullmatch(tail) and sum(c.isdigit() for c in head) >= 6:
+            return (
+                f"{mask_number(head)!r} is followed by {tail.strip()!r}, an extension or suffix that "
+                "cannot be dialed; remove it (an extension in a column of its own is kept in the "
+                "lead's extra fields)"
+            )
+        return f"{shown!r} holds {text[start]!r}, which is not part of a phone number"
+    return f"{shown!r} is not a valid number for {region}"
+
+
+class NumberInputError(ValueError):
+    """A number typed by the operator cannot be read; the message says how to write it."""
+
+
+def parse_user_number(text: str, country: str | None = None) -> str:
+    """E.164 of a number the operator typed (CLI argument): "+CC..." or, with ``country``, national.
+
+    The messages echo the input: it is the operator's own.
+    """
+    raw = text.strip()
+    if not raw:
+        raise NumberInputError("the number is empty; write it as +33612345678, or give --country FR")
+    if not has_only_number_characters(raw):
+        bad = next(c for c in raw if not _ALLOWED.fullmatch(c))
+        raise NumberInputError(
+            f"{text!r} is not a phone number: {bad!r} is not a digit or separator; "
+            "write it as +33612345678 (extensions cannot be dialed)"
+        )
+    region = "ZZ"
+    if country:
+        try:
+            region = normalize_region(country)
+        except RegionError as exc:
+            raise NumberInputError(str(exc).replace("default country", "--country")) from None
+    found = normalize_number(raw, region)
+    if found is None:
+        if region == "ZZ" and not raw.startswith("+"):
+            raise NumberInputError(
+                f"{text!r} is a national number: give its country with --country (e.g. --country FR), "
+                "or write it in international form such as +33612345678"
+            )
+        where = f"for {region}" if region != "ZZ" else "(checked with its country code)"
+        raise NumberInputError(f"{text!r} is not a valid phone number {where}; check the digits")
+    return found[0]
+
+
+# A run of digits long enough to be a phone number, with the separators people write.
+_NUMBER_LIKE = re.compile(r"\+?\d[\d .\-/()]{4,}\d")
+
+
+_DATE = re.compile(r"\d{4}-\d\d-\d\d")
+
+
+def _mask_match(match: re.Match[str]) -> str:
+    found = match.group(0)
+    return found if _DATE.match(found) else mask_number(found)
+
+
+def mask_numbers_in(text: str) -> str:
+    """``text`` with everything that looks like a phone number masked (for database errors)."""
+    return _NUMBER_LIKE.sub(_mask_match, text)

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -71,11 +72,16 @@ class LeadList(Base):
     name: Mapped[str] = mapped_column(String(200))
     source_file: Mapped[str] = mapped_column(String(1000))
     default_country: Mapped[str] = mapped_column(String(2))
-    status: Mapped[str] = mapped_column(String(16))  # importing / complete / failed
+    status: Mapped[str] = mapped_column(String(16))  # importing / complete / failed / interrupted
     imported: Mapped[int] = mapped_column(Integer, default=0)
     rejected: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # False: the list's leads are not dialed (`dialer lists disable`).
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # Touched by the import with every batch: an `importing` list whose heartbeat stopped was killed.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    import_owner: Mapped[str | None] = mapped_column(String(120))  # host:pid of the importing process
 
 
 class Lead(Base):
@@ -100,6 +106,8 @@ class Lead(Base):
     timezones: Mapped[str] = mapped_column(String(400))
     timezone_source: Mapped[str] = mapped_column(String(8))  # number / column
     consent: Mapped[bool | None] = mapped_column(Boolean)
+    consent_given_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # when the person agreed
+    consent_source: Mapped[str | None] = mapped_column(String(200))  # how: web form, contract, ...
     priority: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(16))
     attempt_count: Mapped[int] = mapped_column(Integer, default=0)

@@ -151,7 +151,10 @@ async def test_file_without_phone_column_says_how_to_map(
     db: Database, campaign: CampaignRecord, tmp_path: Path
 ) -> None:
     source = write(tmp_path, "Client,Ville\nLéa,Paris\n")
-    with pytest.raises(LeadImportError, match=r"no phone column .* --map phone=<column>"):
+    with pytest.raises(
+        LeadImportError,
+        match=r"no phone column .* --map phone=<column name> .*--no-header --map phone=<column number>",
+    ):
         await import_leads(db, source, campaign.id, "FR")
 
 
