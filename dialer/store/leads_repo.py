@@ -22,6 +22,7 @@ import socket
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
@@ -157,6 +158,10 @@ class LeadInserter:
         """Insert rows made by :meth:`row` in one transaction; return the numbers already leads."""
         if not rows:
             return set()
+        if not self._sqlite:
+            # Two imports inserting the same numbers in different orders would each wait for the
+            # other's uncommitted row: a deadlock.  In one order, the later one waits, then skips.
+            rows = sorted(rows, key=itemgetter(self.PHONE))
         phones = [r[self.PHONE] for r in rows]
         async with self._db.engine.begin() as conn:
             result = await conn.exec_driver_sql(self._sql, list(rows))

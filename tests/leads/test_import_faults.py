@@ -53,7 +53,9 @@ async def test_concurrent_imports_into_one_campaign_merge_and_lose_nothing(
 ) -> None:
     """Two imports at once (PostgreSQL: truly concurrent): no traceback, every row a lead or a reject."""
     first = numbers_csv(tmp_path / "a.csv", list(range(0, 1500)))
-    second = numbers_csv(tmp_path / "b.csv", list(range(500, 2000)))  # 1000 numbers in both files
+    # 1000 numbers in both files, in the opposite order: on PostgreSQL each import's batch would
+    # wait for rows of the other's if both were not inserted in one order (a deadlock).
+    second = numbers_csv(tmp_path / "b.csv", list(range(1999, 499, -1)))
     # Both imports have read the campaign's numbers (none yet) before either inserts a row.
     barrier = asyncio.Barrier(2)
     started: set[int] = set()
