@@ -168,6 +168,7 @@ class ConnectFailed(CallEvent):
 
     agent_id: str = ""
     reason: str = ""
+    customer_gone: bool = False  # the customer's channel left before the move: nobody to route again
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,14 @@
 """The call state machine: every transition of a dial attempt lives in this file.
 
-NEW -> DIALING -> RINGING -> ANSWERED -> {CONNECTED | ABANDONED | MACHINE} -> ENDED,
-with the failure exits BUSY, NO_ANSWER, CONGESTION, INVALID_NUMBER, FAILED,
-CANCELLED and LOST from NEW/DIALING/RINGING.
+NEW -> DIALING -> RINGING -> ANSWERED -> CONNECTING -> CONNECTED -> ENDED, or
+ANSWERED -> {ABANDONED | MACHINE} -> ENDED, with the failure exits BUSY,
+NO_ANSWER, CONGESTION, INVALID_NUMBER, FAILED, CANCELLED and LOST from
+NEW/DIALING/RINGING.  CONNECTING is "sent to an agent's bridge": the call is
+CONNECTED only when the PBX confirms the customer joined it; a refused or
+empty bridge sends it back to ANSWERED for another agent or the
+identification message.  An answered call the PBX cut (a restart) before it
+reached an agent is LOST; a beep heard after the connect (FreeSWITCH avmd
+keeps listening) turns a CONNECTED call into a MACHINE.
 
 PBX events can arrive twice (AMI reconnects) or late (FastAGI racing the
 OriginateResponse).  A repeat of the event that led to the current state is a
@@ -22,6 +28,7 @@ class CallState(enum.StrEnum):
     DIALING = "dialing"
     RINGING = "ringing"
     ANSWERED = "answered"
+    CONNECTING = "connecting"
     CONNECTED = "connected"
     ABANDONED = "abandoned"
     MACHINE = "machine"
@@ -39,7 +46,10 @@ class CallInput(enum.StrEnum):
     ORIGINATE = "originate"  # the PBX accepted our originate
     RINGING = "ringing"
     ANSWERED = "answered"
-    CONNECTED = "connected"  # joined an agent
+    CONNECTING = "connecting"
+    SENT_TO_AGENT = "sent_to_agent"  # an agent was reserved and the customer sent to the bridge
+    CONNECT_FAILED = "connect_failed"  # the bridge refused the customer or had no agent in it
+    CONNECTED = "connected"  # the PBX confirms the customer joined the agent
     ABANDONED = "abandoned"  # a person with nobody free in time
     MACHINE = "machine"  # detection said machine
     HUNG_UP = "hung_up"  # an answered call ended
@@ -69,13 +79,19 @@ TRANSITIONS: dict[tuple[CallState, CallInput], CallState] = {
     (S.DIALING, Ev.RINGING): S.RINGING,
     (S.DIALING, Ev.ANSWERED): S.ANSWERED,  # no 180 before the 200
     (S.RINGING, Ev.ANSWERED): S.ANSWERED,
-    (S.ANSWERED, Ev.CONNECTED): S.CONNECTED,
+    (S.ANSWERED, Ev.SENT_TO_AGENT): S.CONNECTING,
     (S.ANSWERED, Ev.ABANDONED): S.ABANDONED,
     (S.ANSWERED, Ev.MACHINE): S.MACHINE,
     (S.ANSWERED, Ev.HUNG_UP): S.ENDED,  # the callee left before any decision
-    (S.ANSWERED, Ev.LOST): S.ENDED,
+    (S.ANSWERED, Ev.LOST): S.LOST,  # cut by the PBX before any agent: says nothing of the person
+    (S.CONNECTING, Ev.CONNECTED): S.CONNECTED,
+    (S.CONNECTING, Ev.CONNECT_FAILED): S.ANSWERED,
+    (S.CONNECTING, Ev.MACHINE): S.MACHINE,
+    (S.CONNECTING, Ev.HUNG_UP): S.ENDED,  # the callee left on the way to the agent
+    (S.CONNECTING, Ev.LOST): S.LOST,
+    (S.CONNECTED, Ev.MACHINE): S.MACHINE,  # a beep after the connect: it was a voicemail
     (S.CONNECTED, Ev.HUNG_UP): S.ENDED,
-    (S.CONNECTED, Ev.LOST): S.ENDED,
+    (S.CONNECTED, Ev.LOST): S.ENDED,  # the conversation took place
     (S.ABANDONED, Ev.HUNG_UP): S.ENDED,
     (S.ABANDONED, Ev.LOST): S.ENDED,
     (S.MACHINE, Ev.HUNG_UP): S.ENDED,
@@ -92,11 +108,15 @@ LATE: frozenset[tuple[CallState, CallInput]] = frozenset(
         *((st, Ev.ORIGINATE) for st in CallState if st is not S.NEW),
         *((st, Ev.RINGING) for st in CallState if st not in (S.NEW, S.DIALING)),
         *((st, Ev.ANSWERED) for st in (S.CONNECTED, S.ABANDONED, S.MACHINE, S.ENDED)),
-        # detection may report after the runtime already connected or dropped the call
-        (S.CONNECTED, Ev.MACHINE),
+        # detection may report after the runtime already dropped the call
         (S.ABANDONED, Ev.MACHINE),
         (S.ENDED, Ev.MACHINE),
         (S.ENDED, Ev.CONNECTED),
+        (S.ENDED, Ev.CONNECT_FAILED),
+        (S.LOST, Ev.CONNECTED),
+        (S.LOST, Ev.CONNECT_FAILED),
+        (S.MACHINE, Ev.CONNECTED),
+        (S.MACHINE, Ev.CONNECT_FAILED),
         (S.ENDED, Ev.ABANDONED),
     }
 )

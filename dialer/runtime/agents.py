@@ -35,6 +35,7 @@ class AgentRegistry:
         self._clock = clock
         self._agents: dict[str, Agent] = {}
         self._campaigns: dict[str, frozenset[str]] = {}
+        self._legs: dict[str, str] = {}  # agent -> the phone leg it logged in with, when known
         # Replaced on every change: waiters hold the current one, a change sets it.
         self._changed = asyncio.Event()
         self.refused: Counter[str] = Counter()  # refused transitions by input, for metrics
@@ -66,19 +67,43 @@ class AgentRegistry:
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
 
-    def login(self, agent_id: str, campaigns: Iterable[str]) -> None:
+    def login(self, agent_id: str, campaigns: Iterable[str], leg_id: str | None = None) -> None:
         agent = self._agents.get(agent_id)
         if agent is None:
             agent = self._agents[agent_id] = Agent(agent_id, since=self._clock())
         self._campaigns[agent_id] = frozenset(campaigns)
+        if leg_id is not None:
+            self._legs[agent_id] = leg_id
         self._apply(agent_id, AgentInput.LOGIN)
 
     def logout(self, agent_id: str) -> bool:
         changed = self._apply(agent_id, AgentInput.LOGOUT)
-        if changed:
+        self._forget_if_out(agent_id)
+        return changed
+
+    def _forget_if_out(self, agent_id: str) -> None:
+        agent = self._agents.get(agent_id)
+        if agent is not None and agent.state is AgentState.LOGGED_OUT:
             del self._agents[agent_id]
             self._campaigns.pop(agent_id, None)
-        return changed
+            self._legs.pop(agent_id, None)
+
+    def leg_lost(self, agent_id: str, leg_id: str) -> bool:
+        """The agent's phone leg hung up: out of dialing now (after the wrap-up if on a call).
+
+        True when the leg was this agent's.  A leg that is not the one the
+        agent logged in with (an old, stale leg being cleared) changes nothing.
+        """
+        current = self._legs.get(agent_id)
+        if agent_id not in self._agents or (current is not None and current != leg_id):
+            return False
+        self._apply(agent_id, AgentInput.LEG_LOST)
+        self._forget_if_out(agent_id)
+        return True
+
+    def seat_fault(self, agent_id: str) -> bool:
+        """The agent's bridge refused a customer: paused until the seat is checked."""
+        return self._apply(agent_id, AgentInput.SEAT_FAULT)
 
     def ready(self, agent_id: str) -> bool:
         return self._apply(agent_id, AgentInput.READY)
@@ -96,7 +121,9 @@ class AgentRegistry:
         return self._apply(agent_id, AgentInput.CALL_ENDED)
 
     def disposed(self, agent_id: str) -> bool:
-        return self._apply(agent_id, AgentInput.DISPOSE)
+        changed = self._apply(agent_id, AgentInput.DISPOSE)
+        self._forget_if_out(agent_id)
+        return changed
 
     # -- reservation ----------------------------------------------------------
 

@@ -36,6 +36,7 @@ from dialer.runtime.ports import (
     Record,
 )
 from telephony.base import (
+    AgentLegEnded,
     AmdDetected,
     AmdResult,
     AnswerDecision,
@@ -43,6 +44,7 @@ from telephony.base import (
     AnsweredCall,
     CallEvent,
     Connected,
+    ConnectFailed,
     ConnectToAgent,
     Failed,
     HangupCall,
@@ -246,6 +248,9 @@ class Engine:
             return False
 
     async def handle(self, event: CallEvent) -> None:
+        if isinstance(event, AgentLegEnded):
+            await self._agent_leg_ended(event)
+            return
         active = self.calls.get(event.attempt_id)
         if active is None:
             log.debug("event for unknown attempt %s: %s", event.attempt_id, type(event).__name__)
@@ -260,12 +265,15 @@ class Engine:
         elif isinstance(event, AmdDetected):
             active.amd, active.amd_detail = event.result, event.detail
         elif isinstance(event, Connected):
-            await self.record.attempt_event(event.attempt_id, "connected", at)
+            await self._confirm_connected(active, event.agent_id)
+        elif isinstance(event, ConnectFailed):
+            await self._connect_failed_event(active, event)
         elif isinstance(event, Failed):
             await self._finish(active, event.outcome, event.cause, event.detail)
         elif isinstance(event, HungUp):
             active.cause = event.cause
-            self._advance(active, CallInput.HUNG_UP)
+            cut = event.lost and active.call.state in (CallState.ANSWERED, CallState.CONNECTING)
+            self._advance(active, CallInput.LOST if cut else CallInput.HUNG_UP)
             await self._finish(active, None, event.cause, event.cause_text)
 
     def _mark_answered(self, active: ActiveCall) -> None:
@@ -356,6 +364,20 @@ class Engine:
                 return PlayMessageThenHangup(plan.machine_message)
             return HangupCall()
         self._observe_ring(active, RingOutcome.PERSON)
+        return await self._route(active)
+
+    async def on_connect_failed(self, call: AnsweredCall, agent_id: str, reason: str) -> AnswerDecision:
+        """The PBX still holds the customer, who did not reach ``agent_id``: decide again."""
+        active = self.calls.get(call.attempt_id)
+        if active is None:
+            return HangupCall()
+        self._seat_failed(active, agent_id, reason)
+        return await self._route(active)
+
+    async def _route(self, active: ActiveCall) -> AnswerDecision:
+        """A free agent within the campaign's limit after the answer, or the identification message."""
+        plan = active.plan
+        attempt_id = active.call.attempt_id
         answered_at = active.answered_at if active.answered_at is not None else self._clock()
         budget = plan.answer_to_agent_limit_s - (self._clock() - answered_at)
         agent_id = await self.agents.wait_and_reserve(plan.campaign_id, budget)
@@ -365,23 +387,102 @@ class Engine:
                 self.agents.release(agent_id)
             self._advance(active, CallInput.ABANDONED)
             if run is not None:
-                run.pacer.observe_person_handled(call.attempt_id, self._clock(), abandoned=True)
+                run.pacer.observe_person_handled(attempt_id, self._clock(), abandoned=True)
             await self.gate.record_outcome(active.lead, "abandoned", self._wall())
-            log.warning("attempt %s: nobody free within %.1f s: abandoned", call.attempt_id, budget)
+            log.warning(
+                "attempt %s: nobody free within the campaign's %.1f s after the answer: abandoned",
+                attempt_id,
+                plan.answer_to_agent_limit_s,
+            )
             return PlayMessageThenHangup(plan.identification_message)
         active.agent_id = agent_id
+        self._advance(active, CallInput.SENT_TO_AGENT)
+        log.info("attempt %s: sent to agent %s", attempt_id, agent_id)
+        return ConnectToAgent(agent_id)
+
+    async def _confirm_connected(self, active: ActiveCall, agent_id: str) -> None:
+        """The PBX says the customer joined the agent's bridge: only now is the call connected."""
+        attempt_id = active.call.attempt_id
+        if active.call.state is not CallState.CONNECTING or agent_id != active.agent_id:
+            self.errors["unexpected_connect"] += 1
+            log.warning(
+                "attempt %s joined agent %s's bridge in state %s (sent to %s)",
+                attempt_id,
+                agent_id,
+                active.call.state.value,
+                active.agent_id,
+            )
+            return
         self._advance(active, CallInput.CONNECTED)
         self.agents.connected(agent_id)
+        run = self.campaigns.get(active.plan.campaign_id)
         if run is not None:
-            run.pacer.observe_person_handled(call.attempt_id, self._clock(), abandoned=False)
-        await self.gate.record_outcome(active.lead, "contact", self._wall())
-        await self.record.attempt_event(call.attempt_id, "connected", self._wall())
+            run.pacer.observe_person_handled(attempt_id, self._clock(), abandoned=False)
+        answered_at = active.answered_at if active.answered_at is not None else self._clock()
         delay = self._clock() - answered_at
         self.connect_delays.append(delay)
         for listener in self.connected_listeners:
-            listener(call.attempt_id, agent_id)
-        log.info("attempt %s: connected to agent %s after %.2f s", call.attempt_id, agent_id, delay)
-        return ConnectToAgent(agent_id)
+            listener(attempt_id, agent_id)
+        log.info("attempt %s: connected to agent %s after %.2f s", attempt_id, agent_id, delay)
+        await self.gate.record_outcome(active.lead, "contact", self._wall())
+        await self.record.attempt_event(attempt_id, "connected", self._wall())
+
+    def _seat_failed(
+        self, active: ActiveCall, agent_id: str, reason: str, customer_gone: bool = False
+    ) -> None:
+        """The customer did not reach ``agent_id``: back to ANSWERED; the agent released or paused."""
+        if active.call.state is not CallState.CONNECTING or active.agent_id != agent_id:
+            return
+        self._advance(active, CallInput.CONNECT_FAILED)
+        active.agent_id = None
+        if self.agents.state_of(agent_id) is not AgentState.RESERVED:
+            return  # the agent already left (their phone leg hung up)
+        if customer_gone:
+            self.agents.release(agent_id)  # nothing wrong at the agent's end
+            return
+        self.errors["seat_fault"] += 1
+        self.agents.seat_fault(agent_id)
+        log.warning(
+            "agent %s paused: %s (attempt %s); check the agent's phone and bridge before making them ready",
+            agent_id,
+            reason,
+            active.call.attempt_id,
+        )
+
+    async def _connect_failed_event(self, active: ActiveCall, event: ConnectFailed) -> None:
+        """A failed connect the PBX reported on its own (not inside an answer decision)."""
+        self._seat_failed(active, event.agent_id, event.reason, event.customer_gone)
+        if event.customer_gone or active.call.state is not CallState.ANSWERED:
+            return
+        decision = await self._route(active)
+        attempt_id = active.call.attempt_id
+        try:
+            if isinstance(decision, ConnectToAgent):
+                await self.pbx.connect_to_agent(attempt_id, decision.agent_id)
+            elif isinstance(decision, PlayMessageThenHangup):
+                await self.pbx.play_then_hangup(attempt_id, decision.message)
+            else:
+                await self.pbx.hangup(attempt_id, decision.cause)
+        except PbxError as exc:
+            self.errors["reroute"] += 1
+            log.warning("attempt %s: could not carry out the new decision: %s", attempt_id, exc)
+
+    async def _agent_leg_ended(self, event: AgentLegEnded) -> None:
+        """The agent's phone is gone: out of dialing now; a customer left alone is hung up."""
+        agent_id = event.agent_id
+        if not self.agents.leg_lost(agent_id, event.attempt_id):
+            return
+        log.warning("agent %s: phone leg hung up (%s): out of dialing", agent_id, event.detail or event.cause)
+        for active in list(self.calls.values()):
+            if active.agent_id == agent_id and active.call.state is CallState.CONNECTED:
+                try:
+                    await self.pbx.hangup(active.call.attempt_id)
+                except PbxError as exc:
+                    log.warning(
+                        "attempt %s: customer left alone could not be hung up: %s",
+                        active.call.attempt_id,
+                        exc,
+                    )
 
     # -- wrap-up ------------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ from telephony.base import (
     AnsweredCall,
     AnswerRouter,
     CallEvent,
-    Connected,
+    ConnectFailed,
     ConnectToAgent,
     HangupCall,
     PbxError,
@@ -242,6 +242,21 @@ class AgiSession:
             if result is not None:
                 return result
 
+    async def unasked_line(self) -> str:
+        """Wait, with no command outstanding, for a line Asterisk sends by itself.
+
+        Asterisk sends ``HANGUP`` when the channel is hung up or redirected
+        away while the session waits for us; it holds the channel (and even a
+        restart) until we close the socket.  Returns what ended the wait.
+        """
+        try:
+            raw = await self._reader.readline()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            return "connection lost"
+        if not raw:
+            return "Asterisk closed the AGI connection"
+        return raw.decode("utf-8", "replace").strip() or "an empty line"
+
     async def get_variable(self, name: str, timeout: float | None = -1.0) -> str | None:  # noqa: ASYNC109
         """A channel variable's value, or None when it is not set (``200 result=0``)."""
         reply = await self.command(f"GET VARIABLE {name}", timeout)
@@ -388,6 +403,7 @@ class AnsweredHandler:
 
     ATTEMPT_VARIABLES = ("DIALER_ATTEMPT", "ATTEMPT")
     BRIDGE_TIMEOUT_S = 6 * 3600.0  # EXEC ConfBridge returns when the customer leaves the bridge
+    MAX_CONNECT_TRIES = 3  # bridges refusing the customer in a row before the call is given up
     PLAYBACK_TIMEOUT_S = 300.0
 
     def __init__(
@@ -402,6 +418,7 @@ class AnsweredHandler:
         self._on_event = on_event
         self._clock = clock
         self.router_failures = 0
+        self._pending: set[asyncio.Task[None]] = set()  # decisions still coming for sessions that ended
 
     async def attempt_id(self, session: AgiSession) -> str:
         for name in self.ATTEMPT_VARIABLES:
@@ -421,8 +438,72 @@ class AnsweredHandler:
         if amd is not None:
             detail = await session.get_variable("AMDCAUSE") or status or ""
         call = AnsweredCall(attempt_id, self._clock(), amd, detail)
-        decision = await self._decide(call)
+        decision = await self._decide_while_listening(session, call)
+        for _ in range(self.MAX_CONNECT_TRIES):
+            if not isinstance(decision, ConnectToAgent):
+                break
+            result = await self.connect(session, attempt_id, decision.agent_id)
+            if result.result != "-1":
+                return  # 0: the customer left the bridge (the conversation is over)
+            reason = "the agent's bridge refused the customer (conf-locked: a stale leg fills it)"
+            log.warning("attempt %s: %s; agent %s", attempt_id, reason, decision.agent_id)
+            decision = await self._decide_again(call, decision.agent_id, reason)
+        else:
+            decision = HangupCall()
         await self.execute(session, attempt_id, decision)
+
+    async def _decide_while_listening(self, session: AgiSession, call: AnsweredCall) -> AnswerDecision:
+        """The router's decision; if Asterisk takes the channel away meanwhile, drop the session at once.
+
+        Asterisk holds a channel that is hung up or redirected until the AGI
+        socket closes, so the session is closed without waiting for the
+        decision; a decision that reserved an agent is then reported as a
+        failed connect so the agent goes back to work.
+        """
+        decide = asyncio.ensure_future(self._decide(call))
+        listen = asyncio.ensure_future(session.unasked_line())
+        await asyncio.wait({decide, listen}, return_when=asyncio.FIRST_COMPLETED)
+        if decide.done():
+            listen.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listen
+            return decide.result()
+        line = listen.result()
+        task = asyncio.ensure_future(self._report_gone(call, decide, line))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+        raise AgiHangup(f"{line} while the dialer decided")
+
+    async def _report_gone(
+        self, call: AnsweredCall, decide: asyncio.Future[AnswerDecision], line: str
+    ) -> None:
+        decision = await decide
+        if isinstance(decision, ConnectToAgent) and self._on_event is not None:
+            reason = f"the customer's channel left the AGI before the connect ({line})"
+            self._on_event(ConnectFailed(call.attempt_id, self._clock(), decision.agent_id, reason, True))
+
+    async def _decide_again(self, call: AnsweredCall, agent_id: str, reason: str) -> AnswerDecision:
+        router = self._router()
+        if router is None:
+            return HangupCall()
+        try:
+            return await asyncio.wait_for(
+                router.on_connect_failed(call, agent_id, reason), self.decision_timeout_s
+            )
+        except Exception:
+            self.router_failures += 1
+            log.exception("answered attempt %s: no new decision after a failed connect", call.attempt_id)
+        return HangupCall()
+
+    async def connect(self, session: AgiSession, attempt_id: str, agent_id: str) -> AgiResult:
+        """Put the customer in ``agent_<id>``; returns when it leaves (0) or is refused (-1).
+
+        The connect itself is confirmed on AMI (``ConfbridgeJoin``), not here.
+        """
+        agent = safe_token(agent_id, "agent id")
+        await session.set_variable("DIALER_AGENT", agent)
+        log.info("attempt %s -> agent %s", attempt_id, agent)
+        return await session.command(f"EXEC ConfBridge agent_{agent}", self.BRIDGE_TIMEOUT_S)
 
     async def _decide(self, call: AnsweredCall) -> AnswerDecision:
         router = self._router()
@@ -446,12 +527,7 @@ class AnsweredHandler:
 
     async def execute(self, session: AgiSession, attempt_id: str, decision: AnswerDecision) -> None:
         if isinstance(decision, ConnectToAgent):
-            agent = safe_token(decision.agent_id, "agent id")
-            await session.set_variable("DIALER_AGENT", agent)
-            log.info("attempt %s -> agent %s", attempt_id, agent)
-            if self._on_event is not None:
-                self._on_event(Connected(attempt_id, self._clock(), agent))
-            await session.command(f"EXEC ConfBridge agent_{agent}", self.BRIDGE_TIMEOUT_S)
+            await self.connect(session, attempt_id, decision.agent_id)
         elif isinstance(decision, PlayMessageThenHangup):
             message = safe_token(decision.message, "message")
             log.info("attempt %s: playing %s then hanging up", attempt_id, message)

@@ -29,7 +29,7 @@ def run(*events: CallInput) -> Call:
 
 
 def test_connected_call_path_ends_connected():
-    call = run(Ev.ORIGINATE, Ev.RINGING, Ev.ANSWERED, Ev.CONNECTED, Ev.HUNG_UP)
+    call = run(Ev.ORIGINATE, Ev.RINGING, Ev.ANSWERED, Ev.SENT_TO_AGENT, Ev.CONNECTED, Ev.HUNG_UP)
     assert call.state is S.ENDED
     assert path_outcome(call) is S.CONNECTED
     assert call.person_answered
@@ -51,10 +51,66 @@ def test_failure_exits_from_ringing_are_terminal(failure):
 
 def test_duplicate_events_are_no_ops():
     call = run(
-        Ev.ORIGINATE, Ev.RINGING, Ev.RINGING, Ev.ANSWERED, Ev.ANSWERED, Ev.CONNECTED, Ev.HUNG_UP, Ev.HUNG_UP
+        Ev.ORIGINATE,
+        Ev.RINGING,
+        Ev.RINGING,
+        Ev.ANSWERED,
+        Ev.ANSWERED,
+        Ev.SENT_TO_AGENT,
+        Ev.CONNECTED,
+        Ev.CONNECTED,
+        Ev.HUNG_UP,
+        Ev.HUNG_UP,
     )
     assert call.state is S.ENDED
-    assert call.history == [S.NEW, S.DIALING, S.RINGING, S.ANSWERED, S.CONNECTED]
+    assert call.history == [S.NEW, S.DIALING, S.RINGING, S.ANSWERED, S.CONNECTING, S.CONNECTED]
+
+
+def test_a_connect_counts_only_when_the_pbx_confirms_it():
+    call = run(Ev.ORIGINATE, Ev.ANSWERED, Ev.SENT_TO_AGENT)
+    assert call.state is S.CONNECTING
+    call.apply(Ev.CONNECT_FAILED)  # the bridge refused the customer: decide again
+    assert call.state is S.ANSWERED
+    call.apply(Ev.ABANDONED)
+    call.apply(Ev.HUNG_UP)
+    assert path_outcome(call) is S.ABANDONED
+    with pytest.raises(InvalidCallTransition):
+        run(Ev.ORIGINATE, Ev.ANSWERED, Ev.CONNECTED)  # never connected without being sent
+
+
+def test_answered_call_cut_by_the_pbx_before_an_agent_is_lost_and_a_connected_one_stays_connected():
+    assert path_outcome(run(Ev.ORIGINATE, Ev.ANSWERED, Ev.LOST)) is S.LOST
+    assert path_outcome(run(Ev.ORIGINATE, Ev.ANSWERED, Ev.SENT_TO_AGENT, Ev.LOST)) is S.LOST
+    connected = run(Ev.ORIGINATE, Ev.ANSWERED, Ev.SENT_TO_AGENT, Ev.CONNECTED, Ev.LOST)
+    assert path_outcome(connected) is S.CONNECTED
+
+
+def test_beep_after_the_connect_makes_the_call_a_machine():
+    call = run(Ev.ORIGINATE, Ev.ANSWERED, Ev.SENT_TO_AGENT, Ev.CONNECTED, Ev.MACHINE, Ev.HUNG_UP)
+    assert path_outcome(call) is S.MACHINE and not call.person_answered
+
+
+def test_agent_whose_phone_leg_drops_leaves_dialing_at_once_or_after_the_wrap_up():
+    idle = Agent("1001")
+    idle.apply(AgentInput.LOGIN, 0.0)
+    idle.apply(AgentInput.READY, 1.0)
+    idle.apply(AgentInput.LEG_LOST, 2.0)
+    assert idle.state is AgentState.LOGGED_OUT
+    busy = Agent("1002")
+    for n, step in enumerate([AgentInput.LOGIN, AgentInput.READY, AgentInput.RESERVE, AgentInput.CONNECT]):
+        busy.apply(step, float(n))
+    busy.apply(AgentInput.LEG_LOST, 5.0)
+    assert busy.state is AgentState.ON_CALL
+    busy.apply(AgentInput.CALL_ENDED, 6.0)
+    busy.apply(AgentInput.DISPOSE, 7.0)
+    assert busy.state is AgentState.LOGGED_OUT
+
+
+def test_seat_fault_pauses_the_reserved_agent():
+    agent = Agent("1001")
+    for n, step in enumerate([AgentInput.LOGIN, AgentInput.READY, AgentInput.RESERVE, AgentInput.SEAT_FAULT]):
+        agent.apply(step, float(n))
+    assert agent.state is AgentState.PAUSED
 
 
 def test_ringing_after_answer_is_late_not_an_error():

@@ -37,6 +37,8 @@ class FakePbx:
         self.live: set[str] = set()
         self.on_originate: list = []
         self.hangups: list[str] = []
+        self.messages: list[tuple[str, str]] = []
+        self.connects: list[tuple[str, str]] = []
 
     async def start(self) -> None: ...
 
@@ -61,9 +63,11 @@ class FakePbx:
     async def hangup(self, attempt_id: str, cause: int = Q850.NORMAL_CLEARING) -> None:
         self.hangups.append(attempt_id)
 
-    async def connect_to_agent(self, attempt_id: str, agent_id: str) -> None: ...
+    async def connect_to_agent(self, attempt_id: str, agent_id: str) -> None:
+        self.connects.append((attempt_id, agent_id))
 
-    async def play_then_hangup(self, attempt_id: str, message: str) -> None: ...
+    async def play_then_hangup(self, attempt_id: str, message: str) -> None:
+        self.messages.append((attempt_id, message))
 
     async def login_agent(self, agent_id: str, endpoint: str) -> str:
         return f"agent-{agent_id}"

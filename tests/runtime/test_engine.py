@@ -12,9 +12,12 @@ from dialer.runtime.agents import AgentRegistry
 from dialer.runtime.engine import Engine
 from dialer.runtime.ports import AmdPolicy, CampaignPlan, Lead
 from telephony.base import (
+    AgentLegEnded,
     AmdResult,
     Answered,
     AnsweredCall,
+    Connected,
+    ConnectFailed,
     ConnectToAgent,
     Failed,
     HangupCall,
@@ -111,6 +114,8 @@ async def test_answered_person_goes_to_the_longest_waiting_ready_agent_then_wrap
     await engine.handle(Answered(attempt, time.time()))
     decision = await engine.on_answered(AnsweredCall(attempt, time.time(), amd=AmdResult.PERSON))
     assert decision == ConnectToAgent("1002")
+    assert agents.state_of("1002") is AgentState.RESERVED  # sent, not yet confirmed by the PBX
+    await engine.handle(Connected(attempt, time.time(), "1002"))
     assert agents.state_of("1002") is AgentState.ON_CALL
     await engine.handle(HungUp(attempt, time.time(), cause=16))
     assert record.attempts[attempt]["result"].outcome == "connected"
@@ -175,6 +180,7 @@ async def test_wrap_up_limit_gives_the_default_disposition():
     attempt = pbx.originates[0].attempt_id
     await engine.handle(Answered(attempt, time.time()))
     await engine.on_answered(AnsweredCall(attempt, time.time()))
+    await engine.handle(Connected(attempt, time.time(), "1001"))
     await engine.handle(HungUp(attempt, time.time(), cause=16))
     await asyncio.sleep(0.15)
     assert record.dispositions == [(attempt, "1001", "not_qualified")]
@@ -189,6 +195,7 @@ async def test_do_not_call_disposition_reaches_the_gate_at_once():
     attempt = pbx.originates[0].attempt_id
     await engine.handle(Answered(attempt, time.time()))
     await engine.on_answered(AnsweredCall(attempt, time.time()))
+    await engine.handle(Connected(attempt, time.time(), "1001"))
     await engine.handle(HungUp(attempt, time.time(), cause=16))
     await engine.dispose("1001", attempt, "do_not_call")
     assert (lead(0).number, "do_not_call") in gate.outcomes
@@ -243,6 +250,7 @@ async def test_graceful_stop_flushes_the_default_disposition_of_calls_still_in_w
     await pbx.queue.put(Answered(attempt, time.time()))
     await asyncio.sleep(0.02)
     await engine.on_answered(AnsweredCall(attempt, time.time()))
+    await pbx.queue.put(Connected(attempt, time.time(), "1001"))
     await pbx.queue.put(HungUp(attempt, time.time(), cause=16))
     while agents.state_of("1001") is not AgentState.WRAP_UP:
         await asyncio.sleep(0.01)
@@ -270,3 +278,85 @@ async def test_drain_waits_until_the_last_outcome_is_written_not_only_received()
     await pbx.queue.put(Failed(attempt, time.time(), outcome=Outcome.BUSY, cause=17))
     await asyncio.wait_for(task, 3)
     assert record.attempts[attempt]["result"].outcome == "busy"
+
+
+async def test_bridge_that_refuses_the_customer_pauses_that_agent_and_gives_the_next_free_one():
+    engine, pbx, record, gate, pacer, agents = build()
+    for agent_id in ("1001", "1002"):
+        agents.login(agent_id, ["c1"])
+    agents.ready("1001")
+    agents.ready("1002")
+    await engine.tick()
+    attempt = pbx.originates[0].attempt_id
+    await engine.handle(Answered(attempt, time.time()))
+    call = AnsweredCall(attempt, time.time(), amd=AmdResult.PERSON)
+    assert await engine.on_answered(call) == ConnectToAgent("1001")
+    again = await engine.on_connect_failed(call, "1001", "conf-locked")
+    assert again == ConnectToAgent("1002")
+    assert agents.state_of("1001") is AgentState.PAUSED  # the seat is checked before the next call
+    assert engine.errors["seat_fault"] == 1
+    await engine.handle(Connected(attempt, time.time(), "1002"))
+    await engine.handle(HungUp(attempt, time.time(), cause=16))
+    result = record.attempts[attempt]["result"]
+    assert (result.outcome, result.agent_id) == ("connected", "1002")
+
+
+async def test_customer_in_an_empty_bridge_is_never_recorded_connected_and_hears_the_message():
+    engine, pbx, record, gate, pacer, agents = build()
+    agents.login("1001", ["c1"], leg_id="leg-1001")
+    agents.ready("1001")
+    await engine.tick()
+    attempt = pbx.originates[0].attempt_id
+    await engine.handle(Answered(attempt, time.time()))
+    assert await engine.on_answered(AnsweredCall(attempt, time.time())) == ConnectToAgent("1001")
+    await engine.handle(AgentLegEnded("leg-1001", time.time(), "1001", 16, "Normal Clearing"))
+    assert agents.state_of("1001") is None  # out of dialing at once
+    await engine.handle(ConnectFailed(attempt, time.time(), "1001", "bridge agent_1001 empty"))
+    assert pbx.messages == [(attempt, PLAN.identification_message)]
+    await engine.handle(HungUp(attempt, time.time(), cause=16))
+    result = record.attempts[attempt]["result"]
+    assert result.outcome == "abandoned" and result.agent_id is None
+
+
+async def test_customer_gone_before_the_connect_frees_the_agent():
+    engine, pbx, record, gate, pacer, agents = build()
+    agents.login("1001", ["c1"])
+    agents.ready("1001")
+    await engine.tick()
+    attempt = pbx.originates[0].attempt_id
+    await engine.handle(Answered(attempt, time.time()))
+    await engine.on_answered(AnsweredCall(attempt, time.time()))
+    await engine.handle(ConnectFailed(attempt, time.time(), "1001", "HANGUP", customer_gone=True))
+    assert agents.state_of("1001") is AgentState.READY
+    await engine.handle(HungUp(attempt, time.time(), cause=16))
+    assert record.attempts[attempt]["result"].outcome != "connected"
+    assert pbx.messages == []
+
+
+async def test_agent_leg_hanging_up_mid_call_hangs_up_the_customer_and_logs_out_after_wrap_up():
+    engine, pbx, record, gate, pacer, agents = build()
+    agents.login("1001", ["c1"], leg_id="leg-1001")
+    agents.ready("1001")
+    await engine.tick()
+    attempt = pbx.originates[0].attempt_id
+    await engine.handle(Answered(attempt, time.time()))
+    await engine.on_answered(AnsweredCall(attempt, time.time()))
+    await engine.handle(Connected(attempt, time.time(), "1001"))
+    await engine.handle(AgentLegEnded("an-old-stale-leg", time.time(), "1001", 16))
+    assert agents.state_of("1001") is AgentState.ON_CALL  # not this agent's leg
+    await engine.handle(AgentLegEnded("leg-1001", time.time(), "1001", 16))
+    assert pbx.hangups == [attempt]
+    await engine.handle(HungUp(attempt, time.time(), cause=16))
+    assert record.attempts[attempt]["result"].outcome == "connected"
+    await engine.dispose("1001", attempt, "sale")
+    assert agents.state_of("1001") is None
+
+
+async def test_answered_call_cut_by_a_pbx_restart_before_an_agent_is_lost():
+    engine, pbx, record, gate, pacer, agents = build()
+    await engine.tick()
+    attempt = pbx.originates[0].attempt_id
+    await engine.handle(Answered(attempt, time.time()))
+    await engine.handle(HungUp(attempt, time.time(), cause=0, cause_text="cut by a PBX restart", lost=True))
+    result = record.attempts[attempt]["result"]
+    assert result.outcome == "lost" and "restart" in result.detail

@@ -26,7 +26,7 @@ from telephony.base import (
     AnswerDecision,
     AnsweredCall,
     CallEvent,
-    Connected,
+    ConnectFailed,
     ConnectToAgent,
     HangupCall,
     PlayMessageThenHangup,
@@ -41,12 +41,18 @@ class Router:
         self.decision = decision
         self.delay = delay
         self.calls: list[AnsweredCall] = []
+        self.failures: list[tuple[str, str]] = []
+        self.after_failure: AnswerDecision = HangupCall()
 
     async def on_answered(self, call: AnsweredCall) -> AnswerDecision:
         self.calls.append(call)
         if self.delay:
             await asyncio.sleep(self.delay)
         return self.decision
+
+    async def on_connect_failed(self, call: AnsweredCall, agent_id: str, reason: str) -> AnswerDecision:
+        self.failures.append((call.attempt_id, agent_id))
+        return self.after_failure
 
 
 async def fake_asterisk(port: int, env: list[str], respond: Responder) -> list[str]:
@@ -108,6 +114,12 @@ def _sessions() -> list[tuple[str, dict[str, object]]]:
     return out
 
 
+def _unasked(session: dict[str, object]) -> list[str]:
+    """Lines Asterisk sent by itself (``HANGUP`` on a hang-up or Redirect), from the session's timeline."""
+    timeline: list[list[object]] = session.get("timeline", [])  # type: ignore[assignment]
+    return [str(line) for _, kind, line in timeline if kind == "received unasked" and line == "HANGUP"]
+
+
 @pytest.mark.parametrize(("name", "session"), _sessions(), ids=[n for n, _ in _sessions()])
 async def test_answered_handler_replays_the_recorded_session(name: str, session: dict[str, object]) -> None:
     env: list[str] = session["env"]  # type: ignore[assignment]
@@ -116,36 +128,70 @@ async def test_answered_handler_replays_the_recorded_session(name: str, session:
     variables = _channel_variables(uniqueid)
     for command, reply in dialog:
         if command.startswith("GET VARIABLE "):
-            # what Asterisk answered must be what the Originate set: the model below is faithful
-            assert reply == f"200 result=1 ({variables[command.split()[2]]})"
+            # what Asterisk answered must be what the Originate set (unset: result=0): the model is faithful
+            value = variables.get(command.split()[2])
+            assert reply == ("200 result=0" if value is None else f"200 result=1 ({value})")
     recorded = [(c, r) for c, r in dialog if not c.startswith("GET VARIABLE ")]
-    expected_attempt = next(r.split("(")[1].rstrip(")") for c, r in dialog if c == "GET VARIABLE ATTEMPT")
-    agent = next(c.split('"')[1] for c, _ in recorded if c.startswith("SET VARIABLE DIALER_AGENT"))
+    expected_attempt = next(
+        r.split("(")[1].rstrip(")")
+        for c, r in dialog
+        if c in ("GET VARIABLE DIALER_ATTEMPT", "GET VARIABLE ATTEMPT") and "(" in r
+    )
+    agents = [c.split('"')[1] for c, _ in recorded if c.startswith("SET VARIABLE DIALER_AGENT")]
+    unasked = _unasked(session)
+    refused = any(c.startswith("EXEC ConfBridge") and r == "200 result=-1" for c, r in recorded)
     mismatches: list[str] = []
+    after_refusal: list[str] = []
+    gets_left = [sum(1 for c, _ in dialog if c.startswith("GET VARIABLE "))]
 
     def respond(command: str) -> list[str] | None:
         if command.startswith("GET VARIABLE "):
             value = variables.get(command.split()[2])  # unset variables: Asterisk says result=0
-            return ["200 result=0"] if value is None else [f"200 result=1 ({value})"]
+            reply = ["200 result=0"] if value is None else [f"200 result=1 ({value})"]
+            gets_left[0] -= 1
+            if gets_left[0] == 0 and not recorded and unasked:
+                reply.append(unasked.pop())  # the channel was taken away while the dialer decided
+            return reply
+        if not recorded and refused:
+            after_refusal.append(command)  # what the handler does once the bridge refused the customer
+            return ["200 result=0"]
         want, reply = recorded.pop(0) if recorded else ("<nothing>", "")
         if command != want:
             mismatches.append(f"sent {command!r}, recorded {want!r}")
             return None
         return [reply]
 
-    router = Router(ConnectToAgent(agent))
+    # Where the dialer sent nothing after the variables, the channel left first: the decision is slow.
+    router = Router(ConnectToAgent(agents[0] if agents else "2999"), delay=0.0 if agents else 0.5)
+    router.after_failure = PlayMessageThenHangup("dialer-identification")
     events: list[CallEvent] = []
     server = await started(AnsweredHandler(lambda: router, on_event=events.append))
     try:
         await fake_asterisk(server.port, env, respond)
         await until(lambda: server.stats.completed + server.stats.errors + server.stats.hangups == 1)
+        if not agents:
+            await until(lambda: bool(events))
     finally:
         await server.stop()
     assert mismatches == []
     assert recorded == []
     assert [(c.attempt_id, c.amd) for c in router.calls] == [(expected_attempt, None)]
-    assert [(type(e), e.attempt_id) for e in events] == [(Connected, expected_attempt)]
+    if not agents:
+        # Asterisk's HANGUP while the router decided: the session closes at once (Asterisk holds the
+        # channel until then) and the agent the router reserved is reported as a failed connect.
+        assert server.stats.hangups == 1
+        assert [(type(e), e.attempt_id, e.customer_gone) for e in events] == [  # type: ignore[attr-defined]
+            (ConnectFailed, expected_attempt, True)
+        ]
+        return
+    # The connect is confirmed on AMI (ConfbridgeJoin), never by the handler itself.
+    assert events == []
     assert server.stats.completed == 1
+    if refused:
+        assert router.failures == [(expected_attempt, agents[0])]
+        assert after_refusal == ["EXEC Playback dialer-identification", "HANGUP"]
+    else:
+        assert router.failures == [] and after_refusal == []
 
 
 ENV = [
