@@ -27,11 +27,11 @@ CONFIG = ROOT / "config"
 
 def _installed_dialer_toml(tmp_path: Path) -> Path:
     """config/dialer.toml as installed, with the profiles example beside it (where the loader looks)
-    and its database a SQLite file here (the PostgreSQL server of the example is not here)."""
+    and its database a SQLite file here (not the example's /var/lib/dialer or PostgreSQL server)."""
     text = (CONFIG / "dialer.toml").read_text(encoding="utf-8")
     (tmp_path / "profiles.toml").write_text((CONFIG / "compliance" / "profiles.toml").read_text("utf-8"))
-    database = re.search(r'(?m)^url = "postgresql://[^"]*"$', text)
-    assert database is not None, "config/dialer.toml: [database] url is not the PostgreSQL example"
+    database = re.search(r'(?m)^url = "(postgresql|sqlite)://[^"]*"$', text)
+    assert database is not None, "config/dialer.toml: no [database] url line"
     text = text.replace(database.group(0), f'url = "sqlite:///{tmp_path / "dialer.db"}"')
     path = tmp_path / "dialer.toml"
     path.write_text(text, encoding="utf-8")
