@@ -941,6 +941,9 @@ async def _run(
                         continue
                     consent, consent_at = True, parsed
                 consent_source = text_of(row, consent_source_i) if consent_source_i is not None else None
+                if consent_source is not None and len(consent_source) > 200:
+                    reject(line, RejectReason.BAD_VALUE, row, "consent source is longer than 200 characters")
+                    continue
                 priority = 0
                 if priority_i is not None and row[priority_i].strip():
                     try:

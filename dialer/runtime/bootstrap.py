@@ -87,6 +87,8 @@ class SqlRecord:
                 timezones=c.timezones,
                 attempts=c.attempt_count,
                 consent=c.consent,
+                consent_given_at=c.consent_given_at,
+                consent_source=c.consent_source,
                 callback_agent_id=c.callback.agent_id if c.callback else None,
             )
             for c in claimed
@@ -170,7 +172,10 @@ class GatePort:
         rules = self.rules.get(plan.campaign_id)
         if rules is None:
             return GateVerdict(False, "profile", f"campaign {plan.name} has no compliance rules loaded")
-        consent = ConsentRecord(given_at=datetime.min.replace(tzinfo=now.tzinfo), source="lead list")
+        consent = ConsentRecord(
+            given_at=lead.consent_given_at or datetime.min.replace(tzinfo=now.tzinfo),
+            source=lead.consent_source or "lead list",
+        )
         decision = await self.gate.check(
             CallRequest(
                 number_e164=lead.number,

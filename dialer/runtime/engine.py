@@ -134,6 +134,7 @@ class Engine:
         self.calls: dict[str, ActiveCall] = {}
         self.outcomes: Counter[str] = Counter()  # closed attempts by outcome, for the demo and metrics
         self.blocked: Counter[str] = Counter()  # gate refusals by rule
+        self._blocked_reported: dict[str, tuple[float, Counter[str]]] = {}  # see _report_blocked
         self.errors: Counter[str] = Counter()  # refused transitions, failed actions, handler errors
         # Answer-to-agent seconds of the latest connected calls (the two-second promise).
         self.connect_delays: deque[float] = deque(maxlen=10_000)
@@ -185,6 +186,7 @@ class Engine:
             return 0
         sent = 0
         for run in list(self.campaigns.values()):
+            self._report_blocked(run)
             if run.paused:
                 continue
             lines = run.pacer.lines_to_open(self.snapshot(run), self._clock())
@@ -197,6 +199,33 @@ class Engine:
                 if await self._dial(run, lead):
                     sent += 1
         return sent
+
+    def _report_blocked(self, run: CampaignRun, every_s: float = 60.0) -> None:
+        """Log, at most once a minute per campaign, how many leads each gate rule blocked since last time."""
+        now = self._clock()
+        last, before = self._blocked_reported.get(run.plan.campaign_id, (float("-inf"), Counter()))
+        if now - last < every_s:
+            return
+        total = Counter({k[8:]: n for k, n in run.counts.items() if k.startswith("blocked:")})
+        new = total - before
+        if not new:
+            return
+        self._blocked_reported[run.plan.campaign_id] = (now, total)
+        hints = {  # what the operator can do about the rules that block whole lists
+            "consent": "leads without a consent record: add consent_given_at and consent_source with "
+            "`dialer leads update FILE --campaign NAME`",
+            "registry_stale": "import the national registry: "
+            "`dialer dnc import --registry NAME --screened-on DAY FILE`",
+        }
+        since = f"in the last {now - last:.0f} s" if last > float("-inf") else "since start"
+        rules = ", ".join(f"{r} {n}" + (f" ({hints[r]})" if r in hints else "") for r, n in new.most_common())
+        log.info(
+            "campaign %s: %d leads blocked by the compliance gate %s: %s",
+            run.plan.name,
+            sum(new.values()),
+            since,
+            rules,
+        )
 
     async def _dial(self, run: CampaignRun, lead: Lead) -> bool:
         plan = run.plan

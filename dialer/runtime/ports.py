@@ -56,6 +56,8 @@ class Lead:
     timezones: tuple[str, ...] = ()
     attempts: int = 0
     consent: bool | None = None
+    consent_given_at: datetime | None = None  # when the person agreed, if the list said
+    consent_source: str | None = None  # how the person agreed, if the list said
     last_outcome: str | None = None
     last_attempt_at: datetime | None = None
     callback_agent_id: str | None = None

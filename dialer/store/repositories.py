@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import and_, case, func, insert, or_, select, update
+from sqlalchemy import Select, and_, case, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -596,6 +596,8 @@ class ClaimedLead:
     first_name: str | None
     last_name: str | None
     callback: CallbackInfo | None
+    consent_given_at: datetime | None = None  # when the person agreed (None: the list did not say)
+    consent_source: str | None = None  # how (web form, contract, ...)
 
 
 def _ordering(ordering: LeadOrdering) -> list[ColumnElement[Any]]:
@@ -625,6 +627,8 @@ _LEAD_COLUMNS = (
     Lead.priority,
     Lead.first_name,
     Lead.last_name,
+    Lead.consent_given_at,
+    Lead.consent_source,
 )
 
 
@@ -680,7 +684,7 @@ class Hopper:
                 if row[0] in seen:  # two pending callbacks for one lead: the earliest wins
                     continue
                 seen.add(row[0])
-                claimed.append(_claimed(campaign_id, row[:10], CallbackInfo(row[10], row[11], row[12])))
+                claimed.append(_claimed(campaign_id, row[:12], CallbackInfo(row[12], row[13], row[14])))
 
             remaining = limit - len(claimed)
             if remaining > 0:
@@ -691,6 +695,7 @@ class Hopper:
                         Lead.status.in_([LeadStatus.NEW.value, LeadStatus.RETRY.value]),
                         Lead.claimed_by.is_(None),
                         Lead.next_attempt_at <= now,
+                        Lead.lead_list_id.not_in(_disabled_lists(campaign_id)),
                     )
                     .order_by(*_ordering(settings.ordering))
                     .limit(remaining)
@@ -771,9 +776,18 @@ class Hopper:
             Lead.status.in_([s.value for s in DIALABLE_STATUSES]),
             Lead.claimed_by.is_(None),
             Lead.next_attempt_at <= now,
+            or_(
+                Lead.status == LeadStatus.CALLBACK.value,
+                Lead.lead_list_id.not_in(_disabled_lists(campaign_id)),
+            ),
         )
         async with self._db.read_session() as s:
             return int((await s.execute(query)).scalar_one())
+
+
+def _disabled_lists(campaign_id: int) -> Select[int]:
+    """Lists of the campaign that `dialer lists disable` took out (their callbacks are still made)."""
+    return select(LeadList.id).where(LeadList.campaign_id == campaign_id, LeadList.enabled.is_(False))
 
 
 def _claimed(campaign_id: int, row: Sequence[Any], callback: CallbackInfo | None) -> ClaimedLead:
@@ -790,6 +804,8 @@ def _claimed(campaign_id: int, row: Sequence[Any], callback: CallbackInfo | None
         first_name=row[8],
         last_name=row[9],
         callback=callback,
+        consent_given_at=row[10],
+        consent_source=row[11],
     )
 
 
