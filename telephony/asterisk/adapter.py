@@ -26,7 +26,7 @@ from telephony.asterisk.client import AmiActionError, AmiClient
 from telephony.asterisk.fastagi import AnsweredHandler, FastAgiServer
 from telephony.asterisk.protocol import AmiMessage, Header
 from telephony.asterisk.settings import MIN_RING_TIMEOUT_S, AsteriskSettings
-from telephony.asterisk.tracker import CallTracker
+from telephony.asterisk.tracker import CallTracker, agent_of_bridge
 from telephony.base import (
     Q850,
     ActionTimeout,
@@ -234,7 +234,7 @@ class AsteriskPbx:
                 "Priority": "1",
             }
         )
-        self._emit(Connected(attempt_id, self._clock(), agent_id))
+        # Connected only when Asterisk says the customer joined the bridge (ConfbridgeJoin).
 
     async def play_then_hangup(self, attempt_id: str, message: str) -> None:
         _check(_SOUND, message, "message")
@@ -286,6 +286,7 @@ class AsteriskPbx:
         _check(_EXTEN, agent_id, "agent id")
         if not endpoint:
             raise PbxError(f"agent {agent_id}: empty endpoint; set the agent's phone (e.g. PJSIP/1001)")
+        await self.clear_stale_agent_legs(agent_id)
         # Unique across restarts: after a crash the old leg may still sit in its bridge, and
         # Asterisk refuses a ChannelId that is in use.
         leg = f"agent-{agent_id}-{self._boot_tag}-{next(self._agent_legs)}"
@@ -312,6 +313,39 @@ class AsteriskPbx:
             raise
         log.info("agent %s: login call %s queued", agent_id, leg)
         return leg
+
+    async def clear_stale_agent_legs(self, agent_id: str | None = None) -> list[str]:
+        """Hang up agent phone legs left in ``agent_<id>`` bridges (after a crash or a stop).
+
+        A leg left behind fills the agent's bridge: the next customer would
+        hear ``conf-locked``.  With ``agent_id`` only that agent's bridge is
+        cleared (at login); without, every agent bridge (at start and after a
+        reconnect).  Legs this adapter still tracks, and customers (whose
+        channel id is an attempt id and who joined with no agent profile), are
+        left alone.
+        """
+        listing = await self.client.send_action({"Action": "CoreShowChannels"})
+        ours = set(self.tracker.agent_legs())
+        stale: list[str] = []
+        for entry in listing.events:
+            uid = entry.get("Uniqueid", "")
+            data = entry.get("ApplicationData", "")
+            bridge = data.split(",", 1)[0]
+            agent = agent_of_bridge(bridge)
+            if not uid or uid in ours or entry.get("Application") != "ConfBridge" or agent is None:
+                continue
+            if agent_id is not None and agent != agent_id:
+                continue
+            if not (uid.startswith("agent-") or ",dialer_agent" in data):
+                continue  # a customer in the bridge: never cut off here
+            stale.append(uid)
+        for uid in stale:
+            log.warning("agent bridge %s: hanging up a stale agent leg %s", agent_id or "(any)", uid)
+            try:
+                await self.client.send_action({"Action": "Hangup", "Channel": uid, "Cause": "16"})
+            except AmiActionError as exc:
+                log.info("stale agent leg %s already gone: %s", uid, exc)
+        return stale
 
     async def live_attempts(self) -> set[str]:
         return set(await self._live_channels())
@@ -361,6 +395,10 @@ class AsteriskPbx:
     async def _on_link_up(self) -> None:
         if self._link_lost_once:
             await self._reconcile_at_risk()
+        try:
+            await self.clear_stale_agent_legs()
+        except PbxError as exc:
+            log.warning("could not look for stale agent legs: %s", exc)
 
     async def _reconcile_at_risk(self) -> None:
         if not self._at_risk:

@@ -25,6 +25,7 @@ class FakeAmi:
         self.unanswered_actions: set[str] = set()
         self.errors: dict[str, str] = {}  # action name -> Message of a Response: Error
         self.live_channels: dict[str, str] = {}  # Uniqueid -> ChannelState
+        self.channel_apps: dict[str, tuple[str, str]] = {}  # Uniqueid -> (Application, ApplicationData)
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self.logins = 0
@@ -103,9 +104,10 @@ class FakeAmi:
                 }
             ]
             for uid, state in self.live_channels.items():
-                out.append(
-                    {"Event": "CoreShowChannel", "ActionID": aid, "Uniqueid": uid, "ChannelState": state}
-                )
+                entry = {"Event": "CoreShowChannel", "ActionID": aid, "Uniqueid": uid, "ChannelState": state}
+                if uid in self.channel_apps:
+                    entry["Application"], entry["ApplicationData"] = self.channel_apps[uid]
+                out.append(entry)
             out.append(
                 {
                     "Event": "CoreShowChannelsComplete",

@@ -207,7 +207,11 @@ async def test_connect_play_and_agent_login_actions(ami: FakeAmi, pbx: AsteriskP
     await pbx.connect_to_agent("att-6", "1001")
     await pbx.play_then_hangup("att-7", "dialer/identification")
     leg = await pbx.login_agent("1001", "PJSIP/agent1001")
-    sent = [(a.action, {k: v for k, v in a.items() if k not in ("Action", "ActionID")}) for a in ami.actions]
+    sent = [
+        (a.action, {k: v for k, v in a.items() if k not in ("Action", "ActionID")})
+        for a in ami.actions
+        if a.action != "CoreShowChannels"
+    ]
     assert sent[-4:] == [
         ("Redirect", {"Channel": "att-6", "Context": "dialer-connect", "Exten": "1001", "Priority": "1"}),
         ("Setvar", {"Channel": "att-7", "Variable": "DIALER_MESSAGE", "Value": "dialer/identification"}),
@@ -226,8 +230,24 @@ async def test_connect_play_and_agent_login_actions(ami: FakeAmi, pbx: AsteriskP
         ),
     ]
     assert leg.startswith("agent-1001-")
-    await events.wait_for(lambda evs: len(evs) == 1)
-    assert events.events == [Connected("att-6", events.events[0].at, "1001")]
+    await asyncio.sleep(0.05)
+    assert events.events == []  # a Redirect is a request: Connected waits for Asterisk's ConfbridgeJoin
+
+
+async def test_login_hangs_up_a_stale_leg_of_that_agent_and_leaves_customers_alone(
+    ami: FakeAmi, pbx: AsteriskPbx
+) -> None:
+    await until(lambda: any(a.action == "CoreShowChannels" for a in ami.actions))  # the start-up sweep
+    ami.live_channels = {"agent-1001-old-1": "6", "1796399371.27": "6", "att-c": "6", "agent-1002-x-1": "6"}
+    ami.channel_apps = {
+        "agent-1001-old-1": ("ConfBridge", "agent_1001,dialer_agent_bridge,dialer_agent"),
+        "1796399371.27": ("ConfBridge", "agent_1001,dialer_agent_bridge,dialer_agent"),  # dialed in
+        "att-c": ("ConfBridge", "agent_1001"),  # a customer talking to the agent
+        "agent-1002-x-1": ("ConfBridge", "agent_1002,dialer_agent_bridge,dialer_agent"),
+    }
+    await pbx.login_agent("1001", "PJSIP/agent1001")
+    hung_up = [a["Channel"] for a in ami.actions if a.action == "Hangup"]
+    assert sorted(hung_up) == ["1796399371.27", "agent-1001-old-1"]
 
 
 async def test_live_attempts_lists_channel_uniqueids(ami: FakeAmi, pbx: AsteriskPbx) -> None:
@@ -244,10 +264,11 @@ class Router:
         return ConnectToAgent("1001")
 
 
-async def test_fastagi_answered_calls_reach_the_router_set_on_the_pbx(pbx: AsteriskPbx) -> None:
+async def test_fastagi_answered_calls_reach_the_router_set_on_the_pbx(ami: FakeAmi, pbx: AsteriskPbx) -> None:
     router = Router()
     pbx.set_answer_router(router)
     events = Collector(pbx)
+    await pbx.originate(request("att-9"))
     reader, writer = await asyncio.open_connection("127.0.0.1", pbx.fastagi_port)
     writer.write(b"agi_network_script: answered\nagi_uniqueid: att-9\n\n")
     replies = {
@@ -266,8 +287,12 @@ async def test_fastagi_answered_calls_reach_the_router_set_on_the_pbx(pbx: Aster
             break
     assert sent[-2:] == ['SET VARIABLE DIALER_AGENT "1001"', "EXEC ConfBridge agent_1001"]
     assert [c.attempt_id for c in router.calls] == ["att-9"]
+    await asyncio.sleep(0.05)
+    assert events.events == []  # sent to the agent, not yet connected
+    join = {"Event": "ConfbridgeJoin", "Conference": "agent_1001", "Uniqueid": "att-9", "Admin": "No"}
+    await ami.send_event(join)
     await events.wait_for(lambda evs: len(evs) == 1)
-    assert isinstance(events.events[0], Connected)
+    assert events.events == [Connected("att-9", events.events[0].at, "1001")]
 
 
 async def test_answered_call_hangup_after_shutdown_event(ami: FakeAmi, pbx: AsteriskPbx) -> None:
