@@ -294,11 +294,14 @@ def parse(
     *,
     path: Path | None = None,
     need_secrets: bool = True,
+    need_pbx: bool = False,
 ) -> Settings:
     """Build Settings from parsed TOML; raises SettingsError naming every bad key (``.problems``)."""
     env = os.environ if env is None else env
     with _collecting() as problems:
         settings = _parse(data, env, path, need_secrets)
+        if need_pbx and not data.get("pbx"):
+            _problem("no [pbx.<name>] table; the daemon needs one PBX")
     if problems:
         where = str(path) if path else "dialer.toml"
         if len(problems) == 1:
@@ -462,7 +465,4 @@ def resolve(
 
 def load(path: Path = DEFAULT_PATH, env: Mapping[str, str] | None = None) -> Settings:
     """The daemon's settings: the file must exist and configure a PBX; secrets are read."""
-    settings = parse(_read(path), env, path=path, need_secrets=True)
-    if not settings.pbxs:
-        raise SettingsError(f"{path}: no [pbx.<name>] table; the daemon needs at least one PBX")
-    return settings
+    return parse(_read(path), env, path=path, need_secrets=True, need_pbx=True)

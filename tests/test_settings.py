@@ -81,3 +81,25 @@ def test_dialer_migrate_with_config_creates_the_schema(tmp_path):
     assert main(["migrate", "--config", str(config)]) == 0
     assert db.exists() and db.stat().st_size > 0
     assert main(["migrate", "--config", str(tmp_path / "missing.toml")]) == 1
+
+
+def test_a_relative_sqlite_path_in_the_file_is_beside_the_file_not_in_the_current_folder(
+    tmp_path, monkeypatch
+):
+    from dialer.settings import resolve
+
+    config = tmp_path / "etc" / "dialer.toml"
+    config.parent.mkdir()
+    config.write_text('[database]\nurl = "sqlite:///state/dialer.db"\n')
+    for folder in (tmp_path, config.parent):
+        monkeypatch.chdir(folder)
+        assert resolve(config, env={}).database_url == f"sqlite+aiosqlite:///{config.parent}/state/dialer.db"
+
+
+def test_every_problem_of_a_file_is_named_at_once(tmp_path):
+    config = tmp_path / "dialer.toml"
+    config.write_text('[node]\nname = "x"\n[logging]\nlevel = "LOUD"\n[metrics]\nport = "9108"\n')
+    with pytest.raises(SettingsError) as caught:
+        load(config, env={})
+    assert len(caught.value.problems) == 4  # node.name, logging.level, metrics.port, no [pbx.*]
+    assert "4 problems" in str(caught.value) and "no [pbx.<name>] table" in str(caught.value)
