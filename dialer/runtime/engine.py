@@ -355,9 +355,14 @@ class Engine:
         if run is not None:
             run.counts[outcome] += 1
         self.outcomes[outcome] += 1
-        if active.agent_id is not None and self.agents.state_of(active.agent_id) is AgentState.ON_CALL:
+        agent_state = None if active.agent_id is None else self.agents.state_of(active.agent_id)
+        if active.agent_id is not None and agent_state is AgentState.ON_CALL:
             self.agents.call_ended(active.agent_id)
             self._start_wrap_up(active)
+        elif active.agent_id is not None and agent_state is AgentState.RESERVED:
+            # It ended on its way to the agent (hung up, cut by a restart): the agent never had it.
+            self.agents.release(active.agent_id)
+            active.agent_id = None
         result = AttemptResult(
             outcome=outcome,
             ended_at=self._wall(),

@@ -360,3 +360,20 @@ async def test_answered_call_cut_by_a_pbx_restart_before_an_agent_is_lost():
     await engine.handle(HungUp(attempt, time.time(), cause=0, cause_text="cut by a PBX restart", lost=True))
     result = record.attempts[attempt]["result"]
     assert result.outcome == "lost" and "restart" in result.detail
+
+
+async def test_call_that_ends_on_its_way_to_the_agent_leaves_no_agent_reserved():
+    engine, pbx, record, gate, pacer, agents = build()
+    agents.login("1001", ["c1"])
+    agents.ready("1001")
+    await engine.tick()
+    attempt = pbx.originates[0].attempt_id
+    await engine.handle(Answered(attempt, time.time()))
+    assert await engine.on_answered(AnsweredCall(attempt, time.time())) == ConnectToAgent("1001")
+    await engine.handle(HungUp(attempt, time.time(), cause=0, cause_text="cut by a PBX restart", lost=True))
+    assert agents.state_of("1001") is AgentState.READY
+    result = record.attempts[attempt]["result"]
+    assert (result.outcome, result.agent_id) == ("lost", None)
+    # the FastAGI session's late report of the same failed connect changes nothing
+    await engine.handle(ConnectFailed(attempt, time.time(), "1001", "HANGUP", customer_gone=True))
+    assert agents.state_of("1001") is AgentState.READY
