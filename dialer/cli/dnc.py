@@ -24,6 +24,7 @@ from dialer.compliance.cli_support import (
 from dialer.compliance.dnc import GLOBAL, DncInputError
 from dialer.compliance.profiles import parse_duration
 from dialer.domain.compliance import ProfileError
+from dialer.leads.numbers import NumberInputError, parse_user_number
 from telephony.base import mask_number
 
 
@@ -32,7 +33,7 @@ def register(subparsers: Any) -> None:
     commands = dnc.add_subparsers(dest="dnc_command", metavar="ACTION", required=True)
 
     add = commands.add_parser("add", help="put a number on the global list or a campaign's list")
-    add.add_argument("number", help="E.164 number, e.g. +33612345678")
+    add.add_argument("number", help="+33612345678, or a national number with --country FR")
     add.add_argument("--campaign", help="only for this campaign, by name or id (default: every campaign)")
     add.add_argument("--source", default="cli", help="who or what asked (kept with the entry)")
     add.add_argument("--expires", help="end of the entry: a date, a date-time or a duration such as 90d")
@@ -63,8 +64,18 @@ def register(subparsers: Any) -> None:
     sync = commands.add_parser("sync", help="rebuild the Redis DNC index from the database")
     sync.set_defaults(handler=_sync)
 
+    for parser in (add, remove, check):
+        parser.add_argument("--country", help="country of a national number, e.g. FR for 0612345678")
     for parser in (add, remove, check, imp, status, sync):
         add_store_options(parser)
+
+
+def _number(args: argparse.Namespace) -> str:
+    """The E.164 form of the number typed; errors echo it (it is the operator's own input)."""
+    try:
+        return parse_user_number(args.number, args.country)
+    except NumberInputError as exc:
+        raise CliError(str(exc)) from None
 
 
 async def _scope(stores: Stores, args: argparse.Namespace) -> tuple[str, str]:
@@ -113,6 +124,8 @@ def _run(coro: Any) -> int:
 
 
 def _add(args: argparse.Namespace) -> int:
+    args.number = _number(args)
+
     async def go() -> int:
         async with open_stores(args) as stores:
             scope, label = await _scope(stores, args)
@@ -131,6 +144,8 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _remove(args: argparse.Namespace) -> int:
+    args.number = _number(args)
+
     async def go() -> int:
         async with open_stores(args) as stores:
             scope, label = await _scope(stores, args)
@@ -151,6 +166,8 @@ def _remove(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    args.number = _number(args)
+
     async def go() -> int:
         async with open_stores(args) as stores:
             scope, _ = await _scope(stores, args)

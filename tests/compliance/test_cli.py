@@ -78,7 +78,7 @@ def test_registry_import_writes_rejected_lines_and_status_tells_staleness(
 
 def test_bad_input_says_what_to_do(db: str, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert main(["dnc", "add", "0612345678", "--db", db]) == 1
-    assert "not a valid E.164 number; write it as +33612345678" in capsys.readouterr().err
+    assert "'0612345678' is a national number: give its country with --country" in capsys.readouterr().err
     file = tmp_path / "x.txt"
     file.write_text("", encoding="utf-8")
     assert (
