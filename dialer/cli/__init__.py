@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from dialer import __version__
+from dialer.leads.numbers import mask_numbers_in
 
 
 class CliError(Exception):
@@ -59,8 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: one line for the person, the details with --verbose
         logging.getLogger("dialer.cli").debug("unexpected error", exc_info=True)
         print(
-            f"dialer: unexpected error ({type(exc).__name__}: {exc}); run the command again with "
-            "--verbose for the details, and report it",
+            f"dialer: unexpected error ({type(exc).__name__}: {mask_numbers_in(str(exc))}); run the command "
+            "again with --verbose for the details, and report it",
             file=sys.stderr,
         )
         return 70

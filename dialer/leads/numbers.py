@@ -532,7 +532,7 @@ def parse_user_number(text: str, country: str | None = None) -> str:
 
 
 # A run of digits long enough to be a phone number, with the separators people write.
-_NUMBER_LIKE = re.compile(r"\+?\d[\d .\-/()]{4,}\d")
+_NUMBER_LIKE = re.compile(r"\+?\d[\d .\-/]{4,}\d")
 
 
 _DATE = re.compile(r"\d{4}-\d\d-\d\d")

@@ -148,3 +148,18 @@ def test_reset_and_recycle_refuse_what_must_not_be_dialed(
     assert code == 0 and out.startswith("1 exhausted lead(s) of campaign spring back in the list")
     code, out, _ = run(capsys, "leads", "list", "--campaign", "spring", "--status", "retry", "--db", spring)
     assert [line.split()[:4] for line in out.splitlines()[1:]] == [["2", "+33******602", "retry", "0"]]
+
+
+def test_an_unexpected_error_is_one_line_without_the_full_number(
+    spring: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dialer.store.leads_repo import LeadAdmin
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("lead +33612345601 (06 12 34 56 01) broke")
+
+    monkeypatch.setattr(LeadAdmin, "lead", broken)
+    code = main(["leads", "show", "1", "--db", spring])
+    out, err = capsys.readouterr()
+    assert code == 70 and "Traceback" not in err
+    assert "unexpected error (RuntimeError: lead +33******601 (** ** ** *6 01) broke)" in err
