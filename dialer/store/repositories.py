@@ -22,7 +22,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Select, and_, case, func, insert, or_, select, update
@@ -34,7 +34,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from dialer.domain.campaign import (
     DIALABLE_STATUSES,
-    AttemptResult,
+    CallResult,
     CampaignSettings,
     CampaignStatus,
     LeadNext,
@@ -493,82 +493,6 @@ class LeadRepository:
             for _, phone in rows:
                 yield phone
             last_id = rows[-1][0]
-
-
-class LeadBulkWriter:
-    """Inserts new leads of one list straight through the driver, many rows per statement.
-
-    For imports of millions of rows: no ORM, no per-row type processing (the
-    constant columns are encoded once), one ``executemany`` per batch.
-    """
-
-    COLUMNS = (
-        "campaign_id",
-        "lead_list_id",
-        "status",
-        "attempt_count",
-        "next_attempt_at",
-        "created_at",
-        "updated_at",
-        "phone",
-        "timezones",
-        "timezone_source",
-        "consent",
-        "priority",
-        "first_name",
-        "last_name",
-        "email",
-        "external_id",
-        "extra",
-    )
-
-    def __init__(self, db: Database, campaign_id: int, lead_list_id: int, now: datetime) -> None:
-        self._db = db
-        self._sqlite = db.is_sqlite
-        utc = now.astimezone(UTC)
-        # SQLite keeps naive UTC text in SQLAlchemy's format; asyncpg takes aware datetimes.
-        stamp: object = utc.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f") if self._sqlite else utc
-        self._head = (campaign_id, lead_list_id, LeadStatus.NEW.value, 0, stamp, stamp, stamp)
-        if self._sqlite:
-            marks = ", ".join("?" for _ in self.COLUMNS)
-        else:
-            marks = ", ".join(f"${i}" for i in range(1, len(self.COLUMNS) + 1))
-        self._sql = f"INSERT INTO {Lead.__tablename__} ({', '.join(self.COLUMNS)}) VALUES ({marks})"
-
-    def row(
-        self,
-        phone: str,
-        timezones: Sequence[str],
-        timezone_source: str,
-        consent: bool | None,
-        priority: int,
-        first_name: str | None,
-        last_name: str | None,
-        email: str | None,
-        external_id: str | None,
-        extra_json: str | None,
-    ) -> tuple[Any, ...]:
-        """One row for :meth:`insert`; ``extra_json``: the unmapped columns as a JSON object's text."""
-        consent_value: Any = consent if consent is None or not self._sqlite else int(consent)
-        return (
-            *self._head,
-            phone,
-            ",".join(timezones),
-            timezone_source,
-            consent_value,
-            priority,
-            first_name,
-            last_name,
-            email,
-            external_id,
-            extra_json,
-        )
-
-    async def insert(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Insert rows made by :meth:`row`, in one transaction."""
-        if rows:
-            async with self._db.engine.begin() as conn:
-                await conn.exec_driver_sql(self._sql, list(rows))
 
 
 # ---------------------------------------------------------------------------
@@ -1569,7 +1493,7 @@ __all__ = [
     "AttemptEvent",
     "AttemptRecord",
     "AttemptRepository",
-    "AttemptResult",
+    "CallResult",
     "CallbackInfo",
     "CampaignRecord",
     "CampaignRepository",
@@ -1581,7 +1505,6 @@ __all__ = [
     "DispositionResult",
     "HistoryEntry",
     "Hopper",
-    "LeadBulkWriter",
     "LeadRecord",
     "LeadRepository",
     "LeadUnavailable",
