@@ -71,6 +71,10 @@ class AsteriskSimulator:
         fastagi_port: int | None = None,
         seed: int = 1,
         dialplan: DialplanName = "production",
+        lab_peers: bool | None = None,
+        agent_hangs_up_after_s: float | None = None,
+        system_read: bool = True,
+        version: str = "22.7.0",
     ) -> None:
         if shape not in ("local", "sip"):
             raise ValueError(f"shape must be 'local' or 'sip', got {shape!r}")
@@ -87,6 +91,13 @@ class AsteriskSimulator:
         self.fastagi_port = fastagi_port
         self.seed = seed
         self.dialplan: DialplanName = dialplan
+        self.lab_peers = lab_peers
+        self.agent_hangs_up_after_s = agent_hangs_up_after_s
+        # The AMI user has the "system" read class (FullyBooted, Shutdown); the project's
+        # least-privilege "dialer" user has not (manager_dialer.conf).
+        self.system_read = system_read
+        self.version = version
+        self.dialstate_wins: set[str] = set()  # see PbxEngine.dialstate_wins
         self.originates_received: list[str] = []
         self.unanswered_actions: set[str] = set()
         self.port = 0
@@ -113,7 +124,11 @@ class AsteriskSimulator:
             agi_url=agi_url,
             agi_runner=run_agi,
             seed=self.seed + self._runs,
+            lab_peers=self.lab_peers,
+            agent_hangs_up_after_s=self.agent_hangs_up_after_s,
+            version=self.version,
         )
+        self._engine.dialstate_wins = self.dialstate_wins
         self._runs += 1
         self._boot = time.monotonic()
         self._server = await asyncio.start_server(self._serve, host, port or self.port or 0)
@@ -291,6 +306,8 @@ class AsteriskSimulator:
             return False
         session.authenticated = True
         self._respond(session, action, "Success", ("Message", "Authentication accepted"))
+        if not self.system_read:
+            return True
         uptime = str(int(time.monotonic() - self._boot))
         session.write(
             encode(

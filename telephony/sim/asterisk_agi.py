@@ -41,7 +41,9 @@ def parse_agi_url(data: str) -> tuple[str, int, str, list[str]]:
     return parts.hostname, parts.port or DEFAULT_AGI_PORT, script, args
 
 
-def agi_environment(leg: Leg, request: str, script: str, args: list[str], thread_id: int) -> bytes:
+def agi_environment(
+    leg: Leg, request: str, script: str, args: list[str], thread_id: int, version: str = AGI_VERSION
+) -> bytes:
     ch = leg.chan
     lines = [
         ("agi_network", "yes"),
@@ -51,7 +53,7 @@ def agi_environment(leg: Leg, request: str, script: str, args: list[str], thread
         ("agi_language", ch.language),
         ("agi_type", ch.name.split("/", 1)[0]),
         ("agi_uniqueid", ch.uniqueid),
-        ("agi_version", AGI_VERSION),
+        ("agi_version", version),
         ("agi_callerid", ch.cid_num if ch.cid_num != "<unknown>" else "unknown"),
         ("agi_calleridname", ch.cid_name if ch.cid_name != "<unknown>" else "unknown"),
         ("agi_callingpres", "0"),
@@ -86,7 +88,9 @@ async def run_agi(engine: PbxEngine, leg: Leg, data: str) -> str:
     session = _AgiSession(engine, leg, reader, writer)
     try:
         url = data.split(",")[0]
-        writer.write(agi_environment(leg, url, script, args, engine.rng.randrange(10**14, 10**15)))
+        writer.write(
+            agi_environment(leg, url, script, args, engine.rng.randrange(10**14, 10**15), engine.version)
+        )
         await session.serve()
     finally:
         writer.close()

@@ -162,21 +162,29 @@ def substitute(data: str, variables: dict[str, str], exten: str) -> str:
                 value = value[:length]
         return value
 
-    return _VAR.sub(one, data)
+    return _EXPR.sub(_evaluate, _VAR.sub(one, data))
 
 
-_GOTOIF = re.compile(
-    r'^\$\["(?P<lhs>[^"]*)"\s*(?P<op>!?=)\s*"(?P<rhs>[^"]*)"\]\?(?P<yes>\d*)(?::(?P<no>\d*))?$'
-)
+# $["a" = "b"] / $["a" != "b"]: Asterisk evaluates the expression before the
+# application sees its data (Newexten's AppData says 1 or 0).
+_EXPR = re.compile(r'\$\["(?P<lhs>[^"]*)"\s*(?P<op>!?=)\s*"(?P<rhs>[^"]*)"\]')
+
+
+def _evaluate(m: re.Match[str]) -> str:
+    equal = m.group("lhs") == m.group("rhs")
+    return "1" if equal == (m.group("op") == "=") else "0"
+
+
+_GOTOIF = re.compile(r"^(?P<cond>[^?]*)\?(?P<yes>\d*)(?::(?P<no>\d*))?$")
 
 
 def gotoif_target(data: str) -> int | None:
-    """Priority GotoIf jumps to for a substituted ``$["a" = "b"]?p1:p2``; None: fall through."""
-    m = _GOTOIF.match(data.strip())
+    """Priority GotoIf jumps to for a substituted ``1?p1:p2``; None: fall through."""
+    m = _GOTOIF.match(_EXPR.sub(_evaluate, data.strip()))
     if m is None:
         return None
-    equal = m.group("lhs") == m.group("rhs")
-    truth = equal if m.group("op") == "=" else not equal
+    cond = m.group("cond").strip()
+    truth = cond not in ("", "0")
     chosen = m.group("yes") if truth else m.group("no")
     return int(chosen) if chosen else None
 
@@ -242,6 +250,10 @@ LAB_ENDPOINT_KIND = {
     "invalid": CalleeKind.INVALID,
     "agent": CalleeKind.AGENT,
 }
+
+# Lab agent phones that send BYE by themselves, by contact (lab/sip/agent_bye.xml:
+# BYE 6 s after answering), dialled as PJSIP/agent/sip:<id>@<contact>.
+LAB_CONTACT_HANGS_UP_AFTER_S = {"127.0.0.1:5082": 6.0}
 
 # A lab number for each kind, to ask the callee model for that kind's timings.
 LAB_NUMBER_OF_KIND = {

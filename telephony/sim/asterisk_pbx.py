@@ -33,6 +33,7 @@ from telephony.sim.ami_events import Headers, SimBridge, SimChannel
 from telephony.sim.asterisk_dialplan import (
     AGENT_CONTEXTS,
     DEFAULT_PROMPT_SECONDS,
+    LAB_CONTACT_HANGS_UP_AFTER_S,
     LAB_ENDPOINT_KIND,
     LAB_NUMBER_OF_KIND,
     PROMPT_SECONDS,
@@ -176,6 +177,7 @@ class Call:
     outcome: asyncio.Future[bool] | None = None
     t0: float = 0.0  # event-loop time the Originate arrived
     success_pending: bool = False  # OriginateResponse waits for the dialplan's first blocking app
+    dial_string: str = ""  # DialBegin's DialString when it is not <number>@<endpoint>
 
 
 Emit = Callable[[Headers], None]
@@ -195,9 +197,23 @@ class PbxEngine:
         agi_url: str,
         agi_runner: AgiRunner,
         seed: int,
+        lab_peers: bool | None = None,
+        agent_hangs_up_after_s: float | None = None,
+        version: str = "22.7.0",
     ) -> None:
         if time_scale <= 0:
             raise ValueError(f"time_scale must be > 0, got {time_scale}")
+        # The PJSIP endpoints are the lab's (lab-pjsip.conf): the endpoint, not the
+        # number, plays the part, and calls start in [from-lab].
+        self.lab_peers = dialplan == "lab" if lab_peers is None else lab_peers
+        self.agent_hangs_up_after_s = agent_hangs_up_after_s
+        self.version = version
+        # Originates (by ActionID) whose 180 race DialState wins against RINGING_RACE's
+        # choice: for replaying a capture that caught the other interleaving.
+        self.dialstate_wins: set[str] = set()
+        # Asterisk 22.10 (the fault captures) writes a SIP BYE's HangupRequest without a
+        # Cause and the RTP statistics of a hung-up channel once, not twice as 22.7.
+        self.modern = tuple(int(p) for p in version.split(".")[:2]) >= (22, 10)
         self.emit = emit
         self.model = model
         self.shape = shape
@@ -207,7 +223,7 @@ class PbxEngine:
         self.agi_runner = agi_runner
         self.rng = random.Random(seed)
         self.contexts = lab_contexts(agi_url) if dialplan == "lab" else production_contexts()
-        self.endpoint_context = "from-lab" if dialplan == "lab" else "from-trunk"
+        self.endpoint_context = "from-lab" if self.lab_peers else "from-trunk"
         self.legs: dict[str, Leg] = {}  # by channel name
         self.bridges: dict[str, SimBridge] = {}  # by conference name
         # The [globals] our shipped dialplan expects: where the FastAGI server listens.
@@ -345,9 +361,14 @@ class PbxEngine:
             self.spawn(self._bad_channel(action_id, dial, target, channel_id, cid_num, cid_name))
             return None
         number, _, where = resource.partition("@")
-        if tech_name == "PJSIP" and not where:
+        contact = ""
+        if tech_name == "PJSIP" and "/" in resource:
+            # PJSIP/<endpoint>/sip:<user>@<host:port>: the endpoint, to one contact URI.
+            where, _, uri = resource.partition("/")
+            number, _, contact = uri.removeprefix("sip:").partition("@")
+        elif tech_name == "PJSIP" and not where:
             number, where = "", resource  # an endpoint dialled directly: a registered softphone
-        plan = self._plan(tech_name, number, where)
+        plan = self._plan(tech_name, number, where, contact)
         call = Call(
             action_id=action_id,
             dial=dial,
@@ -366,6 +387,7 @@ class PbxEngine:
             preset_id=bool(channel_id),
             variables=variables,
             asynchronous=asynchronous,
+            dial_string=resource if contact else "",
         )
         call.outcome = asyncio.get_running_loop().create_future()
         call.t0 = asyncio.get_running_loop().time()
@@ -379,17 +401,26 @@ class PbxEngine:
         else:
             self._create_pjsip(call, channel_id)
 
-    def _plan(self, tech: str, number: str, where: str) -> CalleePlan:
+    def _plan(self, tech: str, number: str, where: str, contact: str = "") -> CalleePlan:
         if (tech == "PJSIP" and not number) or (tech == "Local" and where in AGENT_CONTEXTS):
-            return AGENT_PHONE  # a softphone, not a customer: the callee model is not asked
+            return self._agent_phone(AGENT_PHONE, contact)  # a softphone: the callee model is not asked
         plan = self.model.plan(number)
-        if tech == "PJSIP" and self.dialplan_name == "lab" and where in LAB_ENDPOINT_KIND:
+        if tech == "PJSIP" and self.lab_peers and where in LAB_ENDPOINT_KIND:
             kind = LAB_ENDPOINT_KIND[where]
             if plan.kind is not kind:
                 plan = self.model.plan(LAB_NUMBER_OF_KIND[kind])
                 if plan.kind is not kind:
                     plan = CalleePlan(kind, plan.ring_s, plan.talk_s)
+        if plan.kind is CalleeKind.AGENT:
+            plan = self._agent_phone(plan, contact)
         return plan
+
+    def _agent_phone(self, plan: CalleePlan, contact: str) -> CalleePlan:
+        """An agent phone: stays until hung up, or sends BYE by itself N s after answering."""
+        after = self.agent_hangs_up_after_s
+        if self.lab_peers and contact in LAB_CONTACT_HANGS_UP_AFTER_S:
+            after = LAB_CONTACT_HANGS_UP_AFTER_S[contact]
+        return plan if after is None else CalleePlan(plan.kind, plan.ring_s, after)
 
     async def _bad_channel(
         self,
@@ -619,7 +650,7 @@ class PbxEngine:
         self.emit(ev.channel_event("Newchannel", ch))
         self.emit(ev.newexten(ch, "AppDial2", "(Outgoing Line)"))
         self._dress_outgoing(call, ch)
-        dial_string = f"{call.number}@{endpoint}" if call.number else endpoint
+        dial_string = call.dial_string or (f"{call.number}@{endpoint}" if call.number else endpoint)
         self.emit(ev.dial_event("DialBegin", ch, ("DialString", dial_string)))
         self.spawn(self._sip_dial(call), call)
 
@@ -652,7 +683,9 @@ class PbxEngine:
             return
         # 180 Ringing at once, as every SIP peer of the lab does.  The dialing
         # thread's DialState races the channel's Newstate; see RINGING_RACE.
-        if RINGING_RACE.get((kind, call.context), RINGING_RACE.get((kind, ""), False)):
+        if call.action_id in self.dialstate_wins or RINGING_RACE.get(
+            (kind, call.context), RINGING_RACE.get((kind, ""), False)
+        ):
             self.emit(ev.dial_event("DialState", ch, ("DialStatus", "RINGING")))
             ch.state = 5
             self.emit(ev.channel_event("Newstate", ch))
@@ -944,7 +977,10 @@ class PbxEngine:
             self._gone(far, 16)
         else:
             self._rtp_quality(ours)
-            self.emit(ev.hangup_request("HangupRequest", ours.chan, 16))
+            if self.modern:
+                self.emit(ev.event("HangupRequest", ev.PRIV_CALL, ours.chan.snapshot()))
+            else:
+                self.emit(ev.hangup_request("HangupRequest", ours.chan, 16))
         self._end_ours(ours, "far_gone", 16)
 
     def ours_hangs_up(self, leg: Leg, cause: int = 16) -> None:
@@ -1018,9 +1054,12 @@ class PbxEngine:
         leg.activity = Activity.DEAD
         leg.hungup.set()
         if far is None:
-            if how in ("far_gone", "self"):
+            # A channel running an Originate's application has no PBX thread to soft-hang it up.
+            in_app = how == "far_gone" and call.app is not None and self.modern
+            if how in ("far_gone", "self") and not in_app:
                 self.emit(ev.hangup_request("SoftHangupRequest", ch, 16))
-            self._rtp_quality(leg)
+            if not (self.modern and how == "far_gone"):
+                self._rtp_quality(leg)
             self._gone(leg, cause if how == "ami" else 16)
         elif how == "far_gone":
             self.emit(ev.hangup_request("SoftHangupRequest", ch, 16))

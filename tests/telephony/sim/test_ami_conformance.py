@@ -89,7 +89,24 @@ ORDER_RACES = {
     "sip_answered_to_fastagi",
     # OriginateResponse after Newstate(Up) here, before it in sip_agent_and_customer_connected
     "asterisk_restart_with_call_up",
+    # The agent's 180: Newstate(Ringing) first here, DialState first in
+    # sip_agent_leg_hangs_up_mid_call; and its ConfbridgeLeave after BridgeLeave here,
+    # right after its BRIDGEPEER is cleared there
+    "sip_agent_leg_hangs_up_idle",
+    # the customer's OriginateResponse after its first dialplan applications here, before
+    # DialEnd in sip_answered_to_fastagi; the agent's 180 as above
+    "sip_agent_leg_hangs_up_mid_call",
 }
+
+# The fault captures: Asterisk 22.10.1 running the project's dialplan, logged in as the
+# least-privilege "dialer" user (no "system" read class), the lab's SIP peers.
+FAULT_SCENARIOS = [
+    "sip_agent_leg_hangs_up_idle",
+    "sip_agent_leg_hangs_up_mid_call",
+]
+FAULT_VERSION = "22.10.1"
+# Originates whose 180 the capture shows with DialState (saying Down) before Newstate.
+DIALSTATE_WINS = {"sip_agent_leg_hangs_up_mid_call": {"agent-2002-lab-1"}}
 
 
 class AgiResponder:
@@ -144,14 +161,20 @@ def _compare(capture: Capture, messages: list[tuple[float, AmiMessage]], label: 
         assert_same_order([item for _, item in expected], got, label)
 
 
-async def _run(name: str, shape: str, fastagi_port: int | None = None) -> tuple[Capture, list[Any], bool]:
+async def _run(
+    name: str, shape: str, fastagi_port: int | None = None, faults: bool = False
+) -> tuple[Capture, list[Any], bool]:
     capture = load_asterisk(name)
     sim = AsteriskSimulator(
         shape="sip" if shape == "sip" else "local",
         time_scale=TIME_SCALE,
-        dialplan="lab",
+        dialplan="production" if faults else "lab",
         fastagi_port=fastagi_port,
+        lab_peers=True if faults else None,
+        system_read=not faults,
+        version=FAULT_VERSION if faults else "22.7.0",
     )
+    sim.dialstate_wins = DIALSTATE_WINS.get(name, set())
     await sim.start()
     try:
         result = await replay(capture, sim, TIME_SCALE)
@@ -272,3 +295,91 @@ async def test_burst_of_twenty_gives_each_call_its_captured_sequence() -> None:
         got = [got_norm.message(m) for _, m in got_main]
         assert_same_instants(expected, got, f"burst_of_twenty {action_id}")
         assert device_summary(got_devices) == device_summary(expected_devices), action_id
+
+
+class FaultAgiServer:
+    """The dialer's FastAGI side of ``fastagi_sessions_sip_faults.json``, session by agi_uniqueid.
+
+    Each session sends its recorded commands; one the capture closed itself
+    ("dialer (session done)") is closed after its dialog, one Asterisk closed is
+    kept open and every unasked line is recorded until Asterisk closes it.
+    """
+
+    def __init__(self, scenario: str) -> None:
+        data = json.loads((ASTERISK_CAPTURES / "fastagi_sessions_sip_faults.json").read_text())
+        self.sessions = {
+            _env_value(s["env"], "agi_uniqueid"): s for s in data["agi"] if s["scenario"] == scenario
+        }
+        self.env: dict[str, list[str]] = {}
+        self.responses: dict[str, list[str]] = defaultdict(list)
+        self.unasked: dict[str, list[str]] = defaultdict(list)
+        self.closed_by: dict[str, str] = {}
+        self.server: asyncio.Server | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        env: list[str] = []
+        try:
+            while True:
+                line = await reader.readline()
+                if line in (b"\n", b""):
+                    break
+                env.append(line.decode().rstrip("\n"))
+            uid = _env_value(env, "agi_uniqueid")
+            self.env[uid] = env
+            session = self.sessions[uid]
+            for command, _ in session["dialog"]:
+                writer.write(command.encode() + b"\n")
+                await writer.drain()
+                self.responses[uid].append((await reader.readline()).decode().rstrip("\n"))
+            if session["closed"] == "asterisk":
+                while line := await asyncio.wait_for(reader.readline(), 30):
+                    self.unasked[uid].append(line.decode().rstrip("\n"))
+                self.closed_by[uid] = "asterisk"
+            else:
+                self.closed_by[uid] = "dialer (session done)"
+        finally:
+            writer.close()
+
+    def check(self, messages: list[tuple[float, AmiMessage]]) -> None:
+        assert set(self.env) == set(self.sessions)
+        for uid, session in self.sessions.items():
+            agi_channel = next(
+                m for _, m in messages if m.get("Application") == "AGI" and m.get("Uniqueid") == uid
+            )
+            assert _normalize_env(self.env[uid], agi_channel["Uniqueid"]) == _normalize_env(
+                session["env"], uid
+            )
+            assert self.responses[uid] == [response for _, response in session["dialog"]], uid
+            recorded_unasked = [
+                line
+                for _, what, line in session["timeline"]
+                if what == "received unasked" and "(" not in line
+            ]
+            assert self.unasked[uid] == recorded_unasked, uid
+            assert self.closed_by[uid] == session["closed"], uid
+
+
+def _env_value(env: list[str], key: str) -> str:
+    return next(line.partition(": ")[2] for line in env if line.startswith(key + ":"))
+
+
+@pytest.mark.parametrize("name", FAULT_SCENARIOS)
+async def test_fault_scenario_matches_capture(name: str) -> None:
+    agi = FaultAgiServer(name)
+    await agi.start()
+    try:
+        capture, messages, _ = await _run(name, "sip", fastagi_port=agi.port, faults=True)
+    finally:
+        await agi.close()
+    _compare(capture, messages, name)
+    agi.check(messages)
