@@ -34,7 +34,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from dialer.domain.campaign import (
     DIALABLE_STATUSES,
-    CallResult,
+    AttemptResult,
     CampaignSettings,
     CampaignStatus,
     LeadNext,
@@ -1493,7 +1493,7 @@ __all__ = [
     "AttemptEvent",
     "AttemptRecord",
     "AttemptRepository",
-    "CallResult",
+    "AttemptResult",
     "CallbackInfo",
     "CampaignRecord",
     "CampaignRepository",
