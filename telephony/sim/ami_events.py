@@ -113,6 +113,7 @@ class SimBridge:
     announcer: str  # the CBAnn channel ConfBridge puts in every conference
     members: list[SimChannel] = field(default_factory=list)
     num_channels: int = 0  # as Asterisk counts it: the announcer included
+    max_members: int = 0  # its bridge profile's max_members (0: no limit)
 
     def snapshot(self) -> Headers:
         return [

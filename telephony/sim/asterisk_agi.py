@@ -225,7 +225,12 @@ class _AgiSession:
         name = app.lower()
         leg, engine = self.leg, self.engine
         if name == "confbridge":
-            engine.bridge_join(leg, args.split(",")[0].strip('"'))
+            data = args.strip('"')
+            if engine.bridge_full(data):
+                await engine.bridge_refused(leg)  # conf-locked, then FAILED (unless hung up meanwhile)
+                self.reply("200 result=-1")
+                return
+            engine.bridge_join(leg, data)
             await leg.bridge_left.wait()
             self.reply("200 result=0")
         elif name == "playback":

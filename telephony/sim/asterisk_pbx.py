@@ -30,6 +30,7 @@ from typing import Any
 from telephony.asterisk.protocol import AmiMessage
 from telephony.sim import ami_events as ev
 from telephony.sim.ami_events import Headers, SimBridge, SimChannel
+from telephony.sim.asterisk_confbridge import CONF_LOCKED_S, confbridge_args, max_members_of, refuses
 from telephony.sim.asterisk_dialplan import (
     AGENT_CONTEXTS,
     DEFAULT_PROMPT_SECONDS,
@@ -143,6 +144,7 @@ class Leg:
     device_used: bool = False  # its device changed state, so it goes back to NOT_INUSE at the end
     hungup: asyncio.Event = field(default_factory=asyncio.Event)
     bridge_left: asyncio.Event = field(default_factory=asyncio.Event)
+    leave_announced: bool = False  # ConfbridgeLeave already written, the bridge thread not done yet
     end_how: str = ""
     end_cause: int = 16
     clock: Timeline = field(default_factory=Timeline.now)
@@ -876,7 +878,13 @@ class PbxEngine:
             self.emit(ev.varset(ch, "PLAYBACKSTATUS", "SUCCESS"))
             return ""
         if name == "confbridge":
-            self.bridge_join(leg, data.split(",")[0])
+            if self.bridge_full(data):
+                leg.activity = Activity.PLAYBACK
+                if not await self.bridge_refused(leg):
+                    return "hangup"
+                leg.activity = Activity.APP
+                return ""
+            self.bridge_join(leg, data)
             await asyncio.Event().wait()
             return ""
         if name == "agi":
@@ -903,12 +911,36 @@ class PbxEngine:
 
     # -- conferences ----------------------------------------------------------
 
-    def bridge_join(self, leg: Leg, conference: str) -> None:
+    def bridge_full(self, data: str) -> bool:
+        """Whether ConfBridge(``data``) would be refused now: the conference is full."""
+        conference, _, user_profile = confbridge_args(data)
+        return refuses(self.bridges.get(conference), user_profile)
+
+    async def bridge_refused(self, leg: Leg) -> bool:
+        """ConfBridge() into a full conference: conf-locked, then FAILED.  False if hung up meanwhile."""
+        try:
+            await asyncio.wait_for(leg.hungup.wait(), CONF_LOCKED_S / self.time_scale)
+        except TimeoutError:
+            leg.clock = Timeline.now()
+            self.setvar(leg, "CONFBRIDGE_RESULT", "FAILED")
+            return True
+        return False
+
+    def bridge_join(self, leg: Leg, conference: str, bridge_profile: str = "") -> None:
+        conference, bridge_profile = (
+            conference.split(",")[0],
+            bridge_profile or confbridge_args(conference)[1],
+        )
         bridge = self.bridges.get(conference)
         if bridge is None:
             announcer = f"CBAnn/{conference}-{self._next_local()};2"
             bridge_id = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
-            bridge = SimBridge(uniqueid=bridge_id, name=conference, announcer=announcer)
+            bridge = SimBridge(
+                uniqueid=bridge_id,
+                name=conference,
+                announcer=announcer,
+                max_members=max_members_of(bridge_profile),
+            )
             self.bridges[conference] = bridge
             self.emit(ev.bridge_event("BridgeCreate", bridge))
             bridge.num_channels = 1
@@ -928,12 +960,22 @@ class PbxEngine:
         self.emit(ev.varset(leg.chan, "BRIDGEPEER", bridge.peers_of(leg.chan)))
         self.emit(ev.bridge_channel_event("ConfbridgeJoin", bridge, leg.chan))
 
+    def announce_leave(self, leg: Leg) -> None:
+        """ConfBridge's part of leaving: ConfbridgeLeave (the bridge still counts the member)."""
+        bridge = leg.chan.bridge
+        if bridge is None or leg.leave_announced:
+            return
+        leg.leave_announced = True
+        self.emit(ev.bridge_channel_event("ConfbridgeLeave", bridge, leg.chan))
+        self.emit(ev.varset(leg.chan, "BRIDGEPEER", ""))
+
     def bridge_leave(self, leg: Leg, result: str = "HANGUP") -> None:
         bridge = leg.chan.bridge
         if bridge is None:
             return
-        self.emit(ev.bridge_channel_event("ConfbridgeLeave", bridge, leg.chan))
-        self.emit(ev.varset(leg.chan, "BRIDGEPEER", ""))
+        if not leg.leave_announced:
+            self.announce_leave(leg)
+        leg.leave_announced = False
         bridge.members.remove(leg.chan)
         bridge.num_channels -= 1
         leg.chan.bridge = None
@@ -1004,7 +1046,19 @@ class PbxEngine:
             else:
                 self._cancel_dialing(call, cause)
             return
+        if self.modern and leg.chan.bridge is not None:
+            # ConfBridge writes ConfbridgeLeave at once, the bridge lets go after the
+            # actions of this instant (two Hangups at once: both ConfbridgeLeave first,
+            # sip_connect_into_full_bridge).
+            self.announce_leave(leg)
+            self.spawn(self._ami_hangup_later(leg, cause), call)
+            return
         self._end_ours(leg, "ami", cause)
+
+    async def _ami_hangup_later(self, leg: Leg, cause: int) -> None:
+        await asyncio.sleep(0)
+        if leg.chan.alive:
+            self._end_ours(leg, "ami", cause)
 
     def agi_finished(self, leg: Leg) -> bool:
         """The AGI script let go.  True when the channel died meanwhile (it is finished here)."""

@@ -96,17 +96,29 @@ ORDER_RACES = {
     # the customer's OriginateResponse after its first dialplan applications here, before
     # DialEnd in sip_answered_to_fastagi; the agent's 180 as above
     "sip_agent_leg_hangs_up_mid_call",
+    # the customer's ConfbridgeLeave after BridgeLeave here, before it in
+    # sip_agent_leg_hangs_up_mid_call; its OriginateResponse after DialEnd here, after its
+    # first applications there
+    "sip_connect_into_empty_bridge",
+    # two Hangup actions at one instant: the two agent legs' bridge threads interleave;
+    # the stale leg's 180 with DialState first (Newstate first for the agent leg before it)
+    "sip_connect_into_full_bridge",
 }
 
 # The fault captures: Asterisk 22.10.1 running the project's dialplan, logged in as the
 # least-privilege "dialer" user (no "system" read class), the lab's SIP peers.
 FAULT_SCENARIOS = [
+    "sip_connect_into_empty_bridge",
+    "sip_connect_into_full_bridge",
     "sip_agent_leg_hangs_up_idle",
     "sip_agent_leg_hangs_up_mid_call",
 ]
 FAULT_VERSION = "22.10.1"
 # Originates whose 180 the capture shows with DialState (saying Down) before Newstate.
-DIALSTATE_WINS = {"sip_agent_leg_hangs_up_mid_call": {"agent-2002-lab-1"}}
+DIALSTATE_WINS = {
+    "sip_agent_leg_hangs_up_mid_call": {"agent-2002-lab-1"},
+    "sip_connect_into_full_bridge": {"stale-2003", "att-full"},
+}
 
 
 class AgiResponder:
