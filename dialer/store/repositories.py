@@ -1182,107 +1182,23 @@ class DispositionRepository:
         flight and ``close_attempt`` applies the disposition when the call ends.
         """
         async with self._db.session() as s, s.begin():
-            attempt = await s.get(Attempt, attempt_id, with_for_update=True)
-            if attempt is None:
-                raise NotFound(f"no attempt {attempt_id}")
-            existing = (
-                await s.execute(select(DispositionRecord).where(DispositionRecord.attempt_id == attempt_id))
-            ).scalar_one_or_none()
-            if existing is not None:
-                lead_status = (
-                    await s.execute(select(Lead.status).where(Lead.id == attempt.lead_id))
-                ).scalar_one()
-                return DispositionResult(
-                    changed=False,
-                    disposition_id=existing.id,
-                    code=existing.code,
-                    lead_status=LeadStatus(lead_status),
-                    add_to_do_not_call=lookup(existing.code).fate is LeadFate.DO_NOT_CALL,
-                    callback_id=None,
-                    appointment_id=None,
-                )
-            settings = await _settings_of(s, attempt.campaign_id)
-            disposition = lookup(code, settings.dispositions)
-            _check_dates(disposition, now, callback_at, appointment_at)
-            customer_id = await _customer_id(
-                s, self._db.engine.dialect.name, attempt.number, identity or {}, now
-            )
-            record = DispositionRecord(
-                attempt_id=attempt_id,
-                lead_id=attempt.lead_id,
-                campaign_id=attempt.campaign_id,
-                customer_id=customer_id,
-                agent_id=agent_id,
-                code=disposition.code,
-                contact=disposition.contact,
-                conversion=disposition.conversion,
-                identity=dict(identity) if identity else None,
-                objections=list(objections) or None,
+            return await write_disposition(
+                s,
+                self._db.engine.dialect.name,
+                attempt_id,
+                code,
+                agent_id,
+                now=now,
+                identity=identity,
+                objections=objections,
                 result=result,
-                callback_at=callback_at if disposition.needs_callback_at else None,
-                appointment_at=appointment_at if disposition.needs_appointment_at else None,
-                next_actions=list(next_actions) or None,
+                callback_at=callback_at,
+                callback_agent_only=callback_agent_only,
+                appointment_at=appointment_at,
+                appointment_ends_at=appointment_ends_at,
+                salesperson=salesperson,
+                next_actions=next_actions,
                 comments=comments,
-                wrap_seconds=max(0.0, (now - attempt.ended_at).total_seconds()) if attempt.ended_at else None,
-                created_at=now,
-            )
-            s.add(record)
-            await s.flush()
-            callback_id = appointment_id = None
-            if disposition.needs_callback_at and callback_at is not None:
-                callback = Callback(
-                    lead_id=attempt.lead_id,
-                    campaign_id=attempt.campaign_id,
-                    due_at=callback_at,
-                    agent_id=agent_id if callback_agent_only else None,
-                    status="pending",
-                    created_by=agent_id,
-                    created_at=now,
-                )
-                s.add(callback)
-                await s.flush()
-                callback_id = callback.id
-            if disposition.needs_appointment_at and appointment_at is not None:
-                appointment = Appointment(
-                    lead_id=attempt.lead_id,
-                    campaign_id=attempt.campaign_id,
-                    customer_id=customer_id,
-                    disposition_id=record.id,
-                    starts_at=appointment_at,
-                    ends_at=appointment_ends_at,
-                    salesperson=salesperson,
-                    status="booked",
-                    notes=comments,
-                    created_at=now,
-                )
-                s.add(appointment)
-                await s.flush()
-                appointment_id = appointment.id
-            lead = await s.get(Lead, attempt.lead_id, with_for_update=True)
-            assert lead is not None  # attempts.lead_id is a foreign key
-            if attempt.status == "closed" and await _decides_lead(s, lead, attempt):
-                nxt = await _next_for_disposition(s, lead, record, settings, now)
-                _apply_next(lead, nxt, lead.last_result or "", now, keep_attempt=False)
-            elif attempt.status == "closed":
-                log.warning(
-                    "disposition %s on attempt %s kept, but lead %s has moved on to a later attempt; "
-                    "the lead is left as it is",
-                    disposition.code,
-                    attempt_id,
-                    lead.id,
-                )
-            if disposition.fate is LeadFate.DO_NOT_CALL:
-                _audit(
-                    s, now, agent_id or "system", "lead.do_not_call", "lead", lead.id, {"attempt": attempt_id}
-                )
-            return DispositionResult(
-                changed=True,
-                disposition_id=record.id,
-                code=disposition.code,
-                lead_status=LeadStatus(lead.status),
-                add_to_do_not_call=disposition.fate is LeadFate.DO_NOT_CALL,
-                callback_id=callback_id,
-                appointment_id=appointment_id,
             )
 
     async def pending_wrap_ups(self, ended_before: datetime, campaign_id: int | None = None) -> list[str]:
@@ -1300,6 +1216,124 @@ class DispositionRepository:
             query = query.where(Lead.campaign_id == campaign_id)
         async with self._db.read_session() as s:
             return [a for a in (await s.execute(query)).scalars() if a is not None]
+
+
+async def write_disposition(
+    s: AsyncSession,
+    dialect: str,
+    attempt_id: str,
+    code: str,
+    agent_id: str | None,
+    *,
+    now: datetime,
+    identity: Mapping[str, Any] | None = None,
+    objections: Sequence[str] = (),
+    result: str | None = None,
+    callback_at: datetime | None = None,
+    callback_agent_only: bool = False,
+    appointment_at: datetime | None = None,
+    appointment_ends_at: datetime | None = None,
+    salesperson: str | None = None,
+    next_actions: Sequence[str] = (),
+    comments: str | None = None,
+) -> DispositionResult:
+    """``DispositionRepository.record_disposition`` inside the caller's transaction (a unit of work)."""
+    attempt = await s.get(Attempt, attempt_id, with_for_update=True)
+    if attempt is None:
+        raise NotFound(f"no attempt {attempt_id}")
+    existing = (
+        await s.execute(select(DispositionRecord).where(DispositionRecord.attempt_id == attempt_id))
+    ).scalar_one_or_none()
+    if existing is not None:
+        lead_status = (await s.execute(select(Lead.status).where(Lead.id == attempt.lead_id))).scalar_one()
+        return DispositionResult(
+            changed=False,
+            disposition_id=existing.id,
+            code=existing.code,
+            lead_status=LeadStatus(lead_status),
+            add_to_do_not_call=lookup(existing.code).fate is LeadFate.DO_NOT_CALL,
+            callback_id=None,
+            appointment_id=None,
+        )
+    settings = await _settings_of(s, attempt.campaign_id)
+    disposition = lookup(code, settings.dispositions)
+    _check_dates(disposition, now, callback_at, appointment_at)
+    customer_id = await _customer_id(s, dialect, attempt.number, identity or {}, now)
+    record = DispositionRecord(
+        attempt_id=attempt_id,
+        lead_id=attempt.lead_id,
+        campaign_id=attempt.campaign_id,
+        customer_id=customer_id,
+        agent_id=agent_id,
+        code=disposition.code,
+        contact=disposition.contact,
+        conversion=disposition.conversion,
+        identity=dict(identity) if identity else None,
+        objections=list(objections) or None,
+        result=result,
+        callback_at=callback_at if disposition.needs_callback_at else None,
+        appointment_at=appointment_at if disposition.needs_appointment_at else None,
+        next_actions=list(next_actions) or None,
+        comments=comments,
+        wrap_seconds=max(0.0, (now - attempt.ended_at).total_seconds()) if attempt.ended_at else None,
+        created_at=now,
+    )
+    s.add(record)
+    await s.flush()
+    callback_id = appointment_id = None
+    if disposition.needs_callback_at and callback_at is not None:
+        callback = Callback(
+            lead_id=attempt.lead_id,
+            campaign_id=attempt.campaign_id,
+            due_at=callback_at,
+            agent_id=agent_id if callback_agent_only else None,
+            status="pending",
+            created_by=agent_id,
+            created_at=now,
+        )
+        s.add(callback)
+        await s.flush()
+        callback_id = callback.id
+    if disposition.needs_appointment_at and appointment_at is not None:
+        appointment = Appointment(
+            lead_id=attempt.lead_id,
+            campaign_id=attempt.campaign_id,
+            customer_id=customer_id,
+            disposition_id=record.id,
+            starts_at=appointment_at,
+            ends_at=appointment_ends_at,
+            salesperson=salesperson,
+            status="booked",
+            notes=comments,
+            created_at=now,
+        )
+        s.add(appointment)
+        await s.flush()
+        appointment_id = appointment.id
+    lead = await s.get(Lead, attempt.lead_id, with_for_update=True)
+    assert lead is not None  # attempts.lead_id is a foreign key
+    if attempt.status == "closed" and await _decides_lead(s, lead, attempt):
+        nxt = await _next_for_disposition(s, lead, record, settings, now)
+        _apply_next(lead, nxt, lead.last_result or "", now, keep_attempt=False)
+    elif attempt.status == "closed":
+        log.warning(
+            "disposition %s on attempt %s kept, but lead %s has moved on to a later attempt; "
+            "the lead is left as it is",
+            disposition.code,
+            attempt_id,
+            lead.id,
+        )
+    if disposition.fate is LeadFate.DO_NOT_CALL:
+        _audit(s, now, agent_id or "system", "lead.do_not_call", "lead", lead.id, {"attempt": attempt_id})
+    return DispositionResult(
+        changed=True,
+        disposition_id=record.id,
+        code=disposition.code,
+        lead_status=LeadStatus(lead.status),
+        add_to_do_not_call=disposition.fate is LeadFate.DO_NOT_CALL,
+        callback_id=callback_id,
+        appointment_id=appointment_id,
+    )
 
 
 async def _decides_lead(s: AsyncSession, lead: Lead, attempt: Attempt) -> bool:
@@ -1515,4 +1549,5 @@ __all__ = [
     "StoreError",
     "UserRecord",
     "UserRepository",
+    "write_disposition",
 ]
