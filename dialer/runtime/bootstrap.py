@@ -45,6 +45,7 @@ from dialer.runtime.ports import (
 from dialer.runtime.prompts import prompt_problem
 from dialer.settings import PbxSettings, Settings, sqlite_path
 from dialer.store.db import Database, DatabaseError
+from dialer.store.leads_repo import LeadAdmin
 from dialer.store.repositories import CampaignRecord
 from telephony.base import AmdResult, Pbx
 
@@ -383,6 +384,14 @@ class Runtime:
         timer died with the process)."""
         freed = await self.db.hopper.release_claims(self.node_id)
         closed = await self.engine.reconcile()
+        for lost in await LeadAdmin(self.db).repair_interrupted_imports(now=now, actor=self.node_id):
+            log.warning(
+                "lead list %s (%s) was left 'importing' by an import that stopped; now 'interrupted' "
+                "with its %d leads (import its file again to add the rest)",
+                lost.id,
+                lost.name,
+                lost.leads,
+            )
         defaulted = 0
         for record in await self.db.campaigns.list():
             for attempt_id in await self.db.dispositions.pending_wrap_ups(now, record.id):

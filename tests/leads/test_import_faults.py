@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import logging
 import os
 import re
 import signal
@@ -294,3 +295,44 @@ def test_numbers_typed_by_the_operator() -> None:
         parse_user_number("06123", "FR")
     with pytest.raises(NumberInputError, match=r"--country 'XX' is not"):
         parse_user_number("0612345679", "XX")
+
+
+async def test_killed_import_is_repaired_when_the_daemon_starts(
+    database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from dialer.domain.campaign import CampaignSettings
+    from dialer.runtime.bootstrap import build_runtime
+    from dialer.settings import Settings
+    from dialer.store.leads_repo import HOST
+    from dialer.store.models import utcnow
+    from tests.runtime.fakes import FakePbx
+
+    db = Database(database_url)
+    await db.connect()
+    await db.migrate()
+    campaign = await db.campaigns.create(
+        "spring", CampaignSettings(dial_string="PJSIP/{number}@trunk", caller_id="+33123456789")
+    )
+    await import_leads(db, numbers_csv(tmp_path / "a.csv", [1, 2, 3]), campaign.id, "FR")
+    gone = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+    await gone.wait()  # a process of this host that no longer runs: the killed importer
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE lead_lists SET status = 'importing', imported = 0, import_owner = :owner"),
+            {"owner": f"{HOST}:{gone.pid}"},
+        )
+    await db.close()
+
+    runtime = await build_runtime(Settings(database_url=database_url, node_id="n1"), pbx=FakePbx())
+    try:
+        caplog.set_level(logging.WARNING, logger="dialer.runtime.bootstrap")
+        await runtime.recover(utcnow())
+        async with runtime.db.read_session() as s:
+            lead_list = (await s.execute(select(LeadList))).scalar_one()
+        assert (lead_list.status, lead_list.imported) == ("interrupted", 3)
+        assert (
+            "lead list 1 (a.csv) was left 'importing' by an import that stopped; now 'interrupted' "
+            "with its 3 leads" in caplog.text
+        )
+    finally:
+        await runtime.close()
