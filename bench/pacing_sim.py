@@ -60,6 +60,7 @@ class Scenario:
     amd_errors: bool = False
     breaks: bool = False
     days: int = 20
+    talk_scale: float = 1.0  # every talk time multiplied by this (OB-20's mix has a mean of 111 s)
 
 
 class Records:
@@ -88,6 +89,7 @@ class Records:
         busy = rng.uniform(1.0, 5.0, n)
         refusal = rng.random(n) < 0.30
         talk = np.where(refusal, _lognormal_mean(rng, 20.0, 0.5, n), _lognormal_mean(rng, 150.0, 0.8, n))
+        talk *= self.scenario.talk_scale
         wrap = _lognormal_mean(rng, 10.0, 0.5, n)
         amd = rng.random(n)
         machine_talk = _lognormal_mean(rng, 10.0, 0.5, n)
@@ -154,6 +156,9 @@ class DayStats:
     dials: int = 0
     decisions: int = 0
     extra: dict[str, float] = field(default_factory=dict)
+    # Every person-answered call of the day, warm-up included (the law counts them all): when it
+    # was handled (connected, or abandoned) on the policies' clock, and whether it was abandoned.
+    handled: list[tuple[float, bool]] = field(default_factory=list)
 
 
 class Sim:
@@ -233,6 +238,7 @@ class Sim:
                     answered_at = t - GRACE_S
                     if answered_at >= WARMUP_S:
                         stats.abandoned += 1
+                    stats.handled.append((t + self.offset, True))
                     policy.on_handled(a, t + self.offset, True)
             elif kind == EV_TALK_END:
                 self._talk_end(a, t)
@@ -301,6 +307,7 @@ class Sim:
             stats.contacts += 1
             stats.agent_wait_s += max(0.0, agent_waited)
         self._push(t + talk, EV_TALK_END, a)
+        stats.handled.append((t + self.offset, False))
         self.policy.on_handled(cid, t + self.offset, False)
         self.policy.on_agent(a, t + self.offset, AgentActivity.TALK)
 
@@ -366,6 +373,31 @@ class Sim:
             elif self.state[a] is AgentActivity.AWAY:
                 stats.available_s -= self._overlap(self.since[a], DAY_S)
         stats.available_s += self.scenario.agents * (DAY_S - WARMUP_S)
+
+
+def worst_window(days: list[DayStats], window_s: float) -> tuple[float, int, int]:
+    """The highest abandonment rate of any rolling window (t - window_s, t] ending within the days
+    run (day i from i * 86,400 s on, as run_days runs them).
+
+    The rate only changes when a call is handled or leaves the window, so it is evaluated just
+    after each of those moments. Windows ending after the last day are left out: they would hold
+    the calls of the next day, which is not run. Returns (rate, person-answered, abandoned) of the
+    worst window; ties go to the window with the most calls.
+    """
+    events = sorted(e for d in days for e in d.handled)
+    if not events:
+        return 0.0, 0, 0
+    times = np.array([t for t, _ in events])
+    lost = np.concatenate(([0], np.cumsum([1 if a else 0 for _, a in events])))
+    moments = np.concatenate((times, times + window_s))
+    moments = moments[moments < len(days) * 86400.0]
+    last = np.searchsorted(times, moments, side="right")  # calls handled at or before the moment
+    first = np.searchsorted(times, moments - window_s, side="right")  # of which these have left
+    answered = last - first
+    abandoned = lost[last] - lost[first]
+    rates = np.where(answered > 0, abandoned / np.maximum(answered, 1), 0.0)
+    worst = int(np.lexsort((answered, rates))[-1])
+    return float(rates[worst]), int(answered[worst]), int(abandoned[worst])
 
 
 def run_days(

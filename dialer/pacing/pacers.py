@@ -162,9 +162,24 @@ class PredictiveParams:
     max_margin: float = 6.0
     gain: float = 0.01  # margin step per person, scaled by the target rate (see observe_person_handled)
     safety: float = 0.93  # aim at this fraction of the cap over the window
+    # ... and lower where a window holds few abandons' worth of calls (a 24-hour window, a small
+    # team): the aim leaves this many standard deviations of the window's abandon count (about
+    # the square root of the cap x the calls in it) below the cap, so that a day's random
+    # variation does not cross it.
+    window_variation: float = 1.0
     boldness: float = 0.97  # never aim above this multiple of the cap, however much budget is left
     planning_horizon_s: float = 8 * 3600.0  # spend the budget left over about one shift of answers
     projection_s: float = 600.0  # the fallback checks the window rate this far ahead
+    # The window guard: lines open only while the abandons the calls in flight could cause stay
+    # within the abandons the window can still take, with this many standard deviations of room.
+    guard_margin: float = 3.0
+    guard_reserve: float = 3.0  # below this many affordable abandons, no line beyond the ready agents
+    # ... the window's room taken at its worst over this time ahead (calls leave the window as
+    # they age), counting this fraction of the person answers lately as still to come meanwhile;
+    # looked ahead every guard_every_s (the abandons in between are counted as they come).
+    guard_ahead_s: float = 3600.0
+    guard_answer_share: float = 0.7
+    guard_every_s: float = 30.0
     warmup_dials: int = 300
     warmup_persons: int = 40
     warmup_handles: int = 40
@@ -193,6 +208,13 @@ class PredictivePacer(_BasePacer):
         self._target = tracker.cap * params.safety
         self._target_at = -math.inf
         self.fallback = False
+        self.guarded = False  # the window guard held back the latest decision that wanted more lines
+        self._dip = 0.0  # how far the window's room will dip over the guard's time ahead
+        self._dip_at = -math.inf
+        # The moments of answers to come and agents free of the snapshot being decided on (held
+        # so that the margin's rule and the window guard sum them once).
+        self._moments_of: tuple[PacingSnapshot, float] | None = None
+        self._moments = (0.0, 0.0, 0.0, 0.0)
 
     # -- observations -----------------------------------------------------------------------
 
@@ -213,8 +235,10 @@ class PredictivePacer(_BasePacer):
         recent.append(abandoned)
         if abandoned:
             self._recent_abandoned += 1
-        if not self.warm or self.fallback:
-            return  # while dialing progressively nothing here says how wide the margin should be
+        if not self.warm or self.fallback or self.guarded:
+            # While dialing progressively, or held back by the window guard, nothing here says how
+            # wide the margin should be (and it must not wind down while the guard holds it).
+            return
         # Stochastic approximation: the margin settles where the abandon rate equals the target.
         # Dividing by sqrt(target) keeps an abandon's kick moderate at a 1 % cap as at 3 %.
         target = self._target
@@ -244,6 +268,7 @@ class PredictivePacer(_BasePacer):
         if tracker is not None:
             self.tracker = tracker
         self._target_at = -math.inf
+        self._dip_at = -math.inf
 
     # -- state ------------------------------------------------------------------------------
 
@@ -274,16 +299,26 @@ class PredictivePacer(_BasePacer):
             return
         self._target_at = now
         p = self.params
-        answered, abandoned = self.tracker.counts(now)
         rate = self.answer_rate(now)
         expected = rate * p.planning_horizon_s
+        # Plan on the window as it will be at the end of the planning horizon: with a 24-hour
+        # window, yesterday's calls will have left it by then; with 30 days, hardly any.
+        answered, abandoned = self.tracker.counts_ahead(now, p.planning_horizon_s)
         self._target = target_abandon_rate(
-            self.tracker.cap, answered, abandoned, expected, p.safety, p.boldness
+            self.tracker.cap, answered, abandoned, expected, self.safety(now), p.boldness
         )
         # Fall back to progressive when, at the rate seen lately, the window would cross the cap.
         soon = rate * p.projection_s
         projected = self.tracker.projected_rate(now, soon, soon * self.recent_abandon_rate())
         self.fallback = self._target <= 0.0 or projected > self.tracker.cap
+
+    def safety(self, now: float) -> float:
+        """The fraction of the cap to aim at: lower when the window holds few abandons' worth."""
+        answered, _ = self.tracker.counts(now)
+        budget = self.tracker.cap * answered  # abandons the whole window may hold
+        if budget <= 0.0:
+            return 0.0
+        return max(0.0, min(self.params.safety, 1.0 - self.params.window_variation / math.sqrt(budget)))
 
     # -- decision ---------------------------------------------------------------------------
 
@@ -300,6 +335,10 @@ class PredictivePacer(_BasePacer):
         if room <= 0:
             return 0
         wanted = self.predictive_lines(snapshot, now, room)
+        if wanted > progressive:
+            allowed = self.guard_lines(snapshot, now, room)
+            self.guarded = allowed < wanted
+            wanted = min(wanted, allowed)
         return self._admit(max(wanted, progressive), snapshot, now)
 
     def free_agents(self, snapshot: PacingSnapshot, now: float) -> tuple[float, float]:
@@ -334,9 +373,52 @@ class PredictivePacer(_BasePacer):
             var += variances[0]
         return mean, var
 
+    def window_headroom(self, now: float) -> float:
+        """The abandons the window can still take, now and at its worst over the time ahead."""
+        p = self.params
+        tracker = self.tracker
+        if now - self._dip_at >= p.guard_every_s:
+            rate = self.answer_rate(now) * p.guard_answer_share
+            self._dip = max(0.0, tracker.headroom(now) - tracker.headroom(now, p.guard_ahead_s, rate))
+            self._dip_at = now
+        return tracker.headroom(now) - self._dip
+
+    def guard_lines(self, snapshot: PacingSnapshot, now: float, room: int) -> int:
+        """The most lines that keep the abandons the calls in flight could cause within the window.
+
+        The person answers to come beyond the agents free, A - F, are what could be abandoned;
+        lines open while E[A - F] + guard_margin * sd(A - F) stays within the window's headroom
+        (the abandons it can still take, at its worst over the time ahead), so the margin grows as
+        the budget left shrinks; below guard_reserve abandons (answers come in bursts) no line
+        beyond the ready agents opens. This holds in the window the campaign is subject to,
+        whatever the target says: a 24-hour window is not crossed by a bad hour late in it.
+        """
+        headroom = self.window_headroom(now)
+        if headroom < max(1.0, self.params.guard_reserve):
+            return 0
+        answers_mean, answers_var, free_mean, free_var = self.moments(snapshot, now)
+        new_probs, new_vars = self.answers.row_at_bin(0)
+        return lines_within_margin(
+            room,
+            answers_mean,
+            answers_var,
+            free_mean + headroom,
+            free_var,
+            new_probs[0],
+            new_vars[0],
+            self.params.guard_margin,
+        )
+
+    def moments(self, snapshot: PacingSnapshot, now: float) -> tuple[float, float, float, float]:
+        """Mean and variance of the person answers to come, then of the agents free soon."""
+        held = self._moments_of
+        if held is None or held[0] is not snapshot or held[1] != now:
+            self._moments = (*self.expected_answers(snapshot, now), *self.free_agents(snapshot, now))
+            self._moments_of = (snapshot, now)
+        return self._moments
+
     def predictive_lines(self, snapshot: PacingSnapshot, now: float, room: int) -> int:
-        answers_mean, answers_var = self.expected_answers(snapshot, now)
-        free_mean, free_var = self.free_agents(snapshot, now)
+        answers_mean, answers_var, free_mean, free_var = self.moments(snapshot, now)
         new_probs, new_vars = self.answers.row_at_bin(0)
         return lines_within_margin(
             room, answers_mean, answers_var, free_mean, free_var, new_probs[0], new_vars[0], self.margin

@@ -8,7 +8,7 @@ and gives it back with restore() at start-up, so a restart never resets the budg
 
 from __future__ import annotations
 
-from collections import deque
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -42,10 +42,12 @@ class AbandonmentTracker:
         self.campaign_id = campaign_id
         self.cap = cap
         self.window_s = window_s
-        self._events: deque[tuple[float, bool]] = deque()
-        self._answered = 0
-        self._abandoned = 0
-        self._latest = float("-inf")
+        # Person-answered calls in time order from index _head on (those before have left the
+        # window), and _lost[i], the abandoned calls among the first i: the counts of the window
+        # at any moment, now or ahead, are two bisections away.
+        self._at: list[float] = []
+        self._lost: list[int] = [0]
+        self._head = 0
 
     def record(self, at: float, person_answered: bool, abandoned: bool) -> None:
         """Count one call outcome; only person-answered calls weigh on the rate."""
@@ -56,38 +58,67 @@ class AbandonmentTracker:
             )
         if not person_answered:
             return
-        if at < self._latest:
-            # Outcomes come from several call legs and may arrive slightly out of order; keep the
-            # deque sorted so eviction stays a pop from the left.
-            self._insert_sorted(at, abandoned)
-        else:
-            self._events.append((at, abandoned))
-            self._latest = at
-        self._answered += 1
-        if abandoned:
-            self._abandoned += 1
-
-    def _insert_sorted(self, at: float, abandoned: bool) -> None:
-        items = list(self._events)
-        index = len(items)
-        while index > 0 and items[index - 1][0] > at:
-            index -= 1
-        items.insert(index, (at, abandoned))
-        self._events = deque(items)
+        lost = 1 if abandoned else 0
+        if not self._at or at >= self._at[-1]:
+            self._at.append(at)
+            self._lost.append(self._lost[-1] + lost)
+            return
+        # Outcomes come from several call legs and may arrive slightly out of order: insert in
+        # time order (only the few calls after it shift) so that leaving the window stays in order.
+        index = bisect_right(self._at, at, lo=self._head)
+        self._at.insert(index, at)
+        self._lost.insert(index + 1, self._lost[index] + lost)
+        if lost:
+            for i in range(index + 2, len(self._lost)):
+                self._lost[i] += 1
 
     def _evict(self, now: float) -> None:
-        horizon = now - self.window_s
-        events = self._events
-        while events and events[0][0] <= horizon:
-            _, abandoned = events.popleft()
-            self._answered -= 1
-            if abandoned:
-                self._abandoned -= 1
+        self._head = bisect_right(self._at, now - self.window_s, lo=self._head)
+        if self._head > 4096 and 2 * self._head > len(self._at):
+            base = self._lost[self._head]
+            del self._at[: self._head]
+            self._lost = [n - base for n in self._lost[self._head :]]
+            self._head = 0
 
     def counts(self, now: float) -> tuple[int, int]:
         """(person-answered, abandoned) within the window ending at now."""
         self._evict(now)
-        return self._answered, self._abandoned
+        return len(self._at) - self._head, self._lost[-1] - self._lost[self._head]
+
+    def counts_ahead(self, now: float, ahead_s: float) -> tuple[int, int]:
+        """(person-answered, abandoned) of the calls recorded so far still in the window at now + ahead_s."""
+        self._evict(now)
+        first = bisect_right(self._at, now + ahead_s - self.window_s, lo=self._head)
+        return len(self._at) - first, self._lost[-1] - self._lost[first]
+
+    def headroom(self, now: float, ahead_s: float = 0.0, answers_per_s: float = 0.0) -> float:
+        """How many more calls may be abandoned without the window crossing the cap, now and at
+        the worst moment of the next ahead_s seconds.
+
+        Ahead, the calls recorded so far leave the window as they age (the room dips each time an
+        answered call leaves, and comes back when an abandoned one does), while answers_per_s more
+        person-answered calls, none abandoned, are assumed to come meanwhile. An abandoned call
+        also counts as answered, hence the 1 / (1 - cap). Below 1, not one abandon is affordable;
+        negative, the window is over the cap (or will be by then, with no abandon at all).
+        """
+        self._evict(now)
+        at, lost, cap = self._at, self._lost, self.cap
+        first = self._head
+        answered, abandoned = len(at) - first, lost[-1] - lost[first]
+        worst = cap * answered - abandoned
+        if ahead_s > 0.0:
+            last = bisect_right(at, now + ahead_s - self.window_s, lo=first)
+            shift = self.window_s - now
+            for i in range(first, last):
+                # Just after the call handled at at[i] leaves the window, at at[i] + window_s.
+                answered -= 1
+                if lost[i + 1] > lost[i]:
+                    abandoned -= 1
+                    continue  # the room grows: not a dip
+                room = cap * (answered + answers_per_s * (at[i] + shift)) - abandoned
+                if room < worst:
+                    worst = room
+        return worst / (1.0 - cap)
 
     def rate(self, now: float) -> float:
         """Abandoned / person-answered over the window (0 when nothing was answered)."""
@@ -107,7 +138,8 @@ class AbandonmentTracker:
 
     def export(self) -> list[AbandonRecord]:
         """The history still inside the window, for persistence."""
-        return [AbandonRecord(at, True, abandoned) for at, abandoned in self._events]
+        at, lost = self._at, self._lost
+        return [AbandonRecord(at[i], True, lost[i + 1] > lost[i]) for i in range(self._head, len(at))]
 
     def restore(self, records: Iterable[AbandonRecord | tuple[float, bool, bool]]) -> int:
         """Load history (e.g. from abandon_history(campaign_id, since)); returns how many were kept."""

@@ -6,6 +6,7 @@ import random
 import pytest
 
 from dialer.pacing import (
+    UK_WINDOW_S,
     US_WINDOW_S,
     AbandonmentTracker,
     AgentActivity,
@@ -147,3 +148,52 @@ def test_tracker_of_the_pacer_is_the_one_given() -> None:
     pacer = make_pacer("progressive", None, 0.03, US_WINDOW_S, tracker=tracker)
     pacer.observe_person_handled("call", 5.0, abandoned=True)
     assert tracker.counts(6.0) == (1, 1)
+
+
+def test_predictive_dials_no_line_beyond_ready_agents_when_the_window_cannot_take_a_burst() -> None:
+    # 24-hour window at 1 %: 250 answered today, 1 abandoned. The rate (0.4 %) is well under the
+    # cap and the target leaves room, but the window can take only 1.5 more abandons: a burst of
+    # answers could cross it, so the guard holds the pacer to the ready agents.
+    pacer, now = _predictive(cap=0.01)
+    pacer.tracker = AbandonmentTracker("c1", 0.01, UK_WINDOW_S)
+    for i in range(250):
+        pacer.tracker.record(now - 3000.0 + i * 10.0, True, i == 0)
+    assert 1.0 <= pacer.window_headroom(now) < pacer.params.guard_reserve
+    assert pacer.lines_to_open(_snapshot(now, ready=3), now) == 3
+    assert pacer.guarded and not pacer.fallback
+    # The same pacer with the room of a full day (and the same rate) dials ahead.
+    roomy, now = _predictive(cap=0.01)
+    roomy.tracker = AbandonmentTracker("c1", 0.01, UK_WINDOW_S)
+    for i in range(2500):
+        roomy.tracker.record(now - 30000.0 + i * 10.0, True, i % 250 == 0)
+    assert roomy.window_headroom(now) > 10.0
+    assert roomy.lines_to_open(_snapshot(now, ready=3), now) > 3
+    assert not roomy.guarded
+
+
+def test_predictive_guard_looks_ahead_at_calls_leaving_the_window() -> None:
+    # Yesterday's calls are about to leave a 24-hour window; the abandons were made late
+    # yesterday and stay: the room is fine now, gone within the hour.
+    pacer, now = _predictive(cap=0.01)
+    pacer.tracker = AbandonmentTracker("c1", 0.01, UK_WINDOW_S)
+    yesterday = now - 86400.0
+    for i in range(1000):  # 1,000 answered from 24 h ago, one every 3 s
+        pacer.tracker.record(yesterday + 60.0 + i * 3.0, True, i >= 995)  # the last 5 abandoned
+    assert pacer.tracker.headroom(now) > pacer.params.guard_reserve  # (10 - 5) / 0.99 now
+    assert pacer.window_headroom(now) < 1.0  # ... but 800 calls leave within the hour
+    assert pacer.lines_to_open(_snapshot(now, ready=3), now) == 3
+
+
+def test_predictive_aims_lower_where_the_window_holds_few_abandons_worth() -> None:
+    pacer, now = _predictive(cap=0.01)
+    small = AbandonmentTracker("c1", 0.01, UK_WINDOW_S)
+    big = AbandonmentTracker("c1", 0.01, UK_WINDOW_S)
+    for i in range(300):
+        small.record(now - 3000.0 + i, True, False)
+    for i in range(30000):
+        big.record(now - 30000.0 + i, True, False)
+    pacer.tracker = small
+    aim_small = pacer.safety(now)
+    pacer.tracker = big
+    aim_big = pacer.safety(now)
+    assert aim_small < 0.5 < aim_big == pytest.approx(pacer.params.safety)  # 1 - 1/sqrt(3) vs 0.93

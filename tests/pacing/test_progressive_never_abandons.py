@@ -55,7 +55,7 @@ ACTIONS = (
     "no_answer",
     "busy",
     "confirm",  # the PBX confirms that a customer sent to an agent joined the agent's bridge
-    "hangup",  # a call with an agent ends: the agent goes to wrap-up
+    "hangup",  # a call the PBX confirmed with its agent ends: the agent goes to wrap-up
     "dispose",  # an agent in wrap-up qualifies the call and is ready again
     "login",  # one more agent logs in and is ready
 )
@@ -77,6 +77,7 @@ class Model:
         self.engine.add_campaign(PLAN, make_pacer("progressive", None, 0.01, UK_WINDOW_S))
         self.logged_in = 0
         self.sent: list[tuple[str, str]] = []  # (attempt, agent) sent to a bridge, not yet confirmed
+        self.joined: list[str] = []  # attempts the PBX confirmed with their agent, not yet ended
         self.persons = 0
         for _ in range(agents):
             self.login()
@@ -113,10 +114,12 @@ class Model:
             if self.sent:
                 attempt, agent_id = self.sent.pop(pick % len(self.sent))
                 await engine.handle(Connected(attempt, self.now(), agent_id=agent_id))
+                self.joined.append(attempt)
         elif action == "hangup":
-            attempt = choose(sorted(a for a, c in engine.calls.items() if c.agent_id is not None))
-            if attempt is not None:
-                self.sent = [(a, agent) for a, agent in self.sent if a != attempt]
+            # Only once the PBX confirmed the join: a customer leaving on the way to a behaving
+            # agent (milliseconds) is not the pacer's doing.
+            if self.joined:
+                attempt = self.joined.pop(pick % len(self.joined))
                 await engine.handle(HungUp(attempt, self.now(), cause=16))
         elif action in ("ringing", "answer", "no_answer", "busy"):
             attempt = choose(self.calls_in(*dialing))
@@ -143,7 +146,7 @@ class Model:
                 f"person on {attempt} abandoned in progressive mode: {decision!r}"
             )
             self.sent.append((attempt, decision.agent_id))
-        elif action == "caller_left":
+        elif action == "caller_left":  # before the verdict: dropped, not abandoned
             attempt = choose(self.calls_in(CallState.ANSWERED))
             if attempt is not None:
                 await engine.handle(HungUp(attempt, self.now(), cause=16))
