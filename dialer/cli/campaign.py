@@ -14,7 +14,7 @@ from dialer.cli.common import add_config_options, resolve_campaign, run_with_dat
 from dialer.domain.campaign import (
     DEFAULT_RETRY_RULES,
     AmdPolicy,
-    AttemptResult,
+    CallResult,
     CampaignSettings,
     CampaignStatus,
     LeadOrdering,
@@ -226,7 +226,7 @@ def format_table(rows: Sequence[Sequence[str]]) -> str:
 
 def _add_settings_options(parser: argparse.ArgumentParser) -> None:
     results = ", ".join(
-        r.value for r in AttemptResult if r not in (AttemptResult.CONNECTED, AttemptResult.INVALID_NUMBER)
+        r.value for r in CallResult if r not in (CallResult.CONNECTED, CallResult.INVALID_NUMBER)
     )
     parser.add_argument("--settings", type=Path, metavar="FILE", help="settings from a TOML or JSON file")
     parser.add_argument("--dial-string", help="channel template, e.g. 'PJSIP/{number}@trunk'")

@@ -1,12 +1,15 @@
 """The call state machine: every transition of a dial attempt lives in this file.
 
-NEW -> DIALING -> RINGING -> ANSWERED -> CONNECTING -> CONNECTED -> ENDED, or
-ANSWERED -> {ABANDONED | MACHINE} -> ENDED, with the failure exits BUSY,
+NEW -> DIALING -> RINGING -> ANSWERED -> WAITING -> CONNECTING -> CONNECTED -> ENDED,
+or WAITING -> ABANDONED -> ENDED, or ANSWERED -> MACHINE -> ENDED, with the failure exits BUSY,
 NO_ANSWER, CONGESTION, INVALID_NUMBER, FAILED, CANCELLED and LOST from
 NEW/DIALING/RINGING.  CONNECTING is "sent to an agent's bridge": the call is
 CONNECTED only when the PBX confirms the customer joined it; a refused or
-empty bridge sends it back to ANSWERED for another agent or the
-identification message.  An answered call the PBX cut (a restart) before it
+empty bridge sends it back to WAITING for another agent or the
+identification message.  WAITING is "a person, and the dialer is finding an
+agent": a person who hangs up then was abandoned by the dialer, whatever the
+reason, and ``result_of`` says so for the pacer, the gate, the record and
+the metrics alike (one result per call).  An answered call the PBX cut (a restart) before it
 reached an agent is LOST; a beep heard after the connect (FreeSWITCH avmd
 keeps listening) turns a CONNECTED call into a MACHINE.
 
@@ -22,12 +25,15 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from dialer.domain.campaign import CallResult
+
 
 class CallState(enum.StrEnum):
     NEW = "new"
     DIALING = "dialing"
     RINGING = "ringing"
     ANSWERED = "answered"
+    WAITING = "waiting"
     CONNECTING = "connecting"
     CONNECTED = "connected"
     ABANDONED = "abandoned"
@@ -46,7 +52,9 @@ class CallInput(enum.StrEnum):
     ORIGINATE = "originate"  # the PBX accepted our originate
     RINGING = "ringing"
     ANSWERED = "answered"
+    WAITING = "waiting"
     CONNECTING = "connecting"
+    WAIT_FOR_AGENT = "wait_for_agent"  # a person: the dialer looks for a free agent
     SENT_TO_AGENT = "sent_to_agent"  # an agent was reserved and the customer sent to the bridge
     CONNECT_FAILED = "connect_failed"  # the bridge refused the customer or had no agent in it
     CONNECTED = "connected"  # the PBX confirms the customer joined the agent
@@ -79,13 +87,17 @@ TRANSITIONS: dict[tuple[CallState, CallInput], CallState] = {
     (S.DIALING, Ev.RINGING): S.RINGING,
     (S.DIALING, Ev.ANSWERED): S.ANSWERED,  # no 180 before the 200
     (S.RINGING, Ev.ANSWERED): S.ANSWERED,
-    (S.ANSWERED, Ev.SENT_TO_AGENT): S.CONNECTING,
-    (S.ANSWERED, Ev.ABANDONED): S.ABANDONED,
+    (S.ANSWERED, Ev.WAIT_FOR_AGENT): S.WAITING,
     (S.ANSWERED, Ev.MACHINE): S.MACHINE,
-    (S.ANSWERED, Ev.HUNG_UP): S.ENDED,  # the callee left before any decision
+    (S.ANSWERED, Ev.HUNG_UP): S.ENDED,  # the callee left before any decision (dropped)
     (S.ANSWERED, Ev.LOST): S.LOST,  # cut by the PBX before any agent: says nothing of the person
+    (S.WAITING, Ev.SENT_TO_AGENT): S.CONNECTING,
+    (S.WAITING, Ev.ABANDONED): S.ABANDONED,
+    (S.WAITING, Ev.MACHINE): S.MACHINE,
+    (S.WAITING, Ev.HUNG_UP): S.ENDED,  # the person gave up waiting for an agent: abandoned
+    (S.WAITING, Ev.LOST): S.LOST,
     (S.CONNECTING, Ev.CONNECTED): S.CONNECTED,
-    (S.CONNECTING, Ev.CONNECT_FAILED): S.ANSWERED,
+    (S.CONNECTING, Ev.CONNECT_FAILED): S.WAITING,
     (S.CONNECTING, Ev.MACHINE): S.MACHINE,
     (S.CONNECTING, Ev.HUNG_UP): S.ENDED,  # the callee left on the way to the agent
     (S.CONNECTING, Ev.LOST): S.LOST,
@@ -118,6 +130,11 @@ LATE: frozenset[tuple[CallState, CallInput]] = frozenset(
         (S.MACHINE, Ev.CONNECTED),
         (S.MACHINE, Ev.CONNECT_FAILED),
         (S.ENDED, Ev.ABANDONED),
+        (S.LOST, Ev.ABANDONED),
+        (S.ENDED, Ev.SENT_TO_AGENT),
+        (S.LOST, Ev.SENT_TO_AGENT),
+        (S.MACHINE, Ev.SENT_TO_AGENT),
+        (S.MACHINE, Ev.ABANDONED),
     }
 )
 
@@ -168,11 +185,22 @@ class Call:
         return TRANSITIONS.get((self.history[-1], event)) is self.state
 
 
-def path_outcome(call: Call) -> CallState:
-    """The state that names how the attempt went: the failure exit, or the answered branch."""
+# The state before ENDED that names the result of an answered call.
+_ANSWERED_RESULTS: dict[CallState, CallResult] = {
+    CallState.CONNECTED: CallResult.CONNECTED,
+    CallState.MACHINE: CallResult.MACHINE,
+    CallState.ABANDONED: CallResult.ABANDONED,
+    CallState.WAITING: CallResult.ABANDONED,  # gave up while the dialer looked for an agent
+    CallState.CONNECTING: CallResult.ABANDONED,  # on the way to an agent it never reached
+    CallState.ANSWERED: CallResult.DROPPED,  # left before any decision (during detection)
+}
+
+
+def result_of(call: Call) -> CallResult:
+    """The one result of a finished call: what the pacer, the gate, the record and the metrics use."""
     if call.state is not CallState.ENDED:
-        return call.state
+        return CallResult(call.state.value)
     for st in reversed(call.history):
-        if st in (CallState.CONNECTED, CallState.ABANDONED, CallState.MACHINE):
-            return st
-    return CallState.ANSWERED
+        if st in _ANSWERED_RESULTS:
+            return _ANSWERED_RESULTS[st]
+    return CallResult.DROPPED

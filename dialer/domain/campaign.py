@@ -98,7 +98,7 @@ class LeadStatus(enum.StrEnum):
 DIALABLE_STATUSES: frozenset[LeadStatus] = frozenset({LeadStatus.NEW, LeadStatus.RETRY, LeadStatus.CALLBACK})
 
 
-class AttemptResult(enum.StrEnum):
+class CallResult(enum.StrEnum):
     """The attempt results the retry rules speak about.
 
     Wider than the PBX outcome: an answered call is a machine, an abandoned
@@ -118,24 +118,22 @@ class AttemptResult(enum.StrEnum):
     CONNECTED = "connected"  # a person reached an agent
 
 
-def attempt_result(outcome: str, amd: str | None, abandoned: bool, connected: bool) -> AttemptResult:
-    """Classify a closed attempt for the retry rules.
+# The results an answered call can have: the PBX outcome of their attempts is "answered".
+ANSWERED_RESULTS: frozenset[CallResult] = frozenset(
+    {CallResult.CONNECTED, CallResult.ABANDONED, CallResult.MACHINE, CallResult.DROPPED}
+)
 
-    ``outcome`` and ``amd`` are the values of ``telephony.base.Outcome`` and
-    ``AmdResult`` (plain strings here, so the domain stays import-free).
+
+def attempt_result(outcome: str) -> CallResult:
+    """The result of a closed attempt, as the call state machine named it (``result_of``).
+
+    The runtime writes the one result of the call; this only refuses a word
+    outside the vocabulary (counted as failed, never guessed from flags).
     """
-    if outcome != "answered":
-        try:
-            return AttemptResult(outcome)
-        except ValueError:
-            return AttemptResult.FAILED
-    if abandoned:
-        return AttemptResult.ABANDONED
-    if connected:
-        return AttemptResult.CONNECTED
-    if amd == "machine":
-        return AttemptResult.MACHINE
-    return AttemptResult.DROPPED
+    try:
+        return CallResult(outcome)
+    except ValueError:
+        return CallResult.FAILED
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,22 +151,22 @@ class RetryRule:
             raise SettingsError(f"retry rule '{result}': max attempts must be >= 0, got {self.max_attempts}")
 
 
-DEFAULT_RETRY_RULES: Mapping[AttemptResult, RetryRule] = {
-    AttemptResult.BUSY: RetryRule(delay_s=15 * 60, max_attempts=5),
-    AttemptResult.NO_ANSWER: RetryRule(delay_s=2 * 3600, max_attempts=4),
-    AttemptResult.CONGESTION: RetryRule(delay_s=10 * 60, max_attempts=5),
-    AttemptResult.FAILED: RetryRule(delay_s=30 * 60, max_attempts=3),
-    AttemptResult.CANCELLED: RetryRule(delay_s=30 * 60, max_attempts=4),
-    AttemptResult.LOST: RetryRule(delay_s=10 * 60, max_attempts=3),
-    AttemptResult.MACHINE: RetryRule(delay_s=4 * 3600, max_attempts=3),
+DEFAULT_RETRY_RULES: Mapping[CallResult, RetryRule] = {
+    CallResult.BUSY: RetryRule(delay_s=15 * 60, max_attempts=5),
+    CallResult.NO_ANSWER: RetryRule(delay_s=2 * 3600, max_attempts=4),
+    CallResult.CONGESTION: RetryRule(delay_s=10 * 60, max_attempts=5),
+    CallResult.FAILED: RetryRule(delay_s=30 * 60, max_attempts=3),
+    CallResult.CANCELLED: RetryRule(delay_s=30 * 60, max_attempts=4),
+    CallResult.LOST: RetryRule(delay_s=10 * 60, max_attempts=3),
+    CallResult.MACHINE: RetryRule(delay_s=4 * 3600, max_attempts=3),
     # UK/OFCOM: an abandoned person must not be called again within 72 hours.
-    AttemptResult.ABANDONED: RetryRule(delay_s=72 * 3600, max_attempts=2),
-    AttemptResult.DROPPED: RetryRule(delay_s=3600, max_attempts=3),
+    CallResult.ABANDONED: RetryRule(delay_s=72 * 3600, max_attempts=2),
+    CallResult.DROPPED: RetryRule(delay_s=3600, max_attempts=3),
 }
 
 # Results that never lead to a retry whatever the rules say.
-_TERMINAL_RESULTS: Mapping[AttemptResult, LeadStatus] = {
-    AttemptResult.INVALID_NUMBER: LeadStatus.INVALID,
+_TERMINAL_RESULTS: Mapping[CallResult, LeadStatus] = {
+    CallResult.INVALID_NUMBER: LeadStatus.INVALID,
 }
 
 
@@ -182,11 +180,11 @@ class LeadNext:
 
 
 def next_after_attempt(
-    result: AttemptResult,
+    result: CallResult,
     *,
     attempts_total: int,
     attempts_with_result: int,
-    rules: Mapping[AttemptResult, RetryRule],
+    rules: Mapping[CallResult, RetryRule],
     max_attempts: int,
     now: datetime,
 ) -> LeadNext:
@@ -195,7 +193,7 @@ def next_after_attempt(
     ``attempts_total`` counts every attempt of the lead, this one included;
     ``attempts_with_result`` those that ended with ``result``, this one included.
     """
-    if result is AttemptResult.CONNECTED:
+    if result is CallResult.CONNECTED:
         return LeadNext(LeadStatus.WRAP_UP, reason="reached an agent; waits for a disposition")
     terminal = _TERMINAL_RESULTS.get(result)
     if terminal is not None:
@@ -366,7 +364,7 @@ class CampaignSettings:
     wrap_up_limit_s: float = 60.0
     jurisdiction: str = "FR"
     max_attempts: int = 10  # per lead, whatever the results
-    retry_rules: Mapping[AttemptResult, RetryRule] = field(default_factory=lambda: dict(DEFAULT_RETRY_RULES))
+    retry_rules: Mapping[CallResult, RetryRule] = field(default_factory=lambda: dict(DEFAULT_RETRY_RULES))
     window: DailyWindow = field(default_factory=DailyWindow)
     ordering: LeadOrdering = LeadOrdering.PRIORITY
     dispositions: tuple[str, ...] = ()  # enabled codes; empty: the whole standard catalogue
@@ -424,7 +422,7 @@ class CampaignSettings:
         if self.max_attempts < 1:
             raise SettingsError(f"max attempts per lead must be at least 1, got {self.max_attempts}")
         for result, rule in self.retry_rules.items():
-            if result in (AttemptResult.CONNECTED, AttemptResult.INVALID_NUMBER):
+            if result in (CallResult.CONNECTED, CallResult.INVALID_NUMBER):
                 raise SettingsError(
                     f"retry rule '{result.value}' is not allowed: a connected call is qualified by a "
                     "disposition and an invalid number is never retried"
@@ -543,14 +541,14 @@ class CampaignSettings:
         return cls(**values).validate()
 
 
-def parse_retry_rules(raw: Mapping[str, Any]) -> dict[AttemptResult, RetryRule]:
+def parse_retry_rules(raw: Mapping[str, Any]) -> dict[CallResult, RetryRule]:
     """Retry rules from ``{"busy": {"delay_s": 900, "max_attempts": 5}}`` or ``{"busy": "900:5"}``."""
-    rules: dict[AttemptResult, RetryRule] = {}
+    rules: dict[CallResult, RetryRule] = {}
     for key, value in raw.items():
         try:
-            result = AttemptResult(key)
+            result = CallResult(key)
         except ValueError:
-            allowed = ", ".join(r.value for r in AttemptResult if r not in (AttemptResult.CONNECTED,))
+            allowed = ", ".join(r.value for r in CallResult if r not in (CallResult.CONNECTED,))
             raise SettingsError(f"retry rule for unknown result {key!r}; results are: {allowed}") from None
         try:
             if isinstance(value, str):

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from dialer.domain.campaign import AttemptResult, LeadNext, LeadStatus, RetryRule, next_after_attempt
+from dialer.domain.campaign import CallResult, LeadNext, LeadStatus, RetryRule, next_after_attempt
 
 
 class LeadFate(enum.StrEnum):
@@ -34,7 +34,7 @@ class Disposition:
     conversion: bool  # counts as a success in reports
     needs_callback_at: bool = False
     needs_appointment_at: bool = False
-    retry_as: str = ""  # for RETRY: the retry-rule result to apply (a domain.campaign.AttemptResult value)
+    retry_as: str = ""  # for RETRY: the retry-rule result to apply (a domain.campaign.CallResult value)
 
 
 class DispositionCode(enum.StrEnum):
@@ -120,7 +120,7 @@ def lead_next_for_disposition(
     callback_at: datetime | None,
     attempts_total: int,
     times_given: int,
-    rules: Mapping[AttemptResult, RetryRule],
+    rules: Mapping[CallResult, RetryRule],
     max_attempts: int,
     now: datetime,
 ) -> LeadNext:
@@ -137,7 +137,7 @@ def lead_next_for_disposition(
             raise DispositionError(f"disposition {disposition.code!r} needs the callback date and time")
         return LeadNext(LeadStatus.CALLBACK, callback_at, f"callback booked by {disposition.code}")
     return next_after_attempt(
-        AttemptResult(disposition.retry_as),
+        CallResult(disposition.retry_as),
         attempts_total=attempts_total,
         attempts_with_result=times_given,
         rules=rules,

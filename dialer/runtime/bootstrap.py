@@ -63,8 +63,6 @@ _CLOSING_RULES = {
     RULE_DNC: LeadStatus.DO_NOT_CALL,
     RULE_CONSENT: LeadStatus.BLOCKED,
 }
-# The engine's answered branches are all "answered" to the PBX-outcome column of the record.
-_ANSWERED_BRANCHES = {"connected", "abandoned", "machine", "answered"}
 
 
 class SqlRecord:
@@ -116,7 +114,6 @@ class SqlRecord:
         await self.db.attempts.record_event(attempt_id, kind, at)
 
     async def close_attempt(self, attempt_id: str, result: AttemptResult) -> bool:
-        outcome = "answered" if result.outcome in _ANSWERED_BRANCHES else result.outcome
         amd = result.amd.value if result.amd is not None else None
         if result.outcome == "machine":
             amd = AmdResult.MACHINE.value
@@ -124,11 +121,11 @@ class SqlRecord:
             log.warning("attempt %s lost: %s", attempt_id, result.detail)
         return await self.db.attempts.close_attempt(
             attempt_id,
-            outcome,
+            result.outcome,
             result.cause,
             amd,
             result.ended_at,
-            result.abandoned,
+            answered=result.answered,
             agent_id=result.agent_id,
             amd_detail=result.amd_detail or None,
         )

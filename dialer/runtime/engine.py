@@ -17,12 +17,13 @@ import contextlib
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from dialer.domain.agent import AgentState
-from dialer.domain.call import Call, CallInput, CallState, InvalidCallTransition, path_outcome
+from dialer.domain.call import Call, CallInput, CallState, InvalidCallTransition, result_of
+from dialer.domain.campaign import CallResult
 from dialer.pacing.pacers import AgentActivity, BusyAgent, Pacer, PacingSnapshot, RingOutcome
 from dialer.runtime.agents import AgentRegistry
 from dialer.runtime.ports import (
@@ -98,6 +99,8 @@ class ActiveCall:
     amd_detail: str = ""
     agent_id: str | None = None
     cause: int | None = None
+    person_observed: bool = False  # the pacer has been told whether this person was abandoned
+    gate_told: set[str] = field(default_factory=set)  # outcomes already given to the gate
 
 
 @dataclass
@@ -146,6 +149,7 @@ class Engine:
         self._wrapped_up = asyncio.Event()  # set when the last agent in wrap-up qualified the call
         # Agents in wrap-up: agent id -> (attempt id, default disposition, the limit's timer).
         self._wrapups: dict[str, tuple[str, str, asyncio.Task[None]]] = {}
+        self._recording: set[asyncio.Future[object]] = set()  # writes queued after answer decisions
         pbx.set_answer_router(self)
         agents.listeners.append(self._agent_changed)
 
@@ -342,7 +346,9 @@ class Engine:
         self, active: ActiveCall, failure: Outcome | None, cause: int | None, detail: str
     ) -> None:
         attempt_id = active.call.attempt_id
-        outcome = path_outcome(active.call).value
+        result = result_of(active.call)  # the one result: pacer, gate, record and metrics alike
+        outcome = result.value
+        abandoned = result is CallResult.ABANDONED
         if active.answered_at is not None:
             self._observe_ring(
                 active, RingOutcome.PERSON if active.call.person_answered else RingOutcome.MACHINE
@@ -351,6 +357,10 @@ class Engine:
             self._observe_ring(
                 active, RingOutcome.NO_ANSWER if failure is Outcome.NO_ANSWER else RingOutcome.FAILED
             )
+        if active.call.person_answered:
+            self._person_handled(active, abandoned)
+        if abandoned:
+            await self._tell_gate(active, "abandoned")
         run = self.campaigns.get(active.plan.campaign_id)
         if run is not None:
             run.counts[outcome] += 1
@@ -363,18 +373,19 @@ class Engine:
             # It ended on its way to the agent (hung up, cut by a restart): the agent never had it.
             self.agents.release(active.agent_id)
             active.agent_id = None
-        result = AttemptResult(
+        record = AttemptResult(
             outcome=outcome,
             ended_at=self._wall(),
             cause=cause,
             amd=active.amd,
             amd_detail=active.amd_detail,
-            abandoned=CallState.ABANDONED in active.call.history,
+            abandoned=abandoned,
             person_answered=active.call.person_answered,
+            answered=active.answered_at is not None,
             agent_id=active.agent_id,
             detail=detail,
         )
-        await self.record.close_attempt(attempt_id, result)
+        await self.record.close_attempt(attempt_id, record)
         log.info("attempt %s: %s (cause %s)", attempt_id, outcome, cause)
 
     # -- answered calls: the AnswerRouter ------------------------------------------
@@ -393,7 +404,7 @@ class Engine:
         if active.amd is AmdResult.MACHINE and plan.amd_policy is not AmdPolicy.OFF:
             self._advance(active, CallInput.MACHINE)
             self._observe_ring(active, RingOutcome.MACHINE)
-            await self.gate.record_outcome(active.lead, "machine", self._wall())
+            self._after_reply(self._tell_gate(active, "machine"))
             if plan.amd_policy is AmdPolicy.LEAVE_MESSAGE and plan.machine_message:
                 return PlayMessageThenHangup(plan.machine_message)
             return HangupCall()
@@ -409,20 +420,27 @@ class Engine:
         return await self._route(active)
 
     async def _route(self, active: ActiveCall) -> AnswerDecision:
-        """A free agent within the campaign's limit after the answer, or the identification message."""
+        """A free agent within the campaign's limit after the answer, or the identification message.
+
+        The decision (reserve, transition, reply) does no I/O: what must be
+        written is queued to run after the reply.  The deadline is the
+        campaign's limit counted from the answer; it is owned here.
+        """
         plan = active.plan
         attempt_id = active.call.attempt_id
+        self._advance(active, CallInput.WAIT_FOR_AGENT)
         answered_at = active.answered_at if active.answered_at is not None else self._clock()
         budget = plan.answer_to_agent_limit_s - (self._clock() - answered_at)
         agent_id = await self.agents.wait_and_reserve(plan.campaign_id, budget)
-        run = self.campaigns.get(plan.campaign_id)
-        if agent_id is None or active.call.finished:
+        if active.call.finished or active.call.state is not CallState.WAITING:
+            # The person left (or the PBX cut the call) while we looked: its result is already recorded.
             if agent_id is not None:
                 self.agents.release(agent_id)
+            return HangupCall()
+        if agent_id is None:
             self._advance(active, CallInput.ABANDONED)
-            if run is not None:
-                run.pacer.observe_person_handled(attempt_id, self._clock(), abandoned=True)
-            await self.gate.record_outcome(active.lead, "abandoned", self._wall())
+            self._person_handled(active, abandoned=True)
+            self._after_reply(self._tell_gate(active, "abandoned"))
             log.warning(
                 "attempt %s: nobody free within the campaign's %.1f s after the answer: abandoned",
                 attempt_id,
@@ -433,6 +451,34 @@ class Engine:
         self._advance(active, CallInput.SENT_TO_AGENT)
         log.info("attempt %s: sent to agent %s", attempt_id, agent_id)
         return ConnectToAgent(agent_id)
+
+    def _person_handled(self, active: ActiveCall, abandoned: bool) -> None:
+        """Tell the pacer once whether this answered person was abandoned."""
+        if active.person_observed:
+            return
+        active.person_observed = True
+        run = self.campaigns.get(active.plan.campaign_id)
+        if run is not None:
+            run.pacer.observe_person_handled(active.call.attempt_id, self._clock(), abandoned=abandoned)
+
+    async def _tell_gate(self, active: ActiveCall, kind: str) -> None:
+        """The gate hears each outcome of a call once (lock-outs, contact pressure)."""
+        if kind in active.gate_told:
+            return
+        active.gate_told.add(kind)
+        await self.gate.record_outcome(active.lead, kind, self._wall())
+
+    def _after_reply(self, work: Coroutine[object, object, object]) -> None:
+        """Run a write after the answer decision was given, never inside its deadline."""
+        task = asyncio.ensure_future(work)
+        self._recording.add(task)
+        task.add_done_callback(self._recorded)
+
+    def _recorded(self, task: asyncio.Future[object]) -> None:
+        self._recording.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.errors["recording"] += 1
+            log.error("writing after an answer decision failed: %s", task.exception())
 
     async def _confirm_connected(self, active: ActiveCall, agent_id: str) -> None:
         """The PBX says the customer joined the agent's bridge: only now is the call connected."""
@@ -449,17 +495,15 @@ class Engine:
             return
         self._advance(active, CallInput.CONNECTED)
         self.agents.connected(agent_id)
-        run = self.campaigns.get(active.plan.campaign_id)
-        if run is not None:
-            run.pacer.observe_person_handled(attempt_id, self._clock(), abandoned=False)
+        self._person_handled(active, abandoned=False)
         answered_at = active.answered_at if active.answered_at is not None else self._clock()
         delay = self._clock() - answered_at
         self.connect_delays.append(delay)
         for listener in self.connected_listeners:
             listener(attempt_id, agent_id)
         log.info("attempt %s: connected to agent %s after %.2f s", attempt_id, agent_id, delay)
-        await self.gate.record_outcome(active.lead, "contact", self._wall())
-        await self.record.attempt_event(attempt_id, "connected", self._wall())
+        self._after_reply(self._tell_gate(active, "contact"))
+        self._after_reply(self.record.attempt_event(attempt_id, "connected", self._wall()))
 
     def _seat_failed(
         self, active: ActiveCall, agent_id: str, reason: str, customer_gone: bool = False
@@ -486,7 +530,7 @@ class Engine:
     async def _connect_failed_event(self, active: ActiveCall, event: ConnectFailed) -> None:
         """A failed connect the PBX reported on its own (not inside an answer decision)."""
         self._seat_failed(active, event.agent_id, event.reason, event.customer_gone)
-        if event.customer_gone or active.call.state is not CallState.ANSWERED:
+        if event.customer_gone or active.call.state is not CallState.WAITING:
             return
         decision = await self._route(active)
         attempt_id = active.call.attempt_id
@@ -634,6 +678,8 @@ class Engine:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wrapped_up.wait(), remaining)
             await self.flush_wrap_ups()
+            if self._recording:
+                await asyncio.wait(set(self._recording), timeout=max(0.1, deadline - loop.time()))
         finally:
             self._draining = True
             consumer.cancel()

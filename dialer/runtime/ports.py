@@ -75,13 +75,14 @@ class GateVerdict:
 class AttemptResult:
     """How an attempt ended, written in one transaction with the lead's next state."""
 
-    outcome: str  # connected, abandoned, machine, answered, busy, no_answer, ... lost
+    outcome: str  # the call's one result (CallResult): connected, abandoned, machine, dropped, busy, ... lost
     ended_at: datetime
     cause: int | None = None
     amd: AmdResult | None = None
     amd_detail: str = ""  # the detector's own words: LONGGREETING-1500-1500, beep 1000 Hz
-    abandoned: bool = False
+    abandoned: bool = False  # outcome == "abandoned": for readers that want a flag
     person_answered: bool = False
+    answered: bool = False  # the PBX answered (a lost call may have been)
     agent_id: str | None = None
     detail: str = ""
 

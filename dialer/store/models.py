@@ -161,7 +161,7 @@ class Attempt(Base):
     connected_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     outcome: Mapped[str | None] = mapped_column(String(20))  # telephony.base.Outcome
-    result: Mapped[str | None] = mapped_column(String(20))  # domain.campaign.AttemptResult
+    result: Mapped[str | None] = mapped_column(String(20))  # domain.campaign.CallResult
     cause: Mapped[int | None] = mapped_column(Integer)  # Q.850
     amd: Mapped[str | None] = mapped_column(String(10))  # telephony.base.AmdResult
     amd_detail: Mapped[str | None] = mapped_column(String(100))

@@ -33,8 +33,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from dialer.domain.campaign import (
+    ANSWERED_RESULTS,
     DIALABLE_STATUSES,
-    AttemptResult,
+    CallResult,
     CampaignSettings,
     CampaignStatus,
     LeadNext,
@@ -919,15 +920,22 @@ class AttemptRepository:
     async def close_attempt(
         self,
         attempt_id: str,
-        outcome: str,
+        result: str,
         cause: int | None,
         amd: str | None,
         ended_at: datetime,
-        abandoned: bool,
+        *,
+        answered: bool = False,
         agent_id: str | None = None,
         amd_detail: str | None = None,
     ) -> bool:
-        """Write the outcome and move the lead to its next state, in one transaction.
+        """Write the call's one result and move the lead to its next state, in one transaction.
+
+        ``result`` is the call state machine's (``CallResult``): connected,
+        abandoned, machine, dropped, lost, busy, ...  The PBX outcome column
+        follows from it (``answered`` for every result a pickup led to, and for
+        a call the PBX cut after the answer: ``answered=True``); nothing is
+        rebuilt from flags.
 
         A call that reached an agent leaves the lead in ``wrap_up`` until its
         disposition; other results follow the campaign's retry rules.  Closing
@@ -945,14 +953,13 @@ class AttemptRepository:
                 row.amd = amd
             if amd_detail is not None and row.amd_detail is None:
                 row.amd_detail = amd_detail[:100]  # the column's width
-            connected = row.connected_at is not None or agent_id is not None
-            result = attempt_result(str(outcome), row.amd, abandoned, connected)
+            call_result = attempt_result(result)
             row.status = "closed"
-            row.outcome = str(outcome)
-            row.result = result.value
+            row.outcome = "answered" if answered or call_result in ANSWERED_RESULTS else call_result.value
+            row.result = call_result.value
             row.cause = cause
             row.ended_at = ended_at
-            row.abandoned = abandoned
+            row.abandoned = call_result is CallResult.ABANDONED
             if row.connected_at is not None:
                 row.talk_seconds = max(0.0, (ended_at - row.connected_at).total_seconds())
             await s.flush()
@@ -970,18 +977,20 @@ class AttemptRepository:
             else:
                 same = (
                     await s.execute(
-                        select(func.count()).where(Attempt.lead_id == lead.id, Attempt.result == result.value)
+                        select(func.count()).where(
+                            Attempt.lead_id == lead.id, Attempt.result == call_result.value
+                        )
                     )
                 ).scalar_one()
                 nxt = next_after_attempt(
-                    result,
+                    call_result,
                     attempts_total=lead.attempt_count,
                     attempts_with_result=int(same),
                     rules=settings.retry_rules,
                     max_attempts=settings.max_attempts,
                     now=ended_at,
                 )
-            _apply_next(lead, nxt, result.value, ended_at, keep_attempt=nxt.status is LeadStatus.WRAP_UP)
+            _apply_next(lead, nxt, call_result.value, ended_at, keep_attempt=nxt.status is LeadStatus.WRAP_UP)
             return True
 
     async def get(self, attempt_id: str) -> AttemptRecord:
@@ -1527,7 +1536,7 @@ __all__ = [
     "AttemptEvent",
     "AttemptRecord",
     "AttemptRepository",
-    "AttemptResult",
+    "CallResult",
     "CallbackInfo",
     "CampaignRecord",
     "CampaignRepository",

@@ -511,8 +511,12 @@ class AnsweredHandler:
             self.router_failures += 1
             log.error("answered attempt %s: no answer router is set; hanging up", call.attempt_id)
             return HangupCall()
+        # A safety net only: the runtime owns the deadline and answers within the campaign's
+        # limit.  A decision that comes later is not cancelled half-way (it may hold an agent):
+        # it finishes in the background and a reserved agent is handed back.
+        deciding = asyncio.ensure_future(router.on_answered(call))
         try:
-            return await asyncio.wait_for(router.on_answered(call), self.decision_timeout_s)
+            return await asyncio.wait_for(asyncio.shield(deciding), self.decision_timeout_s)
         except TimeoutError:
             self.router_failures += 1
             log.error(
@@ -520,6 +524,9 @@ class AnsweredHandler:
                 call.attempt_id,
                 self.decision_timeout_s,
             )
+            task = asyncio.ensure_future(self._report_gone(call, deciding, "no decision in time"))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
         except Exception:
             self.router_failures += 1
             log.exception("answered attempt %s: the answer router failed; hanging up", call.attempt_id)

@@ -30,7 +30,9 @@ class AsteriskSettings:
     reconnect_initial_s: float = 0.5  # backoff doubles from here ...
     reconnect_max_s: float = 30.0  # ... up to here, with jitter
     agi_command_timeout_s: float = 5.0
-    decision_timeout_s: float = 2.0  # the answered customer waits on the line meanwhile
+    # A safety net over the answer decision: the runtime answers within the campaign's own limit
+    # (at most 2 s after the answer), so this must stay above it.
+    decision_timeout_s: float = 5.0
     tracker_grace_s: float = 60.0  # forget a finished call whose last message never came
     event_queue_warn: int = 50_000  # events waiting for the handler: warn above this backlog
     # Where this Asterisk keeps the campaigns' sounds, when it runs on the dialer's host (e.g.

@@ -169,7 +169,7 @@ async def _one_connected_sale(url: str) -> None:
         [lead] = await db.hopper.claim_leads(campaign.id, 1, now, "n")
         attempt = await db.attempts.open_attempt(lead.lead_id, campaign.id, lead.number, "n", now)
         await db.attempts.record_event(attempt, "connected", now + timedelta(seconds=5), agent_id="ag1")
-        await db.attempts.close_attempt(attempt, "answered", 16, "person", now + timedelta(seconds=65), False)
+        await db.attempts.close_attempt(attempt, "connected", 16, "person", now + timedelta(seconds=65))
         await db.dispositions.record_disposition(attempt, "sale", "ag1", now=now + timedelta(seconds=80))
     finally:
         await db.close()

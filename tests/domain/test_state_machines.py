@@ -15,8 +15,9 @@ from dialer.domain.call import (
     CallInput,
     CallState,
     InvalidCallTransition,
-    path_outcome,
+    result_of,
 )
+from dialer.domain.campaign import CallResult
 
 Ev, S = CallInput, CallState
 
@@ -29,15 +30,22 @@ def run(*events: CallInput) -> Call:
 
 
 def test_connected_call_path_ends_connected():
-    call = run(Ev.ORIGINATE, Ev.RINGING, Ev.ANSWERED, Ev.SENT_TO_AGENT, Ev.CONNECTED, Ev.HUNG_UP)
+    call = run(
+        Ev.ORIGINATE, Ev.RINGING, Ev.ANSWERED, Ev.WAIT_FOR_AGENT, Ev.SENT_TO_AGENT, Ev.CONNECTED, Ev.HUNG_UP
+    )
     assert call.state is S.ENDED
-    assert path_outcome(call) is S.CONNECTED
+    assert result_of(call) is CallResult.CONNECTED
     assert call.person_answered
+
+
+def test_a_person_who_hangs_up_waiting_for_an_agent_was_abandoned_and_one_during_detection_dropped():
+    assert result_of(run(Ev.ORIGINATE, Ev.ANSWERED, Ev.WAIT_FOR_AGENT, Ev.HUNG_UP)) is CallResult.ABANDONED
+    assert result_of(run(Ev.ORIGINATE, Ev.ANSWERED, Ev.HUNG_UP)) is CallResult.DROPPED
 
 
 def test_machine_is_not_a_person_answer():
     call = run(Ev.ORIGINATE, Ev.RINGING, Ev.ANSWERED, Ev.MACHINE, Ev.HUNG_UP)
-    assert path_outcome(call) is S.MACHINE
+    assert result_of(call) is CallResult.MACHINE
     assert not call.person_answered
 
 
@@ -46,7 +54,7 @@ def test_machine_is_not_a_person_answer():
 )
 def test_failure_exits_from_ringing_are_terminal(failure):
     call = run(Ev.ORIGINATE, Ev.RINGING, failure)
-    assert call.finished and path_outcome(call).value == failure.value
+    assert call.finished and result_of(call).value == failure.value
 
 
 def test_duplicate_events_are_no_ops():
@@ -56,6 +64,7 @@ def test_duplicate_events_are_no_ops():
         Ev.RINGING,
         Ev.ANSWERED,
         Ev.ANSWERED,
+        Ev.WAIT_FOR_AGENT,
         Ev.SENT_TO_AGENT,
         Ev.CONNECTED,
         Ev.CONNECTED,
@@ -63,31 +72,36 @@ def test_duplicate_events_are_no_ops():
         Ev.HUNG_UP,
     )
     assert call.state is S.ENDED
-    assert call.history == [S.NEW, S.DIALING, S.RINGING, S.ANSWERED, S.CONNECTING, S.CONNECTED]
+    assert call.history == [S.NEW, S.DIALING, S.RINGING, S.ANSWERED, S.WAITING, S.CONNECTING, S.CONNECTED]
 
 
 def test_a_connect_counts_only_when_the_pbx_confirms_it():
-    call = run(Ev.ORIGINATE, Ev.ANSWERED, Ev.SENT_TO_AGENT)
+    call = run(Ev.ORIGINATE, Ev.ANSWERED, Ev.WAIT_FOR_AGENT, Ev.SENT_TO_AGENT)
     assert call.state is S.CONNECTING
     call.apply(Ev.CONNECT_FAILED)  # the bridge refused the customer: decide again
-    assert call.state is S.ANSWERED
+    assert call.state is S.WAITING
     call.apply(Ev.ABANDONED)
     call.apply(Ev.HUNG_UP)
-    assert path_outcome(call) is S.ABANDONED
+    assert result_of(call) is CallResult.ABANDONED
     with pytest.raises(InvalidCallTransition):
-        run(Ev.ORIGINATE, Ev.ANSWERED, Ev.CONNECTED)  # never connected without being sent
+        run(Ev.ORIGINATE, Ev.ANSWERED, Ev.WAIT_FOR_AGENT, Ev.CONNECTED)  # never connected unless sent
 
 
 def test_answered_call_cut_by_the_pbx_before_an_agent_is_lost_and_a_connected_one_stays_connected():
-    assert path_outcome(run(Ev.ORIGINATE, Ev.ANSWERED, Ev.LOST)) is S.LOST
-    assert path_outcome(run(Ev.ORIGINATE, Ev.ANSWERED, Ev.SENT_TO_AGENT, Ev.LOST)) is S.LOST
-    connected = run(Ev.ORIGINATE, Ev.ANSWERED, Ev.SENT_TO_AGENT, Ev.CONNECTED, Ev.LOST)
-    assert path_outcome(connected) is S.CONNECTED
+    assert result_of(run(Ev.ORIGINATE, Ev.ANSWERED, Ev.LOST)) is CallResult.LOST
+    assert (
+        result_of(run(Ev.ORIGINATE, Ev.ANSWERED, Ev.WAIT_FOR_AGENT, Ev.SENT_TO_AGENT, Ev.LOST))
+        is CallResult.LOST
+    )
+    connected = run(Ev.ORIGINATE, Ev.ANSWERED, Ev.WAIT_FOR_AGENT, Ev.SENT_TO_AGENT, Ev.CONNECTED, Ev.LOST)
+    assert result_of(connected) is CallResult.CONNECTED
 
 
 def test_beep_after_the_connect_makes_the_call_a_machine():
-    call = run(Ev.ORIGINATE, Ev.ANSWERED, Ev.SENT_TO_AGENT, Ev.CONNECTED, Ev.MACHINE, Ev.HUNG_UP)
-    assert path_outcome(call) is S.MACHINE and not call.person_answered
+    call = run(
+        Ev.ORIGINATE, Ev.ANSWERED, Ev.WAIT_FOR_AGENT, Ev.SENT_TO_AGENT, Ev.CONNECTED, Ev.MACHINE, Ev.HUNG_UP
+    )
+    assert result_of(call) is CallResult.MACHINE and not call.person_answered
 
 
 def test_agent_whose_phone_leg_drops_leaves_dialing_at_once_or_after_the_wrap_up():

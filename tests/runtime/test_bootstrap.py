@@ -56,7 +56,7 @@ async def test_abandonment_history_of_the_window_survives_a_restart(db, database
             attempt = await runtime.engine.record.open_attempt(lead, now)
             await runtime.engine.record.attempt_event(attempt, "answered", now)
             result = AttemptResult(
-                "abandoned" if i == 0 else "machine" if i == 3 else "answered",
+                "abandoned" if i == 0 else "machine" if i == 3 else "connected" if i == 1 else "dropped",
                 now,
                 abandoned=i == 0,
                 person_answered=i != 3,
@@ -188,7 +188,7 @@ async def test_redis_dying_mid_run_neither_fails_a_committed_disposition_nor_str
         [lead] = await runtime.engine.record.claim_leads(str(campaign.id), 1, now)
         attempt = await runtime.engine.record.open_attempt(lead, now)
         await runtime.db.attempts.record_event(attempt, "connected", now, agent_id="a1")
-        await runtime.db.attempts.close_attempt(attempt, "answered", 16, "person", now, False)
+        await runtime.db.attempts.close_attempt(attempt, "connected", 16, "person", now)
         runtime.agents.login("a1", [str(campaign.id)])
         runtime.agents.ready("a1")
         assert runtime.agents.reserve(str(campaign.id)) == "a1"

@@ -377,3 +377,47 @@ async def test_call_that_ends_on_its_way_to_the_agent_leaves_no_agent_reserved()
     # the FastAGI session's late report of the same failed connect changes nothing
     await engine.handle(ConnectFailed(attempt, time.time(), "1001", "HANGUP", customer_gone=True))
     assert agents.state_of("1001") is AgentState.READY
+
+
+async def test_person_who_hangs_up_while_waiting_for_an_agent_has_one_result_everywhere():
+    plan = CampaignPlan(**{**PLAN.__dict__, "answer_to_agent_limit_s": 1.0})
+    engine, pbx, record, gate, pacer, agents = build(plan=plan)
+    await engine.tick()
+    attempt = pbx.originates[0].attempt_id
+    await engine.handle(Answered(attempt, time.time()))
+    waiting = asyncio.create_task(engine.on_answered(AnsweredCall(attempt, time.time())))
+    await asyncio.sleep(0.1)
+    await engine.handle(HungUp(attempt, time.time(), cause=16))  # gave up before the limit
+    assert await waiting == HangupCall()
+    result = record.attempts[attempt]["result"]
+    assert (result.outcome, result.abandoned) == ("abandoned", True)
+    assert ("person", True) in pacer.seen and ("person", False) not in pacer.seen
+    assert gate.outcomes.count((lead(0).number, "abandoned")) == 1
+    assert engine.outcomes == {"abandoned": 1}
+
+
+@pytest.mark.parametrize("stall_s", [3.0])
+async def test_a_stalled_store_and_gate_never_hold_the_answer_decision(stall_s):
+    plan = CampaignPlan(**{**PLAN.__dict__, "answer_to_agent_limit_s": 0.5})
+    engine, pbx, record, gate, pacer, agents = build(plan=plan, leads=2, lines=2)
+    agents.login("1001", ["c1"])
+    agents.ready("1001")
+    await engine.tick()
+    first, second = (r.attempt_id for r in pbx.originates)
+    for attempt in (first, second):
+        await engine.handle(Answered(attempt, time.time()))
+
+    async def stall(*_args, **_kwargs):
+        await asyncio.sleep(stall_s)
+
+    record.attempt_event = stall
+    gate.record_outcome = stall
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert await engine.on_answered(AnsweredCall(first, time.time())) == ConnectToAgent("1001")
+    assert await engine.on_answered(AnsweredCall(second, time.time())) == PlayMessageThenHangup(
+        PLAN.identification_message
+    )
+    await engine.handle(Connected(first, time.time(), "1001"))
+    assert loop.time() - started < 0.5 + 0.3  # the limit, not the stalled writes
+    assert agents.state_of("1001") is AgentState.ON_CALL

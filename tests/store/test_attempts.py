@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from dialer.domain.campaign import AttemptResult, LeadStatus, RetryRule
+from dialer.domain.campaign import CallResult, LeadStatus, RetryRule
 from dialer.store.db import Database
 from dialer.store.repositories import AttemptEvent, CampaignRecord, LeadUnavailable
 from tests.store.conftest import T0, settings
@@ -45,19 +45,19 @@ async def test_close_attempt_applies_retry_rule_once(db: Database, campaign: Cam
     await add_leads(db, campaign.id, fr_numbers(1), T0)
     lead_id, attempt_id = await _dial(db, campaign)
     end = T0 + timedelta(seconds=30)
-    assert await db.attempts.close_attempt(attempt_id, "busy", 17, None, end, abandoned=False) is True
-    assert await db.attempts.close_attempt(attempt_id, "no_answer", 19, None, end, abandoned=False) is False
+    assert await db.attempts.close_attempt(attempt_id, "busy", 17, None, end) is True
+    assert await db.attempts.close_attempt(attempt_id, "no_answer", 19, None, end) is False
     attempt = await db.attempts.get(attempt_id)
     assert (attempt.outcome, attempt.cause, attempt.result, attempt.ended_at) == ("busy", 17, "busy", end)
     lead = await db.leads.get(lead_id)
-    busy = settings().retry_rules[AttemptResult.BUSY]
+    busy = settings().retry_rules[CallResult.BUSY]
     assert lead.status is LeadStatus.RETRY
     assert lead.next_attempt_at == end + timedelta(seconds=busy.delay_s)
     assert lead.attempt_count == 1 and lead.current_attempt_id is None and lead.last_result == "busy"
 
 
 async def test_retry_rule_exhausts_the_lead(db: Database) -> None:
-    rules = {AttemptResult.NO_ANSWER: RetryRule(delay_s=60, max_attempts=2)}
+    rules = {CallResult.NO_ANSWER: RetryRule(delay_s=60, max_attempts=2)}
     record = await db.campaigns.create("tight", settings(retry_rules=rules), now=T0)
     from dialer.domain.campaign import CampaignStatus
 
@@ -68,7 +68,7 @@ async def test_retry_rule_exhausts_the_lead(db: Database) -> None:
     for _ in range(2):
         [lead] = await db.hopper.claim_leads(campaign.id, 1, now, "n")
         attempt_id = await db.attempts.open_attempt(lead.lead_id, campaign.id, lead.number, "n", now)
-        await db.attempts.close_attempt(attempt_id, "no_answer", 19, None, now, abandoned=False)
+        await db.attempts.close_attempt(attempt_id, "no_answer", 19, None, now)
         statuses.append((await db.leads.get(lead_id)).status)
         now += timedelta(seconds=61)
     assert statuses == [LeadStatus.RETRY, LeadStatus.EXHAUSTED]
@@ -78,7 +78,7 @@ async def test_retry_rule_exhausts_the_lead(db: Database) -> None:
 async def test_invalid_number_is_never_retried(db: Database, campaign: CampaignRecord) -> None:
     [lead_id] = await add_leads(db, campaign.id, fr_numbers(1), T0)
     _, attempt_id = await _dial(db, campaign)
-    await db.attempts.close_attempt(attempt_id, "invalid_number", 1, None, T0, abandoned=False)
+    await db.attempts.close_attempt(attempt_id, "invalid_number", 1, None, T0)
     assert (await db.leads.get(lead_id)).status is LeadStatus.INVALID
 
 
@@ -105,7 +105,7 @@ async def test_connected_call_waits_for_disposition_then_moves_on(
         attempt_id, AttemptEvent.CONNECTED, T0 + timedelta(seconds=6), agent_id="ag1"
     )
     end = T0 + timedelta(seconds=126)
-    await db.attempts.close_attempt(attempt_id, "answered", 16, "person", end, abandoned=False)
+    await db.attempts.close_attempt(attempt_id, "connected", 16, "person", end)
     lead = await db.leads.get(lead_id)
     assert lead.status is LeadStatus.WRAP_UP and lead.current_attempt_id == attempt_id
     assert (await db.attempts.get(attempt_id)).talk_seconds == 120.0
@@ -130,7 +130,7 @@ async def test_disposition_before_hangup_is_applied_when_call_closes(
     )
     assert result.lead_status is LeadStatus.IN_FLIGHT  # the call is still up: the lead stays in flight
     await db.attempts.close_attempt(
-        attempt_id, "answered", 16, None, T0 + timedelta(seconds=40), abandoned=False
+        attempt_id, "connected", 16, None, T0 + timedelta(seconds=40)
     )
     assert (await db.leads.get(lead_id)).status is LeadStatus.DONE
 
@@ -155,8 +155,8 @@ async def test_crash_between_open_and_close_loses_nothing(database_url: str) -> 
         assert orphan.attempt_id == attempt_id and orphan.lead_id == lead_id
         assert await second.attempts.open_attempts(node_id="node-b") == []
         end = T0 + timedelta(minutes=1)
-        assert await second.attempts.close_attempt(attempt_id, "lost", None, None, end, abandoned=False)
-        assert not await second.attempts.close_attempt(attempt_id, "lost", None, None, end, abandoned=False)
+        assert await second.attempts.close_attempt(attempt_id, "lost", None, None, end)
+        assert not await second.attempts.close_attempt(attempt_id, "lost", None, None, end)
         lead_after = await second.leads.get(lead_id)
         assert lead_after.attempt_count == 1 and lead_after.status is LeadStatus.RETRY
         assert await second.attempts.open_attempts() == []
@@ -168,15 +168,15 @@ async def test_abandon_history_lists_answered_calls(db: Database, campaign: Camp
     await add_leads(db, campaign.id, fr_numbers(4), T0)
     claims = await db.hopper.claim_leads(campaign.id, 4, T0, "n")
     cases = [
-        ("answered", "person", True),
-        ("answered", "machine", False),
-        ("no_answer", None, False),
-        ("answered", "person", False),
+        ("abandoned", "person"),
+        ("machine", "machine"),
+        ("no_answer", None),
+        ("dropped", "person"),
     ]
-    for i, (lead, (outcome, amd, abandoned)) in enumerate(zip(claims, cases, strict=True)):
+    for i, (lead, (outcome, amd)) in enumerate(zip(claims, cases, strict=True)):
         attempt_id = await db.attempts.open_attempt(lead.lead_id, campaign.id, lead.number, "n", T0)
         end = T0 + timedelta(minutes=i + 1)
-        await db.attempts.close_attempt(attempt_id, outcome, 16, amd, end, abandoned=abandoned)
+        await db.attempts.close_attempt(attempt_id, outcome, 16, amd, end)
     history = await db.attempts.abandon_history(campaign.id, T0)
     assert [(h.person_answered, h.abandoned) for h in history] == [
         (True, True),
@@ -194,7 +194,7 @@ async def test_concurrent_duplicate_closes_count_once(db: Database, campaign: Ca
     end = T0 + timedelta(seconds=20)
     results = await asyncio.gather(
         *(
-            db.attempts.close_attempt(attempt_id, "no_answer", 19, None, end, abandoned=False)
+            db.attempts.close_attempt(attempt_id, "no_answer", 19, None, end)
             for _ in range(6)
         )
     )

@@ -60,12 +60,12 @@ async def test_report_counts_outcomes_abandons_talk_and_conversions(
     claims = await db.hopper.claim_leads(campaign.id, 5, T0, "n")
     ids = [await db.attempts.open_attempt(c.lead_id, campaign.id, c.number, "n", T0) for c in claims]
     end = T0 + timedelta(minutes=2)
-    await db.attempts.close_attempt(ids[0], "busy", 17, None, end, False)
-    await db.attempts.close_attempt(ids[1], "answered", 16, "machine", end, False)
-    await db.attempts.close_attempt(ids[2], "answered", 16, "person", end, True)  # abandoned
+    await db.attempts.close_attempt(ids[0], "busy", 17, None, end)
+    await db.attempts.close_attempt(ids[1], "machine", 16, "machine", end)
+    await db.attempts.close_attempt(ids[2], "abandoned", 16, "person", end)
     for attempt_id, agent, code in ((ids[3], "ag1", "sale"), (ids[4], "ag2", "not_interested")):
         await db.attempts.record_event(attempt_id, "connected", T0 + timedelta(seconds=20), agent_id=agent)
-        await db.attempts.close_attempt(attempt_id, "answered", 16, "person", end, False)
+        await db.attempts.close_attempt(attempt_id, "connected", 16, "person", end)
         await db.dispositions.record_disposition(attempt_id, code, agent, now=end + timedelta(seconds=30))
 
     [report] = await db.reports.campaign_report()

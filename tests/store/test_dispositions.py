@@ -18,7 +18,7 @@ async def _connected_call(db: Database, campaign: CampaignRecord, agent: str, at
     [lead] = await db.hopper.claim_leads(campaign.id, 1, at, "n")
     attempt_id = await db.attempts.open_attempt(lead.lead_id, campaign.id, lead.number, "n", at)
     await db.attempts.close_attempt(
-        attempt_id, "answered", 16, "person", at + timedelta(minutes=2), False, agent
+        attempt_id, "connected", 16, "person", at + timedelta(minutes=2), agent_id=agent
     )
     return attempt_id
 
@@ -144,7 +144,7 @@ async def test_refusal_on_a_dropped_call_still_closes_the_lead(
     [lead] = await db.hopper.claim_leads(campaign.id, 1, T0, "n")
     attempt_id = await db.attempts.open_attempt(lead.lead_id, campaign.id, lead.number, "n", T0)
     # Never recorded as connected: the retry rule puts the lead back in the list...
-    await db.attempts.close_attempt(attempt_id, "answered", 16, "person", T0 + timedelta(seconds=30), False)
+    await db.attempts.close_attempt(attempt_id, "dropped", 16, "person", T0 + timedelta(seconds=30))
     assert (await db.leads.get(lead_id)).status is LeadStatus.RETRY
     # ...but the agent heard a refusal: the disposition of the latest attempt decides.
     result = await db.dispositions.record_disposition(
@@ -159,7 +159,7 @@ async def test_late_disposition_of_an_older_attempt_leaves_the_lead(
     [lead_id] = await add_leads(db, campaign.id, fr_numbers(1), T0)
     [lead] = await db.hopper.claim_leads(campaign.id, 1, T0, "n")
     first = await db.attempts.open_attempt(lead.lead_id, campaign.id, lead.number, "n", T0)
-    await db.attempts.close_attempt(first, "busy", 17, None, T0, False)
+    await db.attempts.close_attempt(first, "busy", 17, None, T0)
     later = T0 + timedelta(hours=2)
     [again] = await db.hopper.claim_leads(campaign.id, 1, later, "n")
     second = await db.attempts.open_attempt(again.lead_id, campaign.id, again.number, "n", later)

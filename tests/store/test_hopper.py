@@ -17,7 +17,7 @@ async def _book_callback(
 ) -> int:
     [lead] = await db.hopper.claim_leads(campaign.id, 1, T0, "n")
     attempt_id = await db.attempts.open_attempt(lead.lead_id, campaign.id, lead.number, "n", T0)
-    await db.attempts.close_attempt(attempt_id, "answered", 16, "person", T0, abandoned=False, agent_id=agent)
+    await db.attempts.close_attempt(attempt_id, "connected", 16, "person", T0, agent_id=agent)
     await db.dispositions.record_disposition(
         attempt_id,
         "callback_requested",
@@ -51,7 +51,7 @@ async def test_agent_only_callback_waits_for_its_agent(db: Database, campaign: C
     assert claimed.callback is not None and claimed.callback.agent_id == "ag7"
     attempt_id = await db.attempts.open_attempt(claimed.lead_id, campaign.id, claimed.number, "n", later)
     assert attempt_id
-    await db.attempts.close_attempt(attempt_id, "no_answer", 19, None, later, abandoned=False)
+    await db.attempts.close_attempt(attempt_id, "no_answer", 19, None, later)
     # The booked callback was used by this attempt: it is not offered again.
     assert await db.hopper.claim_leads(campaign.id, 5, later, "n", ready_agents={"ag7"}) == []
 
@@ -71,7 +71,7 @@ async def test_future_retries_and_other_states_are_not_claimed(
     await add_leads(db, campaign.id, fr_numbers(1), T0)
     [lead] = await db.hopper.claim_leads(campaign.id, 1, T0, "n")
     attempt_id = await db.attempts.open_attempt(lead.lead_id, campaign.id, lead.number, "n", T0)
-    await db.attempts.close_attempt(attempt_id, "busy", 17, None, T0, abandoned=False)
+    await db.attempts.close_attempt(attempt_id, "busy", 17, None, T0)
     assert await db.hopper.claim_leads(campaign.id, 1, T0 + timedelta(minutes=1), "n") == []
     [again] = await db.hopper.claim_leads(campaign.id, 1, T0 + timedelta(hours=1), "n")
     assert again.lead_id == lead.lead_id and again.attempt_count == 1 and again.status is LeadStatus.RETRY

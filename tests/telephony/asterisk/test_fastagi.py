@@ -245,16 +245,21 @@ async def test_attempt_falls_back_to_the_uniqueid_and_hangup_decision_hangs_up()
     ]
 
 
-async def test_a_router_too_slow_gets_the_call_hung_up() -> None:
-    router = Router(ConnectToAgent("1001"), delay=1.0)
-    handler = AnsweredHandler(lambda: router, decision_timeout_s=0.05)
+async def test_a_router_too_slow_gets_the_call_hung_up_and_the_agent_it_took_handed_back() -> None:
+    router = Router(ConnectToAgent("1001"), delay=0.3)
+    events: list[CallEvent] = []
+    handler = AnsweredHandler(lambda: router, decision_timeout_s=0.05, on_event=events.append)
     server = await started(handler)
     try:
         commands = await fake_asterisk(server.port, ENV, _lab({"DIALER_ATTEMPT": "a"}))
+        await until(lambda: bool(events))  # the late decision is not cancelled half-way
     finally:
         await server.stop()
     assert commands[-1] == "HANGUP"
     assert handler.router_failures == 1
+    assert [(type(e), e.agent_id, e.customer_gone) for e in events] == [  # type: ignore[attr-defined]
+        (ConnectFailed, "1001", True)
+    ]
 
 
 HANGUP_FORMS = {
