@@ -53,8 +53,8 @@ from telephony.base import (
     AmdResult,
     Answered,
     CallEvent,
-    ConnectFailed,
     Connected,
+    ConnectFailed,
     Failed,
     HungUp,
     Outcome,
@@ -101,10 +101,9 @@ class _Call:
         "agent_id",
         "amd",
         "answered",
-        "connected_to",
-        "joined",
         "attempt_id",
         "channel_seen",
+        "connected_to",
         "final",
         "finished_at",
         "hangup_at",
@@ -112,6 +111,7 @@ class _Call:
         "hangup_requested",
         "hangup_seen",
         "hangup_text",
+        "joined",
         "outcome",
         "reason",
         "registered_at",
@@ -251,7 +251,9 @@ class CallTracker:
         if channel_id is not None:
             self._by_uniqueid[channel_id] = call
 
-    def register_agent_leg(self, leg_id: str, agent_id: str, at: float, channel_id: str | None = None) -> None:
+    def register_agent_leg(
+        self, leg_id: str, agent_id: str, at: float, channel_id: str | None = None
+    ) -> None:
         """Our Originate of an agent's phone into ``agent_<id>``: its end is ``AgentLegEnded``."""
         self.register_originate(leg_id, leg_id, channel_id, at)
         self._calls[leg_id].agent_id = agent_id
@@ -515,7 +517,9 @@ class CallTracker:
         self._bridges.clear()
         return out
 
-    def _end_dialin_legs(self, at: float, detail: str, live: Mapping[str, str] | None = None) -> list[CallEvent]:
+    def _end_dialin_legs(
+        self, at: float, detail: str, live: Mapping[str, str] | None = None
+    ) -> list[CallEvent]:
         out: list[CallEvent] = []
         for uid, agent in list(self._dialin_legs.items()):
             if live is None or uid not in live:
