@@ -252,6 +252,17 @@ class AnswerRouter(Protocol):
         ...
 
 
+class PhoneLogin(Protocol):
+    """Signs in an agent who dialed the login extension (the runtime implements it).
+
+    Returns None when the agent is signed in, else why not (wrong PIN,
+    unknown or disabled agent): the caller says so on the phone and logs it.
+    ``leg_id`` is the phone leg's PBX id; its hang-up ends the agent's dialing.
+    """
+
+    async def on_phone_login(self, agent_id: str, pin: str, leg_id: str) -> str | None: ...
+
+
 class PbxError(Exception):
     """A PBX action failed; the message says what and what to do."""
 

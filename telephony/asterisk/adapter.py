@@ -22,6 +22,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+from telephony.asterisk.agent_login import AgentLoginHandler
 from telephony.asterisk.client import AmiActionError, AmiClient
 from telephony.asterisk.fastagi import AnsweredHandler, FastAgiServer
 from telephony.asterisk.protocol import AmiMessage, Header
@@ -39,6 +40,7 @@ from telephony.base import (
     OriginateRequest,
     PbxError,
     PbxUnavailable,
+    PhoneLogin,
     mask_number,
 )
 
@@ -84,8 +86,10 @@ class AsteriskPbx:
         self.answered_handler = AnsweredHandler(
             lambda: self._router, settings.decision_timeout_s, on_event=self._emit, clock=clock
         )
+        self._phone_login: PhoneLogin | None = None
+        self.agent_login_handler = AgentLoginHandler(lambda: self._phone_login)
         self.fastagi = FastAgiServer(
-            {"answered": self.answered_handler},
+            {"answered": self.answered_handler, "agent-login": self.agent_login_handler},
             settings.fastagi_host,
             settings.fastagi_port,
             command_timeout_s=settings.agi_command_timeout_s,
@@ -142,6 +146,10 @@ class AsteriskPbx:
 
     def set_answer_router(self, router: AnswerRouter) -> None:
         self._router = router
+
+    def set_phone_login(self, login: PhoneLogin) -> None:
+        """Who checks agents dialing the login extension (FastAGI ``agent-login``)."""
+        self._phone_login = login
 
     # ------------------------------------------------------------------
     # Actions
