@@ -70,7 +70,8 @@ class LeadInserter:
     """Inserts new leads of one list straight through the driver, many rows per statement.
 
     For imports of millions of rows: no ORM, no per-row type processing (the
-    constant columns are encoded once), one ``executemany`` per batch.  A row
+    constant columns are encoded once), one statement per batch (SQLite: an
+    ``executemany``; PostgreSQL: ``INSERT ... SELECT FROM unnest(...)``).  A row
     whose number is already a lead of the campaign is skipped by the database
     (``ON CONFLICT DO NOTHING``) and returned by :meth:`insert`.
     """
