@@ -11,10 +11,30 @@ Each attempt is placed as::
 so the channel's Unique-ID is the attempt id and the BACKGROUND_JOB is ours
 by its Job-UUID.  The ``dialer_answered`` extension (config/freeswitch/)
 starts avmd when ``dialer_amd=true`` and parks the call; on CHANNEL_PARK of
-an answered attempt the ``AnswerRouter`` decides, after the avmd beep or the
-detection window, and the decision runs as ``uuid_transfer`` (agent
-conference), ``sendmsg`` playback + hangup (abandon / machine message) or
-``uuid_kill``.
+an answered attempt the ``AnswerRouter`` decides at once (a person never waits
+for a beep), and the decision runs as ``uuid_transfer`` (agent conference),
+``sendmsg`` playback + hangup (abandon / machine message) or ``uuid_kill``.
+
+avmd only hears beeps, and a voicemail greeting ends in its beep seconds after
+the answer.  So it keeps listening on the customer's leg for ``amd_window_s``
+after the answer, the customer in the agent's conference by then: a beep heard
+in that window is ``AmdDetected(MACHINE, "beep 1000 Hz")`` for the connected
+call (the runtime takes the agent out and ends the call as a machine); at the
+end of the window it is ``AmdDetected(PERSON, "no beep within N s")`` and avmd
+is stopped.
+
+A connect counts when FreeSWITCH says so: ``Connected`` on the customer's
+conference::maintenance ``add-member`` in ``agent_<id>``.  A move that fails
+(``-ERR No such channel!``, the customer gone before joining, or an agent whose
+phone leg is no longer in its conference) is ``ConnectFailed``; when the
+customer is still there the router is asked again (``on_connect_failed``).
+
+Agent legs (``login_agent``'s, or any other channel in an ``agent_<id>``
+conference) are followed through the conference events: when one leaves its
+conference or hangs up, ``AgentLegEnded`` goes out at once.  At every
+(re)connect and at each login the agent conferences are listed
+(``show channels``): legs of an agent logged in here that are not its current
+leg are hung up before a customer can be sent to them; others are adopted.
 
 An originate is never re-sent.  After a reconnect the live channels
 (``show channels as json``) are compared with the attempts in flight: a
@@ -32,12 +52,14 @@ import math
 import re
 import time
 import uuid as uuidlib
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
 
 from telephony.base import (
     Q850,
     ActionTimeout,
+    AgentLegEnded,
     AmdDetected,
     AmdResult,
     AnswerDecision,
@@ -45,6 +67,8 @@ from telephony.base import (
     AnsweredCall,
     AnswerRouter,
     CallEvent,
+    Connected,
+    ConnectFailed,
     ConnectToAgent,
     Failed,
     HangupCall,
@@ -64,8 +88,8 @@ from telephony.freeswitch.client import (
     EslReplyLost,
     events_for,
 )
-from telephony.freeswitch.protocol import EslFrame
-from telephony.freeswitch.tracker import FreeSwitchCallTracker
+from telephony.freeswitch.protocol import EslEvent, EslFrame
+from telephony.freeswitch.tracker import FreeSwitchCallTracker, cause_code
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +99,8 @@ log = logging.getLogger(__name__)
 _SAFE_VALUE = re.compile(r"^[\w.+@:/#*-]*$")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 _SAFE_DIAL = re.compile(r"^[\w.+@:/#*;=\[\]-]+$")
+# A customer whose move to an agent failed is offered again at most this many times.
+MAX_CONNECT_ROUNDS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +122,10 @@ class FreeSwitchSettings:
     amd_extension: str = "dialer_answered"
     agent_extension_prefix: str = "agent_"  # agent_<id>: conference agent_<id>@agent
     amd_variable: str | None = None  # channel variable of a person/machine classifier, if any
-    amd_window_s: float = 0.0  # with amd on: wait this long for a beep before routing (0: route at once)
+    # With amd on: how long avmd keeps listening on the customer's leg after the answer (the
+    # call is routed at once all the same); a beep in that time turns the call into a machine.
+    # 0: avmd listens until the call ends.
+    amd_window_s: float = 8.0
     # An answered call that never reaches park (a dialplan that does not park) is routed anyway
     # after this long, rather than left in silence; 0 turns the safety net off.
     park_timeout_s: float = 5.0
@@ -127,6 +156,19 @@ class FreeSwitchSettings:
 
     def __repr__(self) -> str:  # the password stays out of logs
         return f"FreeSwitchSettings(host={self.host!r}, port={self.port}, context={self.context!r})"
+
+    @classmethod
+    def option_names(cls) -> frozenset[str]:
+        """Every key the adapter takes (what ``[pbx.<name>]`` must be able to set)."""
+        return frozenset(f.name for f in fields(cls))
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, object]) -> FreeSwitchSettings:
+        """Settings from config keys already type-checked by the settings loader."""
+        unknown = sorted(set(options) - cls.option_names())
+        if unknown:
+            raise ValueError(f"invalid [freeswitch] settings: unknown key(s) {', '.join(unknown)}")
+        return cls(**options)  # type: ignore[arg-type]
 
 
 def cause_name(cause: int) -> str:
@@ -202,6 +244,15 @@ def parse_show_channels(text: str) -> dict[str, dict[str, str]]:
     }
 
 
+def conference_agent(row_or_name: str, prefix: str) -> str | None:
+    """The agent id of ``agent_<id>`` / ``agent_<id>@profile`` (a conference name), else None."""
+    name = row_or_name.split("@", 1)[0]
+    if not name.startswith(prefix):
+        return None
+    agent = name[len(prefix) :]
+    return agent if _SAFE_ID.match(agent) else None
+
+
 @dataclass(slots=True)
 class _Live:
     """Adapter-side facts about an attempt that the tracker does not need."""
@@ -209,9 +260,19 @@ class _Live:
     connection: int  # the client connection it was sent on
     amd: bool
     agent_leg: bool = False
+    agent: str = ""  # agent legs: whose leg it is
     routed: bool = False
-    timer: asyncio.TimerHandle | None = None  # detection window
+    call: AnsweredCall | None = None  # what the router was told (asked again on a failed connect)
+    connecting_to: str | None = None  # agent the customer was sent to, until add-member
+    connected_to: str | None = None  # agent whose conference the customer joined
+    window: asyncio.TimerHandle | None = None  # avmd listening window after the answer
     park_timer: asyncio.TimerHandle | None = None  # answered, CHANNEL_PARK still to come
+
+    def cancel_timers(self) -> None:
+        for timer in (self.window, self.park_timer):
+            if timer is not None:
+                timer.cancel()
+        self.window = self.park_timer = None
 
 
 class FreeSwitchPbx:
@@ -239,9 +300,18 @@ class FreeSwitchPbx:
         self._live: dict[str, _Live] = {}
         self._router: AnswerRouter | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        # Agent seats.  _legs: every live agent leg we know (ours from login_agent, or adopted from
+        # the conference events) -> agent id; _seats: agent -> legs now in its conference (an agent
+        # present here was seen at least once, so an empty set means "nobody to talk to");
+        # _current: the leg login_agent made last for each agent; _clearing: stale legs we hang up.
+        self._legs: dict[str, str] = {}
+        self._seats: dict[str, set[str]] = {}
+        self._current: dict[str, str] = {}
+        self._clearing: set[str] = set()
         self.router_errors = 0
         self.action_errors = 0
         self.lost_attempts = 0
+        self.stale_legs_cleared = 0
 
     # -- Pbx ----------------------------------------------------------------
 
@@ -251,9 +321,7 @@ class FreeSwitchPbx:
 
     async def stop(self) -> None:
         for live in self._live.values():
-            for timer in (live.timer, live.park_timer):
-                if timer is not None:
-                    timer.cancel()
+            live.cancel_timers()
         await self.client.stop()
         tasks = list(self._tasks)
         for t in tasks:
@@ -304,25 +372,48 @@ class FreeSwitchPbx:
             raise PbxError(f"FreeSWITCH could not hang up attempt {attempt}: {reply.strip()}")
 
     async def connect_to_agent(self, attempt_id: str, agent_id: str) -> None:
+        """Move the customer into ``agent_<id>``; ``Connected`` follows when it has joined."""
+        reason, _ = await self._move(attempt_id, agent_id)
+        if reason is not None:
+            raise PbxError(f"FreeSWITCH could not move attempt {attempt_id} to agent {agent_id}: {reason}")
+
+    async def _move(self, attempt_id: str, agent_id: str) -> tuple[str | None, bool]:
+        """``uuid_transfer`` into the agent's conference: (why it failed or None, customer still there)."""
         attempt = _ident("attempt id", attempt_id)
         agent = _ident("agent id", agent_id)
         s = self.settings
-        reply = await self.client.api(
-            f"uuid_transfer {attempt} {s.agent_extension_prefix}{agent} XML {s.context}"
-        )
-        if not reply.startswith("+OK"):
-            raise PbxError(f"FreeSWITCH could not move attempt {attempt} to agent {agent}: {reply.strip()}")
+        conference = f"{s.agent_extension_prefix}{agent}"
+        seat = self._seats.get(agent)
+        if seat is not None and not seat:
+            return f"agent {agent} has no phone leg in conference {conference}", True
+        live = self._live.get(attempt)
+        if live is not None:
+            live.connecting_to = agent
+        reply = await self.client.api(f"uuid_transfer {attempt} {conference} XML {s.context}")
+        if reply.startswith("+OK"):
+            return None, True
+        if live is not None:
+            live.connecting_to = None
+        gone = "No such channel" in reply
+        return reply.strip(), not gone
 
     async def play_then_hangup(self, attempt_id: str, message: str) -> None:
         """Two ``sendmsg execute`` with event-lock: ``playback`` then ``hangup``, run in order on the channel.
 
         sendmsg is what FreeSWITCH's own ESL clients use to drive a parked
         channel; the parked session picks the messages up and runs them one
-        after the other, so the hang-up waits for the end of the message.
+        after the other, so the hang-up waits for the end of the message.  A
+        customer already in an agent's conference is not parked: the message
+        would wait for the conference to end, so such a call is hung up.
         """
         attempt = _ident("attempt id", attempt_id)
         if not re.fullmatch(r"[\w./-]+", message) or ".." in message:
             raise PbxError(f"message {message!r} must be a sound file name (letters, digits, '/', '.', '-')")
+        live = self._live.get(attempt)
+        if live is not None and (live.connected_to is not None or live.connecting_to is not None):
+            log.info("attempt %s is in an agent's conference: hung up instead of the message", attempt)
+            await self.hangup(attempt)
+            return
         path = (
             message if "." in message.rsplit("/", 1)[-1] else f"{message}.{self.settings.message_extension}"
         )
@@ -356,8 +447,10 @@ class FreeSwitchPbx:
     async def login_agent(self, agent_id: str, endpoint: str) -> str:
         """Call the agent's softphone into its conference; returns the agent leg's id.
 
+        Any other leg already in the agent's conference (left by a crash or a
+        stop) is hung up first, so a customer never lands with a dead phone.
         The leg's own events (Answered, HungUp / Failed) come on ``events()``
-        under that id.
+        under that id, and ``AgentLegEnded`` when it leaves.
         """
         agent = _ident("agent id", agent_id)
         s = self.settings
@@ -374,8 +467,22 @@ class FreeSwitchPbx:
         command = originate_command(request, s, f"{s.agent_extension_prefix}{agent}")
         if not self.client.connected:
             raise PbxUnavailable(f"not connected to FreeSWITCH: agent {agent} not called")
+        stale = [u for u, a in self._legs.items() if a == agent]
+        try:
+            channels = await self._show_channels()
+        except PbxError as exc:
+            log.warning("agent %s: cannot list FreeSWITCH channels before login (%s)", agent, exc)
+        else:
+            stale += [u for u, a in self._agent_rows(channels).items() if a == agent and u not in stale]
+        self._current[agent] = leg
+        for uuid in stale:
+            await self._clear_leg(uuid, agent)
+        self._seats.setdefault(agent, set())
+        self._legs[leg] = agent
         self._register(
-            leg, f"{leg}-job", _Live(connection=self.client.connections, amd=False, agent_leg=True)
+            leg,
+            f"{leg}-job",
+            _Live(connection=self.client.connections, amd=False, agent_leg=True, agent=agent),
         )
         try:
             await self.client.bgapi(command, f"{leg}-job")
@@ -384,6 +491,7 @@ class FreeSwitchPbx:
         except PbxError:
             self.tracker.mark_lost(leg, self._clock())
             self._live.pop(leg, None)
+            self._legs.pop(leg, None)
             raise
         return leg
 
@@ -403,50 +511,175 @@ class FreeSwitchPbx:
     async def _show_channels(self) -> dict[str, dict[str, str]]:
         return parse_show_channels(await self.client.api("show channels as json"))
 
+    # -- agent legs ---------------------------------------------------------
+
+    def agent_legs(self, agent_id: str) -> frozenset[str]:
+        """The agent's legs now in its conference, as the conference events tell."""
+        return frozenset(self._seats.get(agent_id, ()))
+
+    def _agent_rows(self, channels: dict[str, dict[str, str]]) -> dict[str, str]:
+        """Channels in an agent conference that are not customers of ours: uuid -> agent id."""
+        out: dict[str, str] = {}
+        for uuid, row in channels.items():
+            if row.get("application") != "conference":
+                continue
+            agent = conference_agent(row.get("application_data", ""), self.settings.agent_extension_prefix)
+            live = self._live.get(uuid)
+            if agent is not None and (live is None or live.agent_leg):
+                out[uuid] = agent
+        return out
+
+    async def _clear_leg(self, uuid: str, agent: str) -> None:
+        """Hang up a leg the agent no longer uses; it ends without ``AgentLegEnded``."""
+        self._clearing.add(uuid)
+        self._forget_leg(uuid)
+        self.stale_legs_cleared += 1
+        log.warning("agent %s: stale leg %s in its conference: hanging it up", agent, uuid)
+        try:
+            await self.hangup(uuid)
+        except PbxError as exc:
+            log.error("agent %s: cannot hang up stale leg %s: %s", agent, uuid, exc)
+
+    def _forget_leg(self, uuid: str) -> str | None:
+        agent = self._legs.pop(uuid, None)
+        if agent is not None:
+            self._seats.setdefault(agent, set()).discard(uuid)
+        return agent
+
+    def _leg_ended(self, uuid: str, at: float, cause: int, detail: str) -> None:
+        agent = self._forget_leg(uuid)
+        if agent is None or uuid in self._clearing:
+            self._clearing.discard(uuid)
+            return
+        if self._current.get(agent) == uuid:
+            del self._current[agent]
+        log.warning("agent %s: phone leg %s ended (%s): out of dialing", agent, uuid, detail)
+        self._events.put_nowait(AgentLegEnded(uuid, at, agent_id=agent, cause=cause, detail=detail))
+
+    def _on_conference(self, event: EslEvent, at: float) -> None:
+        action = event.get("Action")
+        uuid = event.get("Unique-ID")
+        if uuid is None or action not in ("add-member", "del-member"):
+            return
+        agent = conference_agent(event.get("Conference-Name") or "", self.settings.agent_extension_prefix)
+        if agent is None:
+            return
+        live = self._live.get(uuid)
+        customer = live is not None and not live.agent_leg
+        if action == "add-member":
+            if customer:
+                return
+            if uuid in self._clearing:
+                return
+            self._legs[uuid] = agent
+            self._seats.setdefault(agent, set()).add(uuid)
+            return
+        if customer or uuid not in self._legs:
+            return
+        name = event.get("Hangup-Cause") or ""
+        code = (cause_code(name) or 0) if name else 0
+        detail = f"hung up ({name})" if name else f"left conference {event.get('Conference-Name')}"
+        self._leg_ended(uuid, at, code, detail)
+
     # -- events -------------------------------------------------------------
 
     async def _on_item(self, item: EslItem, at: float) -> None:
         if isinstance(item, EslFrame):
             for event in self.tracker.feed(item, at):
                 self._publish(event)
-            if item.event.get("Event-Name") == "CHANNEL_PARK":
-                uid = item.event.get("Unique-ID")
+            if not item.is_event:
+                return
+            esl = item.event
+            name = esl.get("Event-Name")
+            if name == "CHANNEL_PARK":
+                uid = esl.get("Unique-ID")
                 if uid is not None:
                     self._maybe_route(uid, at)
+            elif name == "CUSTOM" and esl.get("Event-Subclass") == "conference::maintenance":
+                self._on_conference(esl, at)
+            elif name == "CHANNEL_HANGUP_COMPLETE":
+                uid = esl.get("Unique-ID")
+                if uid is not None and uid in self._legs:
+                    cause = esl.get("Hangup-Cause") or ""
+                    self._leg_ended(uid, at, cause_code(cause) or 0, f"hung up ({cause})")
+                elif uid is not None:
+                    self._clearing.discard(uid)
         elif isinstance(item, ConnectionUp):
             await self._reconcile(item.at, item.connection)
         elif isinstance(item, ConnectionDown):
             log.warning("FreeSWITCH link down (%s): %d calls in flight", item.reason, len(self._live))
 
     def _publish(self, event: CallEvent) -> None:
-        live = self._live.get(event.attempt_id)
-        if live is not None and isinstance(event, AmdDetected) and live.timer is not None:
-            # The beep (or the classifier) answered before the window ran out: decide now.
-            live.timer.cancel()
-            live.timer = None
-            self._route_now(event.attempt_id)
-        if (
-            live is not None
-            and isinstance(event, Answered)
-            and not live.agent_leg
-            and not live.routed
-            and self.settings.park_timeout_s > 0
-        ):
-            loop = asyncio.get_running_loop()
-            live.park_timer = loop.call_later(
-                self.settings.park_timeout_s, self._park_overdue, event.attempt_id
-            )
+        attempt = event.attempt_id
+        live = self._live.get(attempt)
+        if live is not None and live.agent_leg:
+            if isinstance(event, Connected):
+                return  # the agent's own leg joining its room: not a customer's connect
+            if isinstance(event, Failed | HungUp):
+                self._live.pop(attempt, None)
+                live.cancel_timers()
+                detail = event.detail if isinstance(event, Failed) else f"hung up ({event.cause_text})"
+                self._leg_ended(attempt, event.at, event.cause or 0, detail)
+            self._events.put_nowait(event)
+            return
+        if live is not None:
+            if isinstance(event, AmdDetected) and live.window is not None:
+                live.window.cancel()
+                live.window = None
+            if isinstance(event, Connected):
+                live.connecting_to = None
+                live.connected_to = event.agent_id
+            if isinstance(event, Answered):
+                self._on_answered(attempt, live)
+            if isinstance(event, HungUp) and live.connecting_to is not None:
+                # sent to the agent, gone before it joined: the agent never had the call
+                agent, live.connecting_to = live.connecting_to, None
+                self._events.put_nowait(
+                    ConnectFailed(
+                        attempt, event.at, agent_id=agent, reason="hung up before joining the agent"
+                    )
+                )
         if isinstance(event, Failed | HungUp):
-            done = self._live.pop(event.attempt_id, None)
+            done = self._live.pop(attempt, None)
             if done is not None:
-                for timer in (done.timer, done.park_timer):
-                    if timer is not None:
-                        timer.cancel()
+                done.cancel_timers()
         self._events.put_nowait(event)
+
+    def _on_answered(self, attempt: str, live: _Live) -> None:
+        loop = asyncio.get_running_loop()
+        if live.amd and self.settings.amd_window_s > 0:
+            live.window = loop.call_later(self.settings.amd_window_s, self._window_over, attempt)
+        if not live.routed and self.settings.park_timeout_s > 0:
+            live.park_timer = loop.call_later(self.settings.park_timeout_s, self._park_overdue, attempt)
+
+    def _window_over(self, attempt: str) -> None:
+        """No beep while avmd listened: a person (as far as avmd can tell); avmd is stopped."""
+        live = self._live.get(attempt)
+        if live is None:
+            return
+        live.window = None
+        window = self.settings.amd_window_s
+        for event in self.tracker.note_amd(
+            attempt, AmdResult.PERSON, f"no beep within {window:g} s", self._clock()
+        ):
+            self._publish(event)
+        self._spawn(self._stop_avmd(attempt), f"avmd-stop-{attempt}")
+
+    async def _stop_avmd(self, attempt: str) -> None:
+        # api avmd <uuid> stop answers with a false "Beep-Status: DETECTED" (ignored by the tracker)
+        try:
+            await self.client.api(f"avmd {attempt} stop")
+        except PbxError as exc:
+            log.info("attempt %s: avmd not stopped (%s)", attempt, exc)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _park_overdue(self, attempt: str) -> None:
         live = self._live.get(attempt)
-        if live is None or live.routed or live.timer is not None:
+        if live is None or live.routed:
             return
         live.park_timer = None
         log.warning(
@@ -460,60 +693,76 @@ class FreeSwitchPbx:
     def _maybe_route(self, attempt: str, at: float) -> None:
         live = self._live.get(attempt)
         state = self.tracker.attempt(attempt)
-        if live is None or state is None or live.agent_leg or live.routed or live.timer is not None:
+        if live is None or state is None or live.agent_leg or live.routed:
             return
         if not state.answered:
             return
-        window = self.settings.amd_window_s if live.amd else 0.0
         if live.park_timer is not None:
             live.park_timer.cancel()
             live.park_timer = None
-        if window > 0 and state.amd is None:
-            loop = asyncio.get_running_loop()
-            live.timer = loop.call_later(window, self._route_now, attempt)
-        else:
-            self._route_now(attempt)
+        self._route_now(attempt)
 
     def _route_now(self, attempt: str) -> None:
+        """Ask the router at once: nobody waits for the beep window."""
         live = self._live.get(attempt)
         state = self.tracker.attempt(attempt)
         if live is None or state is None or live.routed:
             return
-        live.timer = None
         live.routed = True
         if not live.amd:
             amd, detail = None, ""
         elif state.amd is not None:
             amd, detail = state.amd, state.amd_detail
         else:
-            # avmd only hears beeps: no beep in the window counts as a person.
-            amd, detail = AmdResult.PERSON, f"no beep within {self.settings.amd_window_s:g} s"
+            # avmd is still listening: a beep later comes as AmdDetected(MACHINE) for the call.
+            window = self.settings.amd_window_s
+            amd = AmdResult.UNKNOWN
+            detail = f"avmd listening {window:g} s after answer" if window > 0 else "avmd listening"
         call = AnsweredCall(attempt, self._clock(), amd=amd, amd_detail=detail)
-        task = asyncio.create_task(self._decide(call), name=f"answer-{attempt}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        live.call = call
+        self._spawn(self._decide(call), f"answer-{attempt}")
+
+    async def _ask(self, call: AnsweredCall, failed: tuple[str, str] | None) -> AnswerDecision:
+        attempt = call.attempt_id
+        if self._router is None:
+            log.error("attempt %s answered but no answer router is set: hanging up", attempt)
+            return HangupCall()
+        try:
+            if failed is None:
+                return await self._router.on_answered(call)
+            return await self._router.on_connect_failed(call, failed[0], failed[1])
+        except Exception:
+            self.router_errors += 1
+            log.exception("answer router failed for attempt %s: hanging up", attempt)
+            return HangupCall()
 
     async def _decide(self, call: AnsweredCall) -> None:
         attempt = call.attempt_id
-        decision: AnswerDecision
-        if self._router is None:
-            log.error("attempt %s answered but no answer router is set: hanging up", attempt)
-            decision = HangupCall()
-        else:
+        decision = await self._ask(call, None)
+        for _ in range(MAX_CONNECT_ROUNDS):
             try:
-                decision = await self._router.on_answered(call)
-            except Exception:
-                self.router_errors += 1
-                log.exception("answer router failed for attempt %s: hanging up", attempt)
-                decision = HangupCall()
-        try:
-            await self._execute(attempt, decision)
-        except PbxError as exc:
-            self.action_errors += 1
-            log.error("attempt %s: %s failed (%s); hanging up", attempt, type(decision).__name__, exc)
-            if not isinstance(decision, HangupCall):
-                with contextlib.suppress(PbxError):
-                    await self.hangup(attempt)
+                if not isinstance(decision, ConnectToAgent):
+                    await self._execute(attempt, decision)
+                    return
+                reason, still_there = await self._move(attempt, decision.agent_id)
+            except PbxError as exc:
+                self.action_errors += 1
+                log.error("attempt %s: %s failed (%s); hanging up", attempt, type(decision).__name__, exc)
+                if not isinstance(decision, HangupCall):
+                    with contextlib.suppress(PbxError):
+                        await self.hangup(attempt)
+                return
+            if reason is None:
+                return
+            agent = decision.agent_id
+            log.warning("attempt %s: not connected to agent %s: %s", attempt, agent, reason)
+            self._publish(ConnectFailed(attempt, self._clock(), agent_id=agent, reason=reason))
+            if not still_there or attempt not in self._live:
+                return
+            decision = await self._ask(call, (agent, reason))
+        log.error("attempt %s: %d connects failed; hanging up", attempt, MAX_CONNECT_ROUNDS)
+        with contextlib.suppress(PbxError):
+            await self.hangup(attempt)
 
     async def _execute(self, attempt: str, decision: AnswerDecision) -> None:
         if isinstance(decision, ConnectToAgent):
@@ -524,19 +773,23 @@ class FreeSwitchPbx:
             await self.hangup(attempt, decision.cause)
 
     async def _reconcile(self, at: float, connection: int) -> None:
-        """After (re)connecting: end the attempts the switch no longer has, never re-dial them.
+        """After (re)connecting: end what the switch no longer has, never re-dial; sort out agent legs.
 
-        Only attempts sent on an earlier connection are checked: one sent on
-        this connection may not have its channel yet.
+        Every attempt sent on an earlier connection is checked (one sent on
+        this connection may not have its channel yet): a missing unanswered
+        one is ``Failed(LOST)``, a missing answered one ``HungUp``.  Agent
+        legs we knew that are gone end with ``AgentLegEnded``; legs in an
+        agent conference that are not that agent's current leg are hung up
+        when the agent is logged in here, adopted otherwise.
         """
-        stale = [a for a, live in self._live.items() if live.connection < connection]
-        if not stale:
-            return
         try:
             channels = await self._show_channels()
         except PbxError as exc:
-            log.error("cannot list FreeSWITCH channels after reconnect (%s); will retry on the next one", exc)
+            log.error(
+                "cannot list FreeSWITCH channels after connecting (%s); will retry on the next one", exc
+            )
             return
+        stale = [a for a, live in self._live.items() if live.connection < connection]
         for attempt in stale:
             live = self._live.get(attempt)
             if live is None:
@@ -557,3 +810,16 @@ class FreeSwitchPbx:
                     self._publish(event)
             if row.get("application") == "park":
                 self._maybe_route(attempt, at)
+        for uuid in [u for u in self._legs if u not in channels and u not in self._live]:
+            self._leg_ended(uuid, at, 0, "gone after reconnect")
+        for uuid, agent in self._agent_rows(channels).items():
+            current = self._current.get(agent)
+            if uuid in self._legs or uuid == current:
+                self._legs[uuid] = agent
+                self._seats.setdefault(agent, set()).add(uuid)
+            elif current is not None:
+                await self._clear_leg(uuid, agent)
+            else:
+                log.warning("agent %s: leg %s found in its conference; adopted", agent, uuid)
+                self._legs[uuid] = agent
+                self._seats.setdefault(agent, set()).add(uuid)

@@ -330,6 +330,17 @@ class FreeSwitchCallTracker:
             self._answer(state, at, out)
         return out
 
+    def note_amd(self, attempt_id: str, result: AmdResult, detail: str, at: float) -> list[CallEvent]:
+        """A verdict reached outside the event stream (the adapter's avmd window ran out).
+
+        Like any verdict it is given once: a beep after it is not reported.
+        """
+        state = self._live.get(attempt_id)
+        out: list[CallEvent] = []
+        if state is not None and state.answered:
+            self._amd(state, result, detail, at, out)
+        return out
+
     # -- lost calls ---------------------------------------------------------
 
     def mark_lost(self, attempt_id: str, at: float) -> list[CallEvent]:

@@ -550,7 +550,9 @@ class Switch:
             ch.beep_detected = True
             ch.avmd_running = False  # avmd stops itself once it has heard the beep
             seq = self.emit("beep.avmd_beep_bare", ch)
-            self.emit("beep.avmd_beep_copy", ch, seq=seq)
+            if ch.conference is None:
+                # the parked session re-fires its queued copy; in a conference only the bare one comes
+                self.emit("beep.avmd_beep_copy", ch, seq=seq)
         elif action == "start_talking" and conference is not None:
             self.emit("cust.start_talking", ch, self._member_values(conference, ch))
             ch.timers["take_floor"] = self._now_s() + SIP_ROUND_TRIP
@@ -594,8 +596,7 @@ class Switch:
         extension = destination.split()[0] if destination.split() else ""
         if not _AGENT_EXTENSION.match(extension) or ch.conference is not None:
             return
-        ch.timers.pop("beep", None)
-        ch.avmd_running = False
+        # avmd started in the answer extension keeps listening in the conference (beep_after_connect)
         ch.values["xfer_uuid"] = self._uuid()
         ch.values["conf_name"] = extension
         ch.points["profile"] = self.now_us()

@@ -23,10 +23,20 @@ class ScriptedRouter:
 
     decision: AnswerDecision = field(default_factory=HangupCall)
     calls: list[AnsweredCall] = field(default_factory=list)
+    # what a failed connect gets instead, and what the router was told of it
+    retry: AnswerDecision = field(default_factory=HangupCall)
+    failures: list[tuple[str, str, str]] = field(default_factory=list)
+    delay_s: float = 0.0  # think this long before answering (the customer may leave meanwhile)
 
     async def on_answered(self, call: AnsweredCall) -> AnswerDecision:
         self.calls.append(call)
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         return self.decision
+
+    async def on_connect_failed(self, call: AnsweredCall, agent_id: str, reason: str) -> AnswerDecision:
+        self.failures.append((call.attempt_id, agent_id, reason))
+        return self.retry
 
 
 @pytest.fixture
@@ -96,3 +106,32 @@ async def collect_until_ended(
 
     await asyncio.wait_for(run(), wait_s)
     return seen
+
+
+class Recorder:
+    """Collects every event of ``pbx`` in the background; ``wait`` finds one without consuming others."""
+
+    def __init__(self, pbx: FreeSwitchPbx) -> None:
+        self.events: list[CallEvent] = []
+        self._task = asyncio.get_running_loop().create_task(self._collect(pbx))
+
+    async def _collect(self, pbx: FreeSwitchPbx) -> None:
+        async for event in pbx.events():
+            self.events.append(event)
+
+    def of(self, kind: type, attempt: str | None = None) -> list[CallEvent]:
+        return [e for e in self.events if isinstance(e, kind) and attempt in (None, e.attempt_id)]
+
+    async def wait(self, kind: type, attempt: str | None = None, wait_s: float = 3.0) -> CallEvent:
+        async def poll() -> CallEvent:
+            while True:
+                found = self.of(kind, attempt)
+                if found:
+                    return found[0]
+                await asyncio.sleep(0.005)
+
+        return await asyncio.wait_for(poll(), wait_s)
+
+    async def close(self) -> None:
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from telephony.base import (
+    AmdDetected,
     AmdResult,
     Answered,
     Connected,
@@ -26,7 +27,7 @@ from telephony.freeswitch.adapter import (
     originate_command,
     parse_show_channels,
 )
-from tests.telephony.freeswitch.conftest import ScriptedRouter, next_event, settings_for
+from tests.telephony.freeswitch.conftest import Recorder, ScriptedRouter, next_event, settings_for
 from tests.telephony.freeswitch.fake_esl import FakeEsl
 
 
@@ -161,29 +162,54 @@ async def test_abandon_plays_the_message_then_hangs_up(fake_esl: FakeEsl) -> Non
         await pbx.stop()
 
 
-async def test_beep_inside_the_window_routes_a_machine_at_once(fake_esl: FakeEsl) -> None:
-    router = ScriptedRouter()
+async def test_a_person_is_routed_at_once_and_a_later_beep_makes_it_a_machine(fake_esl: FakeEsl) -> None:
+    router = ScriptedRouter(ConnectToAgent("1001"))
     pbx = await started(fake_esl, router, amd_window_s=30.0)
+    rec = Recorder(pbx)
     try:
         await pbx.originate(request("att-beep", number="+33100009001", amd=True))
-        await next_event(pbx, HungUp, "att-beep")  # the router said hang up: well before 30 s
-        assert router.calls[0].amd is AmdResult.MACHINE
-        assert router.calls[0].amd_detail == "beep 1000 Hz"
+        await rec.wait(Connected, "att-beep")  # well before the 30 s window
+        # asked at once: avmd had not decided, and nobody waits for it
+        assert router.calls[0].amd is AmdResult.UNKNOWN
+        assert router.calls[0].amd_detail == "avmd listening 30 s after answer"
+        beep = await rec.wait(AmdDetected, "att-beep")
+        assert isinstance(beep, AmdDetected)
+        assert (beep.result, beep.detail) == (AmdResult.MACHINE, "beep 1000 Hz")
+        await pbx.hangup("att-beep")
+        await rec.wait(HungUp, "att-beep")
         assert pbx.tracker.outcome_label("att-beep") == "answered:machine"
+        assert not [r for r in fake_esl.received if r.startswith("api avmd")]
     finally:
+        await rec.close()
         await pbx.stop()
 
 
-async def test_no_beep_in_the_window_counts_as_a_person(fake_esl: FakeEsl) -> None:
-    router = ScriptedRouter()
-    pbx = await started(fake_esl, router, amd_window_s=0.05)
+async def test_no_beep_in_the_window_counts_as_a_person_and_stops_avmd(fake_esl: FakeEsl) -> None:
+    router = ScriptedRouter(ConnectToAgent("1001"))
+    pbx = await started(fake_esl, router, amd_window_s=0.2)
+    rec = Recorder(pbx)
     try:
         await pbx.originate(request("att-p", amd=True))
-        await next_event(pbx, HungUp, "att-p")
-        assert router.calls[0].amd is AmdResult.PERSON
-        assert "no beep" in router.calls[0].amd_detail
+        await rec.wait(Connected, "att-p")
+        assert not rec.of(AmdDetected)  # connected before the window ran out
+        verdict = await rec.wait(AmdDetected, "att-p")
+        assert isinstance(verdict, AmdDetected)
+        assert (verdict.result, verdict.detail) == (AmdResult.PERSON, "no beep within 0.2 s")
+        assert router.calls[0].amd is AmdResult.UNKNOWN
+        await _until(lambda: "api avmd att-p stop" in fake_esl.received)
+        await pbx.hangup("att-p")
+        await rec.wait(HungUp, "att-p")
     finally:
+        await rec.close()
         await pbx.stop()
+
+
+async def _until(predicate, wait_s: float = 3.0) -> None:  # type: ignore[no-untyped-def]
+    async def poll() -> None:
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(poll(), wait_s)
 
 
 async def test_login_agent_calls_the_softphone_into_its_conference(fake_esl: FakeEsl) -> None:

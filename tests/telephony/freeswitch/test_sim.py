@@ -5,7 +5,7 @@ from __future__ import annotations
 from telephony.base import Answered, CallEvent, Connected, ConnectToAgent, HungUp, PlayMessageThenHangup
 from telephony.sim.freeswitch import FreeSwitchSimulator
 from tests.telephony.freeswitch.conftest import ScriptedRouter, collect_until_ended, lab_pbx
-from tests.telephony.freeswitch.test_adapter import request
+from tests.telephony.freeswitch.test_adapter import _until, request
 
 # lab numbering (4th digit from the end) -> the outcome label the tracker must give
 LAB = {
@@ -54,9 +54,11 @@ async def test_agent_login_then_a_customer_joins_the_agent_conference(sim: FreeS
         events: list[CallEvent] = []
         async for event in pbx.events():
             events.append(event)
-            if isinstance(event, Connected) and event.attempt_id == leg:
+            if isinstance(event, Answered) and event.attempt_id == leg:
                 break
-        assert any(isinstance(e, Answered) and e.attempt_id == leg for e in events)
+        await _until(lambda: pbx.agent_legs("1001") == {leg})
+        # the agent's own leg joining its conference is no customer's connect
+        assert not [e for e in events if isinstance(e, Connected)]
         await pbx.originate(request("joins", number="+33100002001"))
         joined = await collect_until_ended(pbx, {"joins"})
         assert [(e.attempt_id, e.agent_id) for e in joined if isinstance(e, Connected)] == [("joins", "1001")]

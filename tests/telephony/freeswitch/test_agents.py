@@ -1,0 +1,156 @@
+"""Agent legs and connects on the ESL simulator: a connect counts when the switch confirms it,
+a dead agent leg is reported at once, and stale legs never receive a customer."""
+
+from __future__ import annotations
+
+from telephony.base import (
+    AgentLegEnded,
+    Answered,
+    Connected,
+    ConnectFailed,
+    ConnectToAgent,
+    HungUp,
+    PlayMessageThenHangup,
+)
+from telephony.sim.freeswitch import FreeSwitchSimulator
+from telephony.sim.model import CalleeKind, CalleePlan, ScriptedCallee
+from tests.telephony.freeswitch.conftest import TIME_SCALE, Recorder, ScriptedRouter, lab_pbx
+from tests.telephony.freeswitch.test_adapter import _until, request
+
+SOFTPHONE = "sofia/dialer/1001@127.0.0.1:5081"
+SOFTPHONE_BYE = "sofia/dialer/1002@127.0.0.1:5182"  # answers, hangs up 6 s later (agent_bye)
+
+
+class Peers(ScriptedCallee):
+    """The lab peers, plus agent_bye: an agent softphone that hangs up 6 s after answering."""
+
+    def plan(self, number: str) -> CalleePlan:
+        if number == "1002":
+            return CalleePlan(CalleeKind.AGENT, 0.02, 6.0)
+        return super().plan(number)
+
+
+async def _sim() -> FreeSwitchSimulator:
+    sim = FreeSwitchSimulator(Peers(), time_scale=TIME_SCALE)
+    await sim.start()
+    return sim
+
+
+async def test_an_agent_leg_that_hangs_up_is_reported_at_once() -> None:
+    sim = await _sim()
+    pbx = lab_pbx(sim)
+    await pbx.start()
+    rec = Recorder(pbx)
+    try:
+        leg = await pbx.login_agent("1001", SOFTPHONE_BYE)
+        await _until(lambda: pbx.agent_legs("1001") == {leg})
+        ended = await rec.wait(AgentLegEnded, leg)
+        assert isinstance(ended, AgentLegEnded)
+        assert (ended.agent_id, ended.cause, ended.detail) == ("1001", 16, "hung up (NORMAL_CLEARING)")
+        await rec.wait(HungUp, leg)
+        # reported from the del-member, before the leg's own end, and once
+        kinds = [type(e) for e in rec.events if e.attempt_id == leg]
+        assert kinds.index(AgentLegEnded) < kinds.index(HungUp)
+        assert kinds.count(AgentLegEnded) == 1
+        assert pbx.agent_legs("1001") == frozenset()
+    finally:
+        await rec.close()
+        await pbx.stop()
+        await sim.stop()
+
+
+async def test_a_customer_sent_to_an_agent_whose_leg_ended_is_offered_again() -> None:
+    sim = await _sim()
+    router = ScriptedRouter(ConnectToAgent("1001"), retry=PlayMessageThenHangup("dialer/abandon"))
+    pbx = lab_pbx(sim)
+    pbx.set_answer_router(router)
+    await pbx.start()
+    rec = Recorder(pbx)
+    try:
+        leg = await pbx.login_agent("1001", SOFTPHONE_BYE)
+        await rec.wait(AgentLegEnded, leg)
+        await pbx.originate(request("to-dead-seat", number="+33100002001"))
+        failed = await rec.wait(ConnectFailed, "to-dead-seat")
+        assert isinstance(failed, ConnectFailed)
+        assert failed.agent_id == "1001"
+        assert failed.reason == "agent 1001 has no phone leg in conference agent_1001"
+        await rec.wait(HungUp, "to-dead-seat", wait_s=5.0)  # after the identification message
+        assert router.failures == [("to-dead-seat", "1001", failed.reason)]
+        assert not rec.of(Connected)
+    finally:
+        await rec.close()
+        await pbx.stop()
+        await sim.stop()
+
+
+async def test_a_customer_gone_before_the_move_is_connect_failed_never_connected() -> None:
+    sim = await _sim()
+    # the customer (a short call: 1 s) hangs up while the router thinks (2 PBX seconds)
+    router = ScriptedRouter(ConnectToAgent("1001"), delay_s=2.0 / TIME_SCALE)
+    pbx = lab_pbx(sim)
+    pbx.set_answer_router(router)
+    await pbx.start()
+    rec = Recorder(pbx)
+    try:
+        leg = await pbx.login_agent("1001", SOFTPHONE)
+        await _until(lambda: pbx.agent_legs("1001") == {leg})
+        await pbx.originate(request("gone", number="+33100008001"))
+        failed = await rec.wait(ConnectFailed, "gone")
+        assert isinstance(failed, ConnectFailed)
+        assert (failed.agent_id, failed.reason) == ("1001", "-ERR No such channel!")
+        assert rec.of(HungUp, "gone")
+        assert not rec.of(Connected, "gone")
+        assert router.failures == []  # nobody left to offer again
+        assert pbx.agent_legs("1001") == {leg}  # the agent is untouched
+    finally:
+        await rec.close()
+        await pbx.stop()
+        await sim.stop()
+
+
+async def test_a_connect_is_reported_when_the_customer_joins_the_conference() -> None:
+    sim = await _sim()
+    router = ScriptedRouter(ConnectToAgent("1001"))
+    pbx = lab_pbx(sim)
+    pbx.set_answer_router(router)
+    await pbx.start()
+    rec = Recorder(pbx)
+    try:
+        leg = await pbx.login_agent("1001", SOFTPHONE)
+        await _until(lambda: pbx.agent_legs("1001") == {leg})
+        await pbx.originate(request("joins", number="+33100002001"))
+        connected = await rec.wait(Connected, "joins")
+        assert isinstance(connected, Connected) and connected.agent_id == "1001"
+        member = next(m for m in sim.switch.conferences["agent_1001"].members if m.uuid == "joins")
+        assert member.role == "cust"  # the switch has it in the room when we say so
+        assert pbx.agent_legs("1001") == {leg}  # a customer is not an agent leg
+    finally:
+        await rec.close()
+        await pbx.stop()
+        await sim.stop()
+
+
+async def test_stale_legs_are_adopted_at_start_and_hung_up_when_the_agent_logs_in_again() -> None:
+    sim = await _sim()
+    first = lab_pbx(sim)
+    await first.start()
+    try:
+        old = await first.login_agent("1001", SOFTPHONE)
+        await _until(lambda: first.agent_legs("1001") == {old})
+    finally:
+        await first.stop()  # a dialer that stopped (or died) leaves the agent's leg in the room
+    second = lab_pbx(sim)
+    await second.start()
+    rec = Recorder(second)
+    try:
+        await _until(lambda: second.agent_legs("1001") == {old})  # found at start: adopted
+        new = await second.login_agent("1001", SOFTPHONE)
+        await _until(lambda: second.agent_legs("1001") == {new})
+        await _until(lambda: sim.switch.find(old) is None)
+        assert second.stale_legs_cleared == 1
+        await rec.wait(Answered, new)
+        assert not rec.of(AgentLegEnded)  # clearing a stale leg does not log the agent out
+    finally:
+        await rec.close()
+        await second.stop()
+        await sim.stop()
