@@ -15,9 +15,12 @@ Used by the adapter's end-to-end tests, the demo and the benchmarks::
 string's technology decides each call's channels, as on Asterisk.
 
 ``crash()`` drops every connection and call without a word (a killed
-Asterisk); ``start()`` again is the restarted PBX.  ``stop()`` is ``core
-restart now``: calls are hung up, ``Event: Shutdown`` goes out, then the
-connections close.
+Asterisk); ``start()`` again is the restarted PBX.  ``restart()`` (and
+``stop()``) is ``core restart now``: calls are hung up, ``Event: Shutdown``
+goes out to a user with the ``system`` read class (``system_read``; the
+project's ``dialer`` user has not, and gets no FullyBooted either), then the
+connections close.  ``version`` 22.10 gives the restart of
+``sip_restart_least_privilege`` (``asterisk_restart``).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from telephony.sim.ami_events import Headers, SimChannel
 from telephony.sim.asterisk_agi import DEFAULT_AGI_PORT, run_agi
 from telephony.sim.asterisk_dialplan import DialplanName
 from telephony.sim.asterisk_pbx import Leg, OriginateRefused, PbxEngine
+from telephony.sim.asterisk_restart import hold_for_agi, restart_calls
 from telephony.sim.model import CalleeModel, ScriptedCallee
 
 log = logging.getLogger(__name__)
@@ -151,7 +155,7 @@ class AsteriskSimulator:
                 await server.wait_closed()
 
     async def stop(self) -> None:
-        """``core restart now``: hang up every call, send Event: Shutdown, close the connections."""
+        """``core restart now`` as Asterisk 22.7 did it: hang up every call, Event: Shutdown, close."""
         if self._server is None:
             return
         self._server.close()
@@ -161,7 +165,29 @@ class AsteriskSimulator:
             engine.shutdown_calls()
             if busy:
                 await asyncio.sleep(SHUTDOWN_DELAY_S / self.time_scale)
-        self._broadcast(ev.event("Shutdown", ev.PRIV_SYSTEM, [("Shutdown", "Cleanly"), ("Restart", "True")]))
+        await self._close_links(engine)
+
+    async def restart(self) -> None:
+        """``core restart now`` (see ``asterisk_restart``); ``stop()`` for a simulated Asterisk 22.7.
+
+        Channels are hung up, a channel held in a FastAGI session delays the end up to
+        RESTART_HOLD_S, then ``Event: Shutdown`` (only with the ``system`` read class)
+        and the connections close.  ``start()`` again is the restarted PBX.
+        """
+        engine = self._engine
+        if self._server is None or engine is None or not engine.modern:
+            await self.stop()
+            return
+        self._server.close()
+        restart_calls(engine)
+        await hold_for_agi(engine)
+        await self._close_links(engine)
+
+    async def _close_links(self, engine: PbxEngine | None) -> None:
+        if self.system_read:
+            self._broadcast(
+                ev.event("Shutdown", ev.PRIV_SYSTEM, [("Shutdown", "Cleanly"), ("Restart", "True")])
+            )
         for session in list(self._sessions):
             with contextlib.suppress(Exception):
                 await session.writer.drain()
@@ -172,8 +198,9 @@ class AsteriskSimulator:
             await engine.abort()
         await self._cancel_handlers()
         server, self._server = self._server, None
-        with contextlib.suppress(Exception):
-            await server.wait_closed()
+        if server is not None:
+            with contextlib.suppress(Exception):
+                await server.wait_closed()
 
     async def _cancel_handlers(self) -> None:
         """Wait for the connection handlers to see their closed sockets (cancel only stragglers)."""

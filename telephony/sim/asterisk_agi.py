@@ -86,6 +86,7 @@ async def run_agi(engine: PbxEngine, leg: Leg, data: str) -> str:
     except (OSError, TimeoutError):
         return "hangup" if engine.agi_failed(leg) else ""
     session = _AgiSession(engine, leg, reader, writer)
+    engine.agi_opened()
     try:
         url = data.split(",")[0]
         writer.write(
@@ -93,6 +94,7 @@ async def run_agi(engine: PbxEngine, leg: Leg, data: str) -> str:
         )
         await session.serve()
     finally:
+        engine.agi_closed()
         writer.close()
         with contextlib.suppress(Exception):
             await writer.wait_closed()
@@ -145,6 +147,8 @@ class _AgiSession:
                     return _decode(read.result())
             self._tell_hangup()
             await self.writer.drain()
+            if self.engine.restarting:  # a restart holds the channel until the script lets go
+                return _decode(await read)
             return _decode(await asyncio.wait_for(read, DEAD_GRACE_S / self.engine.time_scale))
         except (TimeoutError, ConnectionError):
             return None

@@ -236,6 +236,10 @@ class PbxEngine:
         self._tasks: set[asyncio.Task[None]] = set()
         self.started = time.monotonic()
         self.closing = False
+        self.restarting = False  # core restart now: channels in FastAGI are held until the script lets go
+        self.agi_open = 0  # FastAGI sessions open now
+        self.agi_idle = asyncio.Event()  # set while none is open
+        self.agi_idle.set()
 
     # -- time and tasks ---------------------------------------------------
 
@@ -1023,6 +1027,8 @@ class PbxEngine:
                 self.emit(ev.event("HangupRequest", ev.PRIV_CALL, ours.chan.snapshot()))
             else:
                 self.emit(ev.hangup_request("HangupRequest", ours.chan, 16))
+            if self.restarting and ours.end_how:
+                return  # held in its FastAGI session by the restart: no Hangup while the socket is open
         self._end_ours(ours, "far_gone", 16)
 
     def ours_hangs_up(self, leg: Leg, cause: int = 16) -> None:
@@ -1133,6 +1139,15 @@ class PbxEngine:
                 self._gone(far, 16)
         self._end_call(call)
 
+    def agi_opened(self) -> None:
+        self.agi_open += 1
+        self.agi_idle.clear()
+
+    def agi_closed(self) -> None:
+        self.agi_open -= 1
+        if self.agi_open <= 0:
+            self.agi_idle.set()
+
     def _rtp_quality(self, leg: Leg) -> None:
         if leg.media:
             elapsed = max(0.0, time.monotonic() - leg.chan.created) * self.time_scale
@@ -1148,9 +1163,13 @@ class PbxEngine:
         leg.activity = Activity.DEAD
         leg.hungup.set()
         self.emit(ev.hangup(ch, cause, tech_cause))
-        if leg.device_used or leg.call.tech == "Local":
-            self.emit(ev.device_state(ch.device, "NOT_INUSE"))
         self.legs.pop(ch.name, None)
+        # A PJSIP endpoint's device stays in use while another of its channels is up.
+        shared = leg.call.tech == "PJSIP" and any(
+            other.chan.device == ch.device and other.device_used for other in self.legs.values()
+        )
+        if (leg.device_used or leg.call.tech == "Local") and not shared:
+            self.emit(ev.device_state(ch.device, "NOT_INUSE"))
         self.cancel(leg.runner)
 
     def _end_call(self, call: Call) -> None:
@@ -1179,6 +1198,12 @@ class PbxEngine:
             return
         leg.chan.variables[name] = value
         self.emit(ev.varset(leg.chan, name, value))
+
+    # For asterisk_restart (the 22.10 restart).
+    rtp_quality = _rtp_quality
+    gone = _gone
+    end_call = _end_call
+    failure_response = _failure_response
 
     # -- restart ---------------------------------------------------------------------
 

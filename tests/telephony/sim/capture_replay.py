@@ -8,7 +8,7 @@ Comparison rules (shared by the conformance tests):
   ``bridge#n``; the FastAGI port in ``agi://host:port/`` is set to 4573.
 * Left out as timing noise: ``RTCPSent`` (RTCP every 5 s of media), the values
   of the ``RTPAUDIOQOS*`` variables (media statistics; the events themselves
-  are compared), ``Uptime``/``LastReload``/``Timestamp``, and
+  are compared), non-empty ``BRIDGEPVTCALLID`` values (the peer's SIP Call-ID), ``Uptime``/``LastReload``/``Timestamp``, and
   ``DeviceStateChange`` (compared separately: the same devices change state
   and each ends in the same state).
 * Events of channels created before the session began are dropped from the
@@ -94,6 +94,8 @@ class Normalizer:
                 value = self.bridges.setdefault(value, f"bridge#{len(self.bridges)}")
             elif key == "Value" and variable.startswith("RTPAUDIOQOS"):
                 value = "<media statistics>"
+            elif key == "Value" and variable == "BRIDGEPVTCALLID" and value:
+                value = "<SIP Call-ID>"
             elif key == "Value" and variable == "BRIDGEPEER":
                 value = ",".join(self.channel(v) for v in value.split(",")) if value else value
             elif key in ("AppData", "Data"):
@@ -245,7 +247,7 @@ async def replay(
             if raw.startswith("Action: Login"):
                 continue
             if raw.startswith("(operator runs: core restart now)"):
-                await sim.stop()
+                await sim.restart()
                 continue
             writer.write(raw.encode())
         if ends_with_goodbye:

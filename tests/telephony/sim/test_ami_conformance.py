@@ -100,6 +100,8 @@ ORDER_RACES = {
     # sip_agent_leg_hangs_up_mid_call; its OriginateResponse after DialEnd here, after its
     # first applications there
     "sip_connect_into_empty_bridge",
+    # the restart's instant: every thread of every channel at once
+    "sip_restart_least_privilege",
     # two Hangup actions at one instant: the two agent legs' bridge threads interleave;
     # the stale leg's 180 with DialState first (Newstate first for the agent leg before it)
     "sip_connect_into_full_bridge",
@@ -118,6 +120,7 @@ FAULT_VERSION = "22.10.1"
 DIALSTATE_WINS = {
     "sip_agent_leg_hangs_up_mid_call": {"agent-2002-lab-1"},
     "sip_connect_into_full_bridge": {"stale-2003", "att-full"},
+    "sip_restart_least_privilege": {"agent-2005-lab-1", "att-rst-ring", "att-rst-conn"},
 }
 
 
@@ -395,3 +398,41 @@ async def test_fault_scenario_matches_capture(name: str) -> None:
         await agi.close()
     _compare(capture, messages, name)
     agi.check(messages)
+
+
+async def test_restart_seen_by_the_least_privilege_user_then_the_new_session() -> None:
+    """``core restart now`` with four calls, seen by ``dialer`` (no system class): no Shutdown.
+
+    The customer waiting in FastAGI is sent HANGUP and holds the restart while the
+    session is open; the link then closes (EOF).  The next login gets no FullyBooted
+    and CoreShowChannels lists nothing.
+    """
+    name = "sip_restart_least_privilege"
+    agi = FaultAgiServer(name)
+    await agi.start()
+    capture = load_asterisk(name)
+    after = load_asterisk(f"{name}_after")
+    sim = AsteriskSimulator(
+        shape="sip",
+        time_scale=TIME_SCALE,
+        dialplan="production",
+        fastagi_port=agi.port,
+        lab_peers=True,
+        system_read=False,
+        version=FAULT_VERSION,
+    )
+    sim.dialstate_wins = DIALSTATE_WINS.get(name, set())
+    await sim.start()
+    try:
+        result = await replay(capture, sim, TIME_SCALE)
+        assert result.closed_by_server, "the link closes after the restart (EOF)"
+        await sim.start()
+        result_after = await replay(after, sim, TIME_SCALE)
+    finally:
+        await sim.crash()
+        await agi.close()
+    _compare(capture, result.messages, name)
+    assert not any(m.get("Event") == "Shutdown" for _, m in result.messages)
+    agi.check(result.messages)
+    _compare(after, result_after.messages, f"{name}_after")
+    assert sim.originates_received == ["agent-2005-lab-1", "att-rst-ring", "att-rst-agi", "att-rst-conn"]
