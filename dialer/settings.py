@@ -71,6 +71,9 @@ class PbxSettings:
     max_calls_per_second: float = 10.0
     # Asterisk on this host: the directory of the campaigns' sounds, checked before a campaign dials.
     sounds_dir: str = ""
+    # FreeSWITCH only: the keys of _FREESWITCH_KEYS that the table sets (the adapter's defaults
+    # stand for the others), passed through to telephony.freeswitch.adapter.FreeSwitchSettings.
+    freeswitch: tuple[tuple[str, str | int | float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -196,11 +199,35 @@ _PBX_KEYS = {
     "max_calls_per_second",
     "sounds_dir",
 }
+# [pbx.<name>] keys only a FreeSWITCH PBX takes, with their types (FreeSwitchSettings; a test
+# checks that every key of the adapter is here or among the common keys above).
+_FREESWITCH_KEYS: dict[str, type] = {
+    "connect_timeout_s": float,
+    "reconnect_initial_s": float,
+    "reconnect_max_s": float,
+    "context": str,
+    "answer_extension": str,
+    "amd_extension": str,
+    "agent_extension_prefix": str,
+    "amd_variable": str,
+    "amd_window_s": float,
+    "park_timeout_s": float,
+    "agent_ring_timeout_s": int,
+    "agent_caller_id_number": str,
+    "agent_caller_id_name": str,
+    "message_extension": str,
+}
 
 
 def _pbx(name: str, raw: Mapping[str, Any], env: Mapping[str, str], need_secret: bool = True) -> PbxSettings:
     where = f"pbx.{name}"
-    _check_keys(raw, where, _PBX_KEYS)
+    is_freeswitch = raw.get("type") == "freeswitch"
+    _check_keys(raw, where, _PBX_KEYS | set(_FREESWITCH_KEYS) if is_freeswitch else _PBX_KEYS)
+    freeswitch = tuple(
+        (key, _take(raw, where, key, key_type, None))
+        for key, key_type in _FREESWITCH_KEYS.items()
+        if is_freeswitch and key in raw
+    )
     kind: PbxKind = "asterisk"
     if raw.get("type") == "freeswitch":
         kind = "freeswitch"
@@ -250,6 +277,7 @@ def _pbx(name: str, raw: Mapping[str, Any], env: Mapping[str, str], need_secret:
         max_lines=max_lines,
         max_calls_per_second=_take(raw, where, "max_calls_per_second", float, 10.0),
         sounds_dir=sounds_dir,
+        freeswitch=freeswitch,
     )
 
 

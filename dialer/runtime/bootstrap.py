@@ -309,12 +309,17 @@ def pbx_of(settings: PbxSettings) -> Pbx:
                 name=settings.name,
             )
         )
+    # Every key of the adapter is settable: the [pbx.*] FreeSWITCH keys go through as they are.
     return FreeSwitchPbx(
-        FreeSwitchSettings(
-            host=settings.host,
-            port=settings.port,
-            password=settings.secret,
-            action_timeout_s=settings.action_timeout_s,
+        FreeSwitchSettings.from_options(
+            {
+                "host": settings.host,
+                "port": settings.port,
+                "password": settings.secret,
+                "action_timeout_s": settings.action_timeout_s,
+                "liveness_interval_s": settings.ping_interval_s,
+                **dict(settings.freeswitch),
+            }
         )
     )
 
