@@ -282,7 +282,11 @@ class FreeSwitchCallTracker:
             code = state.hangup_q850
             if code is None and state.hangup_cause:
                 code = cause_code(state.hangup_cause)
-            out.append(HungUp(state.attempt_id, at, cause=code or 0, cause_text=state.hangup_cause or ""))
+            # cut by the switch itself (restart): lost, not a party hanging up
+            lost = state.hangup_cause in _LOST_CAUSES
+            out.append(
+                HungUp(state.attempt_id, at, cause=code or 0, cause_text=state.hangup_cause or "", lost=lost)
+            )
             self._finish(state, self._answered_label(state))
         else:
             self._try_fail(state, at, out)
@@ -356,7 +360,7 @@ class FreeSwitchCallTracker:
             self._try_fail(state, at, out)
             return out
         if state.answered:
-            event: CallEvent = HungUp(attempt_id, at, cause=0, cause_text="LOST")
+            event: CallEvent = HungUp(attempt_id, at, cause=0, cause_text="LOST", lost=True)
             self._finish(state, self._answered_label(state))
         else:
             event = Failed(attempt_id, at, outcome=Outcome.LOST, detail="channel gone after reconnect")

@@ -176,7 +176,7 @@ def test_lost_attempts_become_failed_lost_or_hung_up() -> None:
     tracker.feed(EslEvent("Event-Name: CHANNEL_ANSWER\nUnique-ID: talking\n\n"), 1.0)
     lost = tracker.mark_lost("ringing", 2.0) + tracker.mark_lost("talking", 2.0)
     assert isinstance(lost[0], Failed) and lost[0].outcome is Outcome.LOST
-    assert isinstance(lost[1], HungUp)
+    assert isinstance(lost[1], HungUp) and lost[1].lost
     assert tracker.outcome_label("ringing") == "lost"
     assert tracker.mark_lost("ringing", 3.0) == []
 
@@ -203,11 +203,11 @@ def test_restart_cuts_the_ringing_call_as_lost_and_ends_answered_ones_with_hung_
     assert [(e.attempt_id, e.outcome, e.cause, e.detail) for e in failed] == [
         ("fs-rs-ring", Outcome.LOST, 16, "-ERR SYSTEM_SHUTDOWN")
     ]
-    hung_up = sorted((e.attempt_id, e.cause, e.cause_text) for e in events if isinstance(e, HungUp))
+    hung_up = sorted((e.attempt_id, e.cause, e.cause_text, e.lost) for e in events if isinstance(e, HungUp))
     assert hung_up == [
-        ("agent-1001-rs", 16, "SYSTEM_SHUTDOWN"),
-        ("fs-rs-conf", 16, "SYSTEM_SHUTDOWN"),
-        ("fs-rs-parked", 16, "SYSTEM_SHUTDOWN"),
+        ("agent-1001-rs", 16, "SYSTEM_SHUTDOWN", True),
+        ("fs-rs-conf", 16, "SYSTEM_SHUTDOWN", True),
+        ("fs-rs-parked", 16, "SYSTEM_SHUTDOWN", True),
     ]
 
 
