@@ -24,10 +24,12 @@ end of the window it is ``AmdDetected(PERSON, "no beep within N s")`` and avmd
 is stopped.
 
 A connect counts when FreeSWITCH says so: ``Connected`` on the customer's
-conference::maintenance ``add-member`` in ``agent_<id>``.  A move that fails
-(``-ERR No such channel!``, the customer gone before joining, or an agent whose
-phone leg is no longer in its conference) is ``ConnectFailed``; when the
-customer is still there the router is asked again (``on_connect_failed``).
+conference::maintenance ``add-member`` in ``agent_<id>``.  When the move fails
+and the customer is still there (an agent whose phone leg is no longer in its
+conference, a refused transfer) the router is asked again
+(``on_connect_failed``) and its decision carried out; when the customer is gone
+(``-ERR No such channel!``, a hang-up before joining) it is the event
+``ConnectFailed(customer_gone=True)``.
 
 Agent legs (``login_agent``'s, or any other channel in an ``agent_<id>``
 conference) are followed through the conference events: when one leaves its
@@ -634,11 +636,8 @@ class FreeSwitchPbx:
             if isinstance(event, HungUp) and live.connecting_to is not None:
                 # sent to the agent, gone before it joined: the agent never had the call
                 agent, live.connecting_to = live.connecting_to, None
-                self._events.put_nowait(
-                    ConnectFailed(
-                        attempt, event.at, agent_id=agent, reason="hung up before joining the agent"
-                    )
-                )
+                reason = "hung up before joining the agent"
+                self._events.put_nowait(ConnectFailed(attempt, event.at, agent, reason, customer_gone=True))
         if isinstance(event, Failed | HungUp):
             done = self._live.pop(attempt, None)
             if done is not None:
@@ -756,9 +755,11 @@ class FreeSwitchPbx:
                 return
             agent = decision.agent_id
             log.warning("attempt %s: not connected to agent %s: %s", attempt, agent, reason)
-            self._publish(ConnectFailed(attempt, self._clock(), agent_id=agent, reason=reason))
             if not still_there or attempt not in self._live:
+                # nobody left to route: the runtime hears of it as an event
+                self._publish(ConnectFailed(attempt, self._clock(), agent, reason, customer_gone=True))
                 return
+            # the customer is still held: the router hears of it by being asked again
             decision = await self._ask(call, (agent, reason))
         log.error("attempt %s: %d connects failed; hanging up", attempt, MAX_CONNECT_ROUNDS)
         with contextlib.suppress(PbxError):
