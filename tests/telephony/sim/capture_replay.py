@@ -8,7 +8,8 @@ Comparison rules (shared by the conformance tests):
   ``bridge#n``; the FastAGI port in ``agi://host:port/`` is set to 4573.
 * Left out as timing noise: ``RTCPSent`` (RTCP every 5 s of media), the values
   of the ``RTPAUDIOQOS*`` variables (media statistics; the events themselves
-  are compared), non-empty ``BRIDGEPVTCALLID`` values (the peer's SIP Call-ID), ``Uptime``/``LastReload``/``Timestamp``, and
+  are compared), non-empty ``BRIDGEPVTCALLID`` values (the peer's SIP Call-ID),
+  ``Uptime``/``LastReload``/``Timestamp``, and
   ``DeviceStateChange`` (compared separately: the same devices change state
   and each ends in the same state).
 * Events of channels created before the session began are dropped from the
