@@ -296,7 +296,7 @@ class Engine:
             self._mark_answered(active)
             await self.record.attempt_event(event.attempt_id, "answered", at)
         elif isinstance(event, AmdDetected):
-            active.amd, active.amd_detail = event.result, event.detail
+            await self._amd_verdict(active, event)
         elif isinstance(event, Connected):
             await self._confirm_connected(active, event.agent_id)
         elif isinstance(event, ConnectFailed):
@@ -308,6 +308,37 @@ class Engine:
             cut = event.lost and active.call.state in (CallState.ANSWERED, CallState.CONNECTING)
             self._advance(active, CallInput.LOST if cut else CallInput.HUNG_UP)
             await self._finish(active, None, event.cause, event.cause_text)
+
+    async def _amd_verdict(self, active: ActiveCall, event: AmdDetected) -> None:
+        """A detection verdict; a beep on a call already with its agent makes it a machine.
+
+        FreeSWITCH connects a person at once and lets avmd listen on for the
+        campaign's window: a voicemail's beep then comes after the connect.
+        The agent is taken off the call and is ready again at once, with no
+        wrap-up (nobody was on the line to qualify); the attempt is recorded
+        as a machine (amd and its detail), and the customer leg gets the
+        machine message or is hung up, as the campaign's policy says.
+        """
+        active.amd, active.amd_detail = event.result, event.detail
+        plan, attempt_id, agent_id = active.plan, active.call.attempt_id, active.agent_id
+        if event.result is not AmdResult.MACHINE or plan.amd_policy is AmdPolicy.OFF:
+            return
+        if active.call.state is not CallState.CONNECTED or agent_id is None:
+            return
+        self._advance(active, CallInput.MACHINE)
+        active.agent_id = None  # the call is no longer the agent's: no wrap-up when it ends
+        if self.agents.call_ended(agent_id):
+            self.agents.disposed(agent_id)
+        log.info("attempt %s: %s after connect: machine; agent %s free", attempt_id, event.detail, agent_id)
+        await self._tell_gate(active, "machine")
+        try:
+            if plan.amd_policy is AmdPolicy.LEAVE_MESSAGE and plan.machine_message:
+                await self.pbx.play_then_hangup(attempt_id, plan.machine_message)
+            else:
+                await self.pbx.hangup(attempt_id)
+        except PbxError as exc:
+            self.errors["machine_hangup"] += 1
+            log.warning("attempt %s: machine after connect not hung up: %s", attempt_id, exc)
 
     def _mark_answered(self, active: ActiveCall) -> None:
         if active.call.state is CallState.NEW:  # the answer beat the originate's reply
