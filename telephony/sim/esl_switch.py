@@ -702,6 +702,67 @@ class Switch:
             if not ch.hung_up
         ]
 
+    async def shutdown_calls(self, cause: str = "SYSTEM_SHUTDOWN") -> None:
+        """``fsctl shutdown``: every channel hangs up at once with ``cause``, as recorded.
+
+        The CHANNEL_HANGUP of every channel comes first (within a millisecond),
+        then each channel's end: its application's CHANNEL_EXECUTE_COMPLETE and
+        CHANNEL_HANGUP_COMPLETE (conference members leave with del-member), and
+        a ringing call's BACKGROUND_JOB ``-ERR <cause>``; the empty conferences
+        are destroyed 20 ms later.  Answered legs say ``send_bye``, ringing ones
+        ``send_cancel`` (487).
+        """
+        live = [ch for ch in self.channels.values() if not ch.hung_up]
+        for ch in live:
+            if ch.task is not None and ch.task is not asyncio.current_task():
+                ch.task.cancel()
+        for ch in live:
+            ch.hung_up = True
+            ch.timers.clear()
+            ch.points["hangup"] = self.now_us()
+            if ch.answered:
+                self._set_cause(ch, cause, q850_of(cause), "200")
+                self.emit(f"{self._end_family(ch)}.hangup", ch, transform=_killed_unless_agent(ch))
+            else:
+                self._set_cause(ch, cause, q850_of(cause), "487", "CANCEL")
+                ch.points["profile"] = ch.points["created"]
+                self.emit("ring.hangup", ch)
+        emptied: list[Conference] = []
+        for ch in sorted(live, key=lambda c: c.answered):  # the ringing ones end first, as recorded
+            transform = _killed_unless_agent(ch)
+            if not ch.answered:
+                self.emit("ring.hangup_complete", ch)
+                continue
+            conference = ch.conference
+            if conference is not None:
+                if conference.floor is ch:
+                    conference.floor = None
+                    values = self._member_values(conference, None, old_id="none", new_id="none")
+                    self.emit("conf.floor_none", None, values)
+                conference.members.remove(ch)
+                self.emit(f"{ch.role}.del_member", ch, self._member_values(conference, ch))
+                self.emit(f"{ch.role}.exec_conference", ch, {"app_uuid": self._uuid()}, transform=transform)
+                if not conference.members:
+                    emptied.append(conference)
+            else:
+                family = self._end_family(ch)
+                self.emit(f"{family}.exec_park", ch, {"app_uuid": self._uuid()}, transform=transform)
+            self.emit(f"{self._end_family(ch)}.hangup_complete", ch, transform=transform)
+        for ch in live:
+            if not ch.answered:
+                self.job_done(ch, f"-ERR {cause}\n")
+            self.channels.pop(ch.uuid, None)
+        await self.sleep(CONFERENCE_SETTLE)
+        for conference in emptied:
+            if self.conferences.get(conference.name) is conference:
+                del self.conferences[conference.name]
+                self.emit("conf.destroy", None, self._member_values(conference, None))
+
+    def _end_family(self, ch: Channel) -> str:
+        if ch.family == "amd":
+            return "stop" if ch.avmd_stopped_by_app else "beep" if ch.beep_detected else "amd"
+        return ch.family
+
     def shutdown(self) -> None:
         """Forget every call at once, as a killed process does."""
         for ch in list(self.channels.values()):
@@ -727,6 +788,11 @@ def _as_application(headers: Headers, app: str, data: str, response: str) -> Hea
         else:
             out.append((k, v))
     return out
+
+
+def _killed_unless_agent(ch: Channel) -> Callable[[Headers], Headers] | None:
+    """The switch ended the call: the agent templates were recorded that way already."""
+    return None if ch.family == "agent" else _as_killed
 
 
 def _as_killed(headers: Headers) -> Headers:

@@ -196,3 +196,8 @@ def api_response(body: str) -> bytes:
 AUTH_REQUEST = b"Content-Type: auth/request\n\n"
 _GOODBYE = b"Disconnected, goodbye.\nSee you at ClueCon! http://www.cluecon.com/\n"
 DISCONNECT_NOTICE = b"Content-Type: text/disconnect-notice\nContent-Length: %d\n\n" % len(_GOODBYE) + _GOODBYE
+_SHUTTING_DOWN = b"The system is being shut down.\n"
+# What every session gets when the switch shuts down (fsctl shutdown [restart]): no goodbye text.
+SHUTDOWN_NOTICE = (
+    b"Content-Type: text/disconnect-notice\nContent-Length: %d\n\n" % len(_SHUTTING_DOWN) + _SHUTTING_DOWN
+)

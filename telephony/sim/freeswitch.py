@@ -13,6 +13,7 @@ are played by ``telephony.sim.esl_switch``.
     await sim.start()            # 127.0.0.1, a free port: sim.port
     ...
     await sim.crash()            # a killed FreeSWITCH: connections and calls gone
+    await sim.shutdown_restart() # fsctl shutdown restart: calls cut (SYSTEM_SHUTDOWN), back later
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from telephony.sim.esl_switch import SOFIA_PROFILES, Channel, LiveChannel, Origi
 from telephony.sim.esl_templates import (
     AUTH_REQUEST,
     DISCONNECT_NOTICE,
+    SHUTDOWN_NOTICE,
     Headers,
     api_response,
     command_reply,
@@ -34,6 +36,10 @@ from telephony.sim.esl_templates import (
 )
 from telephony.sim.model import CalleeModel, ScriptedCallee
 
+# fsctl shutdown restart, as recorded: the last event, then 1.2 s later the disconnect notice,
+# and the switch listens again 9.7 s after the shutdown (PBX seconds).
+SHUTDOWN_NOTICE_DELAY = 1.2
+RESTART_DOWN_S = 9.7
 MAX_COMMAND_BYTES = 64 * 1024  # a command frame larger than this is not ESL: the connection is dropped
 VERSION = "1.10.12-release"
 SOUNDS_DIR = "/usr/share/freeswitch/sounds"  # the sounds directory of the 1.10 Debian packages
@@ -205,6 +211,7 @@ class FreeSwitchSimulator:
         self._connections: set[asyncio.Task[None]] = set()
         self._switch: Switch | None = None
         self._restarts = 0
+        self._restart_task: asyncio.Task[None] | None = None
 
     # -- life cycle ----------------------------------------------------------------
 
@@ -239,8 +246,41 @@ class FreeSwitchSimulator:
             await self._server.wait_closed()
         self._server = None
 
+    async def shutdown_restart(self, down_s: float | None = RESTART_DOWN_S) -> None:
+        """``fsctl shutdown restart``: every call hangs up with SYSTEM_SHUTDOWN, every session
+        gets the shutdown notice, and the switch listens again on the same port ``down_s``
+        PBX seconds later with no calls (None: it stays down).  Returns once it is back."""
+        switch = self.switch
+        if self._server is not None:
+            self._server.close()
+        await switch.shutdown_calls("SYSTEM_SHUTDOWN")
+        await switch.sleep(SHUTDOWN_NOTICE_DELAY)
+        for listener in list(self._listeners):
+            listener.send(SHUTDOWN_NOTICE)
+            with contextlib.suppress(ConnectionError):
+                listener.writer.close()
+        self._listeners.clear()
+        switch.shutdown()
+        await self._cancel_tasks()
+        if self._server is not None:
+            await self._server.wait_closed()
+        self._server = None
+        if down_s is None:
+            return
+        await switch.sleep(max(0.0, down_s - SHUTDOWN_NOTICE_DELAY))
+        await self.start(self._host, self.port)
+
+    def request_shutdown(self, *, restart: bool) -> None:
+        """What ``api fsctl shutdown [restart]`` from any session starts (in the background)."""
+        down_s = RESTART_DOWN_S if restart else None
+        self._restart_task = asyncio.get_running_loop().create_task(self.shutdown_restart(down_s))
+
     async def stop(self) -> None:
         """Graceful: say goodbye on every connection, then close."""
+        restart, self._restart_task = self._restart_task, None
+        if restart is not None and not restart.done() and restart is not asyncio.current_task():
+            restart.cancel()
+            await asyncio.gather(restart, return_exceptions=True)
         if self._server is not None:
             self._server.close()
         if self._switch is not None:
@@ -438,6 +478,9 @@ class FreeSwitchSimulator:
             return "true" if arg.strip() in self.files else "false"
         if command == "version":
             return f"FreeSWITCH Version {VERSION} (git 10 2024-06-06 13:55:50Z 64bit)\n"
+        if command == "fsctl" and arg.split()[:1] == ["shutdown"]:
+            self.request_shutdown(restart="restart" in arg.split())
+            return "+OK\n"
         if command == "hupall":
             cause = arg.split()[0] if arg.split() else "MANAGER_REQUEST"
             for ch in list(switch.channels.values()):
@@ -481,6 +524,8 @@ class FreeSwitchSimulator:
             if not rows:
                 return json.dumps({"row_count": 0}) + "\n"
             return json.dumps({"row_count": len(rows), "rows": rows}, indent=1) + "\n"
+        if not rows:
+            return "\n0 total.\n"  # as recorded: no header line when there is no channel
         columns = list(_CHANNEL_COLUMNS)
         lines = [",".join(columns)]
         lines.extend(",".join(row[c] for c in columns) for row in rows)

@@ -13,10 +13,12 @@ import pytest
 
 from telephony.base import (
     ActionTimeout,
+    AgentLegEnded,
     AnswerDecision,
     Answered,
     AnsweredCall,
     CallEvent,
+    Connected,
     ConnectToAgent,
     Failed,
     HungUp,
@@ -285,3 +287,60 @@ def _ended(events: list[CallEvent]) -> set[str]:
 async def _until(predicate) -> None:  # type: ignore[no-untyped-def]
     while not predicate():
         await asyncio.sleep(0.01)
+
+
+async def test_simulator_restart_cuts_calls_with_system_shutdown_and_they_are_reconciled(
+    sim: FreeSwitchSimulator,
+) -> None:
+    """fsctl shutdown restart with an agent and a customer in conference, one parked and one ringing."""
+    router = HoldingRouter()
+    pbx = lab_pbx(sim)
+    pbx.set_answer_router(router)  # type: ignore[arg-type]
+    await pbx.start()
+    seen: list[CallEvent] = []
+
+    async def collect() -> None:
+        async for event in pbx.events():
+            seen.append(event)
+
+    collector = asyncio.create_task(collect())
+    try:
+        leg = await pbx.login_agent("1001", "sofia/dialer/1001@127.0.0.1:5081")
+        await _wait_for(lambda: pbx.agent_legs("1001") == {leg})
+        await pbx.originate(request("rs-conf", number="+33100002001"))
+        await pbx.originate(request("rs-parked", number="+33100002002"))
+        await pbx.originate(request("rs-ring", number="+33100004001", ring_timeout_s=60))
+        await _wait_for(lambda: any(isinstance(e, Answered) and e.attempt_id == "rs-parked" for e in seen))
+        await _wait_for(lambda: any(isinstance(e, Answered) and e.attempt_id == "rs-conf" for e in seen))
+        await pbx.connect_to_agent("rs-conf", "1001")
+        await _wait_for(lambda: any(isinstance(e, Connected) and e.attempt_id == "rs-conf" for e in seen))
+        assert any(isinstance(e, Ringing) and e.attempt_id == "rs-ring" for e in seen)
+        originated = list(sim.originates_received)
+
+        operator_reader, operator = await asyncio.open_connection("127.0.0.1", sim.port)
+        operator.write(b"auth ClueCon\n\napi fsctl shutdown restart\n\n")
+        await operator.drain()
+        ends = {leg, "rs-conf", "rs-parked", "rs-ring"}
+        await _wait_for(lambda: ends <= {e.attempt_id for e in seen if isinstance(e, Failed | HungUp)})
+        operator.close()
+
+        failed = [e for e in seen if isinstance(e, Failed)]
+        assert [(e.attempt_id, e.outcome, e.detail) for e in failed] == [
+            ("rs-ring", Outcome.LOST, "-ERR SYSTEM_SHUTDOWN")
+        ]
+        hung = {e.attempt_id: (e.cause_text, e.lost) for e in seen if isinstance(e, HungUp)}
+        assert hung == {a: ("SYSTEM_SHUTDOWN", True) for a in (leg, "rs-conf", "rs-parked")}
+        ended = [e for e in seen if isinstance(e, AgentLegEnded)]
+        assert [(e.attempt_id, e.agent_id, e.detail) for e in ended] == [
+            (leg, "1001", "hung up (SYSTEM_SHUTDOWN)")
+        ]
+        # the shutdown notice closes the session; the switch comes back and the link with it
+        await _wait_for(lambda: pbx.client.connections == 2 and pbx.connected, wait_s=5.0)
+        assert pbx.tracker.live_ids() == []
+        assert sim.originates_received == originated  # nothing re-sent
+        assert sim.live_channels() == []
+        terminal = [e.attempt_id for e in seen if isinstance(e, Failed | HungUp)]
+        assert sorted(terminal) == sorted(ends)  # exactly one end each
+    finally:
+        collector.cancel()
+        await pbx.stop()
