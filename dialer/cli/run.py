@@ -153,12 +153,20 @@ async def serve(settings: Settings, on_started: Callable[[Runtime], Awaitable[No
         log.info(
             "node %s dialing %d campaign(s): %s", settings.node_id, len(names), ", ".join(names) or "none"
         )
+        from dialer.runtime.services import start_services
+
+        try:
+            services = await start_services(runtime, stop, host=settings.api_bind, port=settings.api_port)
+        except OSError as exc:
+            raise CliError(str(exc)) from None
         notifier.ready(f"dialing {len(names)} campaign(s)")
         helpers = [loop.create_task(_refresh_campaigns(runtime, stop))]
         if notifier.watchdog_interval_s:
             helpers.append(loop.create_task(_watchdog(notifier, notifier.watchdog_interval_s, stop)))
         await runtime.engine.run(stop, drain_timeout_s=settings.drain_timeout_s)
         notifier.stopping()
+        stop.set()
+        await services.stop()
         for task in helpers:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

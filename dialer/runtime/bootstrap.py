@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -43,6 +44,8 @@ from dialer.runtime.ports import (
     OpenAttempt,
 )
 from dialer.runtime.prompts import prompt_problem
+from dialer.service.outbox import GATE_KIND_OF_DISPOSITION, GATE_OUTCOME, OutboxRelay, gate_outcome_payload
+from dialer.service.uow import SqlUnitOfWork
 from dialer.settings import PbxSettings, Settings, sqlite_path
 from dialer.store.db import Database, DatabaseError
 from dialer.store.leads_repo import LeadAdmin
@@ -72,6 +75,8 @@ class SqlRecord:
         self.db = db
         self.node_id = node_id
         self.agents = agents
+        # Told when a disposition queued a message for the gate (the outbox relay delivers it).
+        self.outbox_written: Callable[[], None] | None = None
 
     async def claim_leads(self, campaign_id: str, limit: int, now: datetime) -> list[Lead]:
         ready = [a.agent_id for a in self.agents.view(campaign_id) if a.state.value == "ready"]
@@ -133,20 +138,33 @@ class SqlRecord:
     async def dispose(
         self, attempt_id: str, agent_id: str, code: str, now: datetime, details: DispositionDetails
     ) -> Lead:
-        await self.db.dispositions.record_disposition(
-            attempt_id,
-            code,
-            agent_id,
-            now=now,
-            callback_at=details.callback_at,
-            callback_agent_only=details.callback_agent_only,
-            appointment_at=details.appointment_at,
-            appointment_ends_at=details.appointment_at + APPOINTMENT_LENGTH
-            if details.appointment_at
-            else None,
-            comments=details.comments,
-        )
+        """One unit of work: the disposition, the lead's next state and, for a refusal or a
+        do-not-call, the outbox message that carries it to the gate (delivered by the relay,
+        retried until acknowledged: a crash after this commit cannot lose it)."""
         attempt = await self.db.attempts.get(attempt_id)
+        kind = GATE_KIND_OF_DISPOSITION.get(code)
+        async with SqlUnitOfWork(self.db) as uow:
+            written = await uow.write_disposition(
+                attempt_id,
+                code,
+                agent_id,
+                now=now,
+                callback_at=details.callback_at,
+                callback_agent_only=details.callback_agent_only,
+                appointment_at=details.appointment_at,
+                appointment_ends_at=details.appointment_at + APPOINTMENT_LENGTH
+                if details.appointment_at
+                else None,
+                comments=details.comments,
+            )
+            if kind is not None and written.changed:
+                payload = gate_outcome_payload(
+                    attempt.lead_id, attempt.campaign_id, attempt.number, kind, now
+                )
+                uow.add_message(GATE_OUTCOME, payload, now)
+            await uow.commit()
+        if kind is not None and written.changed and self.outbox_written is not None:
+            self.outbox_written()
         return Lead(str(attempt.lead_id), str(attempt.campaign_id), attempt.number)
 
     async def open_attempts(self) -> list[OpenAttempt]:
@@ -335,6 +353,7 @@ class Runtime:
     engine: Engine
     gate_port: GatePort
     node_id: str
+    relay: OutboxRelay  # carries refusals and do-not-calls from committed dispositions to the gate
     limits: PacingLimits = field(default_factory=PacingLimits)
     settings: Settings | None = None
 
@@ -522,14 +541,14 @@ async def build_runtime(
             raise ValueError("no PBX configured: add a [pbx.<name>] table to the config")
         pbx = pbx_of(settings.pbxs[0])
     agents = AgentRegistry(clock=time.time)
-    engine = Engine(
-        pbx, SqlRecord(db, settings.node_id, agents), GatePort(gate), agents, tick_s=settings.tick_s
-    )
-    gate_port = engine.gate
-    assert isinstance(gate_port, GatePort)
+    record = SqlRecord(db, settings.node_id, agents)
+    gate_port = GatePort(gate)
+    engine = Engine(pbx, record, gate_port, agents, tick_s=settings.tick_s)
+    relay = OutboxRelay(db, gate_port)
+    record.outbox_written = relay.wake
     first = settings.pbxs[0] if settings.pbxs else None
     limits = PacingLimits(
         max_lines=first.max_lines if first else 50,
         calls_per_second=first.max_calls_per_second if first else None,
     )
-    return Runtime(db, gate, pbx, agents, engine, gate_port, settings.node_id, limits, settings)
+    return Runtime(db, gate, pbx, agents, engine, gate_port, settings.node_id, relay, limits, settings)

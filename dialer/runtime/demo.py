@@ -31,6 +31,7 @@ from dialer.domain.campaign import AmdPolicy, CampaignSettings, CampaignStatus, 
 from dialer.leads.importer import import_leads
 from dialer.runtime.bootstrap import Runtime, build_runtime
 from dialer.runtime.ports import DispositionDetails
+from dialer.runtime.services import start_services
 from dialer.settings import Settings
 from dialer.store.db import Database
 from telephony.asterisk.adapter import AsteriskPbx
@@ -330,13 +331,16 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> dict[str, 
         for number in numbers[1 :: max(1, options.leads // 8)]:
             await runtime.gate.dnc.add(number, source="demo")
         await runtime.load_campaigns(datetime.now(UTC))
+        stop = asyncio.Event()
+        services = await start_services(runtime, stop, host="127.0.0.1", port=_free_port())
+        api = services.api_url
+        print(f"dialer demo: API on {api} (OpenAPI at {api}/openapi.json)", file=out)
         bots = await log_in_simulated_agents(runtime, options.pbx, options.agents, str(record.id), rng)
         print(
             f"dialer demo: {options.agents} agents, {options.pacing} pacing, {options.pbx} simulator "
             f"(x{options.time_scale:g} speed), dialing for {options.seconds:g} s",
             file=out,
         )
-        stop = asyncio.Event()
         started = time.monotonic()
         progress = Progress(runtime, out, started)
         engine_task = asyncio.get_running_loop().create_task(runtime.engine.run(stop, drain_timeout_s=20.0))
@@ -347,6 +351,7 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> dict[str, 
         progress.end()
         print("dialer demo: stopping: no new dials, calls in progress finish", file=out)
         await engine_task
+        await services.stop()
         for task in list(bots.tasks):
             task.cancel()
         _summary(runtime, out)

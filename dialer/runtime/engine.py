@@ -69,9 +69,6 @@ _ACTIVITY = {
     AgentState.WRAP_UP: AgentActivity.WRAP,
 }
 
-# Dispositions the compliance gate must hear of at once.
-_GATE_KIND_OF_DISPOSITION = {"not_interested": "refusal", "do_not_call": "do_not_call"}
-
 _FAILURE_INPUT = {
     Outcome.BUSY: CallInput.BUSY,
     Outcome.NO_ANSWER: CallInput.NO_ANSWER,
@@ -612,13 +609,13 @@ class Engine:
     async def dispose(
         self, agent_id: str, attempt_id: str, code: str, details: DispositionDetails | None = None
     ) -> None:
-        """The agent's one-click qualification; ends the wrap-up."""
+        """The agent's one-click qualification; ends the wrap-up.
+
+        The record writes it in one unit of work with, for a refusal or a
+        do-not-call, the outbox message that carries it to the gate.
+        """
         now = self._wall()
-        lead = await self.record.dispose(attempt_id, agent_id, code, now, details or DispositionDetails())
-        kind = _GATE_KIND_OF_DISPOSITION.get(code)
-        if kind is not None:
-            # Before this agent's next call: the number is locked out or blocked on every node.
-            await self.gate.record_outcome(lead, kind, now)
+        await self.record.dispose(attempt_id, agent_id, code, now, details or DispositionDetails())
         pending = self._wrapups.pop(agent_id, None)
         if pending is not None and pending[2] is not asyncio.current_task():
             pending[2].cancel()

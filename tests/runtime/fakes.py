@@ -87,6 +87,7 @@ class MemoryRecord:
     dispositions: list[tuple[str, str, str]] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
     _n: int = 0
+    outbox: list[tuple[str, str]] = field(default_factory=list)  # gate messages written with dispositions
 
     async def claim_leads(self, campaign_id: str, limit: int, now: datetime) -> list[Lead]:
         taken, self.leads = self.leads[:limit], self.leads[limit:]
@@ -116,6 +117,9 @@ class MemoryRecord:
     async def dispose(self, attempt_id: str, agent_id: str, code: str, now: datetime, details) -> Lead:
         self.dispositions.append((attempt_id, agent_id, code))
         lead: Lead = self.attempts[attempt_id]["lead"]
+        kind = {"not_interested": "refusal", "do_not_call": "do_not_call"}.get(code)
+        if kind is not None:  # written with the disposition, as SqlRecord's unit of work does
+            self.outbox.append((lead.number, kind))
         return lead
 
     async def open_attempts(self) -> list[OpenAttempt]:

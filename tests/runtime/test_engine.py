@@ -187,7 +187,7 @@ async def test_wrap_up_limit_gives_the_default_disposition():
     assert agents.state_of("1001") is AgentState.READY
 
 
-async def test_do_not_call_disposition_reaches_the_gate_at_once():
+async def test_do_not_call_disposition_is_written_with_its_gate_message():
     engine, pbx, record, gate, pacer, agents = build()
     agents.login("1001", ["c1"])
     agents.ready("1001")
@@ -198,7 +198,8 @@ async def test_do_not_call_disposition_reaches_the_gate_at_once():
     await engine.handle(Connected(attempt, time.time(), "1001"))
     await engine.handle(HungUp(attempt, time.time(), cause=16))
     await engine.dispose("1001", attempt, "do_not_call")
-    assert (lead(0).number, "do_not_call") in gate.outcomes
+    # in the same unit of work as the disposition: the outbox relay carries it to the gate
+    assert record.outbox == [(lead(0).number, "do_not_call")]
 
 
 async def test_reconcile_closes_every_attempt_left_open_with_the_reason():
