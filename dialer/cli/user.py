@@ -1,4 +1,4 @@
-"""``dialer user add|list|disable|passwd``: the people who sign in to the API.
+"""``dialer user add|list|disable|passwd|pin``: the people who sign in to the API and the phones.
 
 Passwords are read without echo (``getpass``), typed twice, or from standard
 input with ``--password-stdin`` (one line, for scripts); they are never taken
@@ -14,7 +14,7 @@ import sys
 from dialer.cli import CliError
 from dialer.cli.common import add_config_options, run_with_database
 from dialer.service import ServiceError
-from dialer.service.accounts import MIN_PASSWORD_LENGTH, Accounts
+from dialer.service.accounts import MAX_PIN_LENGTH, MIN_PASSWORD_LENGTH, MIN_PIN_LENGTH, Accounts
 from dialer.store.db import Database
 from dialer.store.repositories import Role
 
@@ -30,6 +30,20 @@ def _password(args: argparse.Namespace) -> str:
     first = getpass.getpass(f"password for {args.user_id} (at least {MIN_PASSWORD_LENGTH} characters): ")
     if getpass.getpass("the same password again: ") != first:
         raise CliError("the two passwords differ; nothing was changed")
+    return first
+
+
+def _pin(args: argparse.Namespace) -> str:
+    if args.pin_stdin:
+        line = sys.stdin.readline()
+        if not line:
+            raise CliError("--pin-stdin: standard input is empty; pipe the PIN in, one line")
+        return line.strip()
+    if not sys.stdin.isatty():
+        raise CliError("no terminal to type the PIN in: use --pin-stdin and pipe it in")
+    first = getpass.getpass(f"phone PIN for {args.user_id} ({MIN_PIN_LENGTH} to {MAX_PIN_LENGTH} digits): ")
+    if getpass.getpass("the same PIN again: ") != first:
+        raise CliError("the two PINs differ; nothing was changed")
     return first
 
 
@@ -58,6 +72,10 @@ def _run(args: argparse.Namespace, work_on: str) -> int:
             elif work_on == "disable":
                 await accounts.update_user(args.user_id, active=False, actor=args.actor)
                 print(f"user {args.user_id} disabled: their tokens no longer work and they cannot sign in")
+            elif work_on == "pin":
+                await accounts.get_user(args.user_id)
+                await accounts.set_pin(args.user_id, _pin(args), actor=args.actor)
+                print(f"PIN of {args.user_id} set: they log in by dialing 9{args.user_id} from their phone")
             else:
                 await accounts.get_user(args.user_id)
                 await accounts.set_password(args.user_id, _password(args), actor=args.actor)
@@ -92,10 +110,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     passwd.add_argument("user_id", metavar="ID")
     passwd.set_defaults(handler=lambda args: _run(args, "passwd"))
 
+    pin = commands.add_parser(
+        "pin", help="set the PIN an agent types on the phone after dialing the login extension (9<id>)"
+    )
+    pin.add_argument("user_id", metavar="ID")
+    pin.add_argument("--pin-stdin", action="store_true", help="read the PIN from standard input (one line)")
+    pin.set_defaults(handler=lambda args: _run(args, "pin"))
+
     for sub in (add, passwd):
         sub.add_argument(
             "--password-stdin", action="store_true", help="read the password from standard input (one line)"
         )
-    for sub in (add, lst, disable, passwd):
+    for sub in (add, lst, disable, passwd, pin):
         add_config_options(sub)
         sub.add_argument("--actor", default="cli", help="who does this, for the audit trail (default: cli)")

@@ -81,6 +81,11 @@ class AgentRegistry:
         self._forget_if_out(agent_id)
         return changed
 
+    def attach_leg(self, agent_id: str, leg_id: str) -> None:
+        """The agent's phone leg, learnt after the login (the agent dialed in later)."""
+        if agent_id in self._agents:
+            self._legs[agent_id] = leg_id
+
     def _forget_if_out(self, agent_id: str) -> None:
         agent = self._agents.get(agent_id)
         if agent is not None and agent.state is AgentState.LOGGED_OUT:

@@ -20,6 +20,7 @@ from dialer.api.app import create_app
 from dialer.runtime.bootstrap import Runtime
 from dialer.service.accounts import Accounts
 from dialer.service.desk import Desk
+from dialer.service.phone_login import PhoneLogins
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,9 @@ async def start_services(
         follow_campaigns=runtime.load_campaigns,
     )
     accounts = Accounts(runtime.db)
+    set_phone_login = getattr(runtime.pbx, "set_phone_login", None)
+    if callable(set_phone_login):  # Asterisk: the login extension's FastAGI agent-login
+        set_phone_login(PhoneLogins(accounts, desk))
     loop = asyncio.get_running_loop()
     services = NodeServices(desk, accounts, None)
     services.tasks.append(loop.create_task(runtime.relay.run(stop), name="outbox-relay"))

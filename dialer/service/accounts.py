@@ -27,6 +27,8 @@ from dialer.store.users_repo import AccountRepository
 DEFAULT_TOKEN_LIFETIME = timedelta(hours=12)  # one shift
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
+MIN_PIN_LENGTH = 4
+MAX_PIN_LENGTH = 12
 _USER_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@")
 # Verified against when the user does not exist, so a wrong login costs the same time as a wrong password.
 _DUMMY_HASH = PasswordHasher().hash("not a real password")
@@ -144,6 +146,28 @@ class Accounts:
             await self._repo.set_password(user_id, digest, actor=actor, now=self._wall())
         except store.NotFound as exc:
             raise NotFound(str(exc)) from None
+
+    async def set_pin(self, user_id: str, pin: str, *, actor: str) -> None:
+        """The PIN an agent types on the phone after dialing the login extension."""
+        if not (pin.isdigit() and MIN_PIN_LENGTH <= len(pin) <= MAX_PIN_LENGTH):
+            raise Invalid(f"a PIN is {MIN_PIN_LENGTH} to {MAX_PIN_LENGTH} digits (the phone's keypad)")
+        digest = await asyncio.to_thread(self._hasher.hash, pin)
+        try:
+            await self._repo.set_pin(user_id, digest, actor=actor, now=self._wall())
+        except store.NotFound as exc:
+            raise NotFound(str(exc)) from None
+
+    async def check_pin(self, user_id: str, pin: str) -> UserRecord | None:
+        """The active agent whose PIN this is, or None (unknown, disabled, not an agent, wrong PIN)."""
+        if len(user_id) > 64 or not pin.isdigit() or len(pin) > MAX_PIN_LENGTH:
+            return None
+        account = await self._repo.get(user_id)
+        if account is None or account.pin_hash is None or not account.user.active:
+            await self._verify(_DUMMY_HASH, pin)
+            return None
+        if account.user.role is not Role.AGENT or not await self._verify(account.pin_hash, pin):
+            return None
+        return account.user
 
     async def login(self, user_id: str, password: str) -> IssuedToken:
         """A new token for the right password; the same refusal whatever was wrong."""

@@ -211,13 +211,20 @@ class Desk:
         )
 
     async def login(
-        self, agent_id: str, campaigns: Sequence[str] | None = None, endpoint: str | None = None
+        self,
+        agent_id: str,
+        campaigns: Sequence[str] | None = None,
+        endpoint: str | None = None,
+        *,
+        leg_id: str | None = None,
     ) -> AgentStatus:
         """Sign the agent in to dialing, paused until ready; their phone is called when ``endpoint`` is given.
 
         Without ``campaigns`` the agent takes calls of every campaign this node dials.
         """
         if self._agents.state_of(agent_id) is not None:
+            if leg_id is not None:
+                self._agents.attach_leg(agent_id, leg_id)  # signed in on the screen, now the phone too
             return self.status(agent_id)
         dialing = self._engine.campaigns
         chosen = list(campaigns) if campaigns else list(dialing)
@@ -227,7 +234,6 @@ class Desk:
                 f"campaign(s) {', '.join(unknown)} are not dialing on this node; "
                 f"choose among: {', '.join(dialing) or 'none (no campaign is running)'}"
             )
-        leg_id = None
         if endpoint is not None:
             try:
                 leg_id = await self._engine.pbx.login_agent(agent_id, endpoint)

@@ -33,6 +33,7 @@ class UserCredential(Base):
 
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
     password_hash: Mapped[str] = mapped_column(String(200))
+    pin_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)  # the phone login's PIN
     changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
@@ -51,10 +52,15 @@ class ApiToken(Base):
 class Account:
     user: UserRecord
     password_hash: str | None  # None: the user cannot sign in with a password yet
+    pin_hash: str | None = None  # None: no login from the phone
 
 
 def _record(row: User) -> UserRecord:
     return UserRecord(row.id, row.name, Role(row.role), row.active, row.token_hash, row.created_at)
+
+
+# A credentials row made for a PIN alone: no argon2 hash, so no password ever matches it.
+NO_PASSWORD = "!"
 
 
 class AccountRepository:
@@ -87,7 +93,10 @@ class AccountRepository:
             if row is None:
                 return None
             cred = await s.get(UserCredential, user_id)
-            return Account(_record(row), None if cred is None else cred.password_hash)
+            if cred is None:
+                return Account(_record(row), None)
+            password = None if cred.password_hash == NO_PASSWORD else cred.password_hash
+            return Account(_record(row), password, cred.pin_hash)
 
     async def list(self) -> list[UserRecord]:
         async with self._db.read_session() as s:
@@ -133,6 +142,22 @@ class AccountRepository:
                 cred.password_hash, cred.changed_at = password_hash, now
             await s.execute(delete(ApiToken).where(ApiToken.user_id == user_id))
             s.add(_audit(now, actor, "user.password", user_id, None))
+
+    async def set_pin(self, user_id: str, pin_hash: str, *, actor: str, now: datetime) -> None:
+        """Replace the phone PIN (the password, if any, is kept)."""
+        async with self._db.session() as s, s.begin():
+            if await s.get(User, user_id) is None:
+                raise NotFound(f"no user {user_id!r}; `dialer user list` shows them")
+            cred = await s.get(UserCredential, user_id, with_for_update=True)
+            if cred is None:
+                s.add(
+                    UserCredential(
+                        user_id=user_id, password_hash=NO_PASSWORD, pin_hash=pin_hash, changed_at=now
+                    )
+                )
+            else:
+                cred.pin_hash = pin_hash
+            s.add(_audit(now, actor, "user.pin", user_id, None))
 
     async def rehash(self, user_id: str, password_hash: str, now: datetime) -> None:
         """Store a fresh hash of the same password (argon2 parameters were raised); no audit entry."""
