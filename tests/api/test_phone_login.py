@@ -11,7 +11,9 @@ from telephony.base import AgentLegEnded
 from tests.api.conftest import PASSWORD, Stack
 
 
-async def test_right_pin_signs_the_agent_in_paused_and_the_leg_hanging_up_signs_them_out(stack: Stack) -> None:
+async def test_right_pin_signs_the_agent_in_paused_and_their_leg_hanging_up_signs_them_out(
+    stack: Stack,
+) -> None:
     await stack.accounts.set_pin("agent1", "4321", actor="test")
     logins = PhoneLogins(stack.accounts, stack.desk)
     assert await logins.on_phone_login("agent1", "4321", "1796399371.27") is None
