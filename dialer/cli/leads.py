@@ -311,7 +311,7 @@ def _recycle(args: argparse.Namespace) -> int:
 
 
 def _add_file_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", type=Path)
+    parser.add_argument("file", type=Path, help="the CSV file")
     parser.add_argument("--campaign", required=True, help="campaign name or id")
     parser.add_argument(
         "--country", help="country of national numbers, e.g. FR (default: the campaign's jurisdiction)"
