@@ -105,6 +105,16 @@ SOURCES: list[tuple[str, str, str, str, str, int]] = [
     ("cust.del_member", "agent_and_customer_connected", "fs-connect", "CUSTOM", "del-member", 0),
     ("cust.exec_conference", "agent_and_customer_connected", "fs-connect", "CHANNEL_EXECUTE_COMPLETE", "", 1),
     ("cust.hangup_complete", "agent_and_customer_connected", "fs-connect", "CHANNEL_HANGUP_COMPLETE", "", 0),
+    # the shipped dialplan (config/freeswitch/dialplan/dialer.xml): agent_<id> answers before
+    # the conference, and a kick ends the customer's conference
+    ("agent.exec_answer", "transfer_gone_channel", "agent-1001-gone", "CHANNEL_EXECUTE_COMPLETE", "", 0),
+    ("shipped_agent.add_member", "transfer_gone_channel", "agent-1001-gone", "CUSTOM", "add-member", 0),
+    ("cust.exec_answer", "beep_after_connect", "fs-beep-conn", "CHANNEL_EXECUTE_COMPLETE", "", 2),
+    ("cust.kick_member", "beep_after_connect", "fs-beep-conn", "CUSTOM", "kick-member", 0),
+    ("kicked.del_member", "beep_after_connect", "fs-beep-conn", "CUSTOM", "del-member", 0),
+    ("kicked.exec_conference", "beep_after_connect", "fs-beep-conn", "CHANNEL_EXECUTE_COMPLETE", "", 3),
+    ("kicked.hangup", "beep_after_connect", "fs-beep-conn", "CHANNEL_HANGUP", "", 0),
+    ("kicked.hangup_complete", "beep_after_connect", "fs-beep-conn", "CHANNEL_HANGUP_COMPLETE", "", 0),
 ]
 
 # Header name -> placeholder, whatever the value.  Time points: created, progress,
@@ -341,7 +351,9 @@ def templatize(event: RecordedEvent, call: SourceCall) -> list[tuple[str, str]]:
 
 
 def _templatize_value(name: str, value: str, call: SourceCall) -> str:
-    if name in _BY_NAME and value not in ("0", ""):
+    # A head count of 0 is a value like any other (the last member leaving); other zeros and
+    # empties stay literal (a time point of 0 means "never").
+    if name in _BY_NAME and (value not in ("0", "") or name == "Conference-Size"):
         return _BY_NAME[name]
     if name in _DURATION_NAMES:
         return "{D:" + name[len("variable_") :] + "}"

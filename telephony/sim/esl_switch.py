@@ -61,6 +61,8 @@ PARK_COPY_DELAY = 0.001  # the parked session re-fires its queued copy of an avm
 BEEP_AFTER_ANSWER = 5.30  # avmd::beep after answer for the lab's beeping greeting (5.28-5.30 s)
 TALK_START = 0.060  # a customer says "hello" this long after joining the conference
 TALK_LENGTH = 1.350
+BEEP_TONE_S = 1.0  # the lab's beep (machine_beep.xml)
+GREETING_S = 11.0  # the lab machine's greeting without a beep
 PLAYBACK_S = 3.0  # a dialer's message (abandon notice, voicemail message); not in the recordings
 CONFERENCE_SETTLE = 0.020  # floor-change to the next member / conference-destroy after a leave
 
@@ -211,11 +213,17 @@ class Switch:
         seed: int,
         publish: Publish,
         profiles: frozenset[str] = SOFIA_PROFILES,
+        dialplan: str = "shipped",
     ) -> None:
         if time_scale <= 0:
             raise ValueError(f"time_scale must be > 0, got {time_scale}")
         self.model = model
         self.profiles = profiles
+        # "shipped": config/freeswitch/dialplan/dialer.xml, where agent_<id> runs answer before
+        # conference; "lab": the lab dialplan of the first captures (conference at once).
+        if dialplan not in ("shipped", "lab"):
+            raise ValueError(f"dialplan must be 'shipped' or 'lab', got {dialplan!r}")
+        self.dialplan = dialplan
         self.time_scale = time_scale
         self.publish = publish
         self.templates: dict[str, Template] = load_templates()
@@ -308,7 +316,9 @@ class Switch:
         uuid = variables.get("origination_uuid") or self._uuid()
         if uuid in self.channels:
             raise OriginateRefused("-ERR DESTINATION_OUT_OF_ORDER\n")
-        plan = self.model.plan(dial.user)
+        # A model may tell callees apart by port too (the recorded lab peers share user parts).
+        plan_dial = getattr(self.model, "plan_dial", None)
+        plan: CalleePlan = plan_dial(dial.user, dial.port) if plan_dial else self.model.plan(dial.user)
         self.session_counter += 1
         self.sessions_since_start += 1
         destination = dial.destination.split()[0]
@@ -344,7 +354,8 @@ class Switch:
             "remote_media_port": str(7000 + 2 * self.rng.randrange(100)),
             "sdp_id": str(sdp_id),
             "sdp_version": str(sdp_id + 1),
-            ORIGVARS_MARKER: "\n".join(f"variable_{k}\t{url_encode(v)}" for k, v in dial.variables),
+            # a variable set to nothing is not set at all (dialer_campaign= of an agent leg)
+            ORIGVARS_MARKER: "\n".join(f"variable_{k}\t{url_encode(v)}" for k, v in dial.variables if v),
             "extension": url_encode(destination),
             "xfer_uuid": self._uuid(),
         }
@@ -460,13 +471,17 @@ class Switch:
         elif ch.family == "amd":
             ch.points["profile"] = now
             self.job_done(ch, f"+OK {ch.uuid}\n")
-            if ch.values["extension"] == "amd":
+            extension = ch.values["extension"]
+            amd_on = dict(ch.dial.variables).get("dialer_amd") == "true"
+            if extension == "amd" or (extension == "dialer_answered" and amd_on):
                 await self._avmd_start(ch, with_app=True)
             else:
                 self._park(ch, "amd.park")
         else:
             ch.points["profile"] = now
             await self.sleep(APP_DELAY)
+            if self.dialplan == "shipped":
+                self.emit("agent.exec_answer", ch, {"app_uuid": self._uuid()})
             self._join(ch, ch.values["conf_name"], "agent")
             self.job_done(ch, f"+OK {ch.uuid}\n")
             conference = ch.conference
@@ -512,6 +527,9 @@ class Switch:
             if verb == "transfer":
                 await self.sleep(APP_DELAY)
                 self._transfer(ch, arg)
+            elif verb == "kick" and ch.conference is not None:
+                await self._kicked(ch)
+                return
             elif verb == "app" and ch.playing:
                 ch.deferred.append(command)  # the session runs its queued applications one by one
             elif verb == "app":
@@ -602,6 +620,8 @@ class Switch:
         ch.points["profile"] = self.now_us()
         if ch.application == "park":
             self.emit("cust.exec_park", ch, {"app_uuid": self._uuid()})
+        if self.dialplan == "shipped":
+            self.emit("cust.exec_answer", ch, {"app_uuid": self._uuid()})
         self._join(ch, extension, "cust")
         conference = ch.conference
         if conference is not None and conference.floor is None:
@@ -609,7 +629,14 @@ class Switch:
         if ch.plan.kind in _TALKERS:
             now = self._now_s()
             ch.timers["start_talking"] = now + TALK_START
-            ch.timers["stop_talking"] = now + TALK_START + TALK_LENGTH
+            answered = ch.points["answered"] / 1_000_000
+            if ch.plan.kind is CalleeKind.MACHINE_BEEP:
+                # the greeting runs into its beep: no pause before then (beep_after_connect)
+                ch.timers["stop_talking"] = answered + BEEP_AFTER_ANSWER + BEEP_TONE_S
+            elif ch.plan.kind is CalleeKind.MACHINE:
+                ch.timers["stop_talking"] = answered + GREETING_S
+            else:
+                ch.timers["stop_talking"] = now + TALK_START + TALK_LENGTH
 
     # -- conferences ----------------------------------------------------------------------
 
@@ -625,6 +652,9 @@ class Switch:
         return values
 
     def _join(self, ch: Channel, name: str, role: str) -> None:
+        template = f"{role}.add_member"
+        if role == "agent" and self.dialplan == "shipped":
+            template = "shipped_agent.add_member"  # answer ran first: the member carries its transfer
         conference = self.conferences.get(name)
         if conference is None:
             conference = Conference(name, self._uuid())
@@ -637,13 +667,52 @@ class Switch:
         ch.application = ch.last_app = "conference"
         ch.values.update(conf_name=name, conf_uuid=conference.uuid, member_id=str(ch.member_id))
         conference.members.append(ch)
-        self.emit(f"{role}.add_member", ch, self._member_values(conference, ch))
+        self.emit(template, ch, self._member_values(conference, ch))
 
     def _floor_change(self, conference: Conference, ch: Channel) -> None:
         old = str(conference.floor.member_id) if conference.floor is not None else "none"
         conference.floor = ch
         values = self._member_values(conference, ch, old_id=old, new_id=str(ch.member_id))
         self.emit(f"{ch.role}.floor_change", ch, values)
+
+    def kick(self, conference_name: str, member_id: str) -> str:
+        """``conference <name> kick <member-id>``: kick-member now, the member's leg ends 20 ms later."""
+        conference = self.conferences.get(conference_name)
+        if conference is None:
+            return f"Conference {conference_name} not found\n"
+        member = next((m for m in conference.members if str(m.member_id) == member_id), None)
+        if member is None:
+            return "Non-Existent ID 0\n" if not member_id.isdigit() else f"Non-Existent ID {member_id}\n"
+        self.emit("cust.kick_member", member, self._member_values(conference, member))
+        member.commands.put_nowait(("kick", ""))
+        return f"+OK kicked {member_id}\n"
+
+    async def _kicked(self, ch: Channel) -> None:
+        """A kicked customer leaves the conference; nothing follows conference in its extension,
+        so the leg hangs up (NORMAL_CLEARING, FreeSWITCH sends the BYE), as recorded."""
+        conference = ch.conference
+        assert conference is not None
+        await self.sleep(APP_DELAY)
+        if conference.floor is ch:
+            conference.floor = None
+            values = self._member_values(conference, None, old_id="none", new_id="none")
+            self.emit("conf.floor_none", None, values)
+        conference.members.remove(ch)
+        self.emit("kicked.del_member", ch, self._member_values(conference, ch))
+        self.emit("kicked.exec_conference", ch, {"app_uuid": self._uuid()})
+        ch.hung_up = True
+        ch.timers.clear()
+        ch.points["hangup"] = self.now_us()
+        self._set_cause(ch, "NORMAL_CLEARING", 16, "200")
+        self.emit("kicked.hangup", ch)
+        self.emit("kicked.hangup_complete", ch)
+        await self.sleep(CONFERENCE_SETTLE)
+        if conference.members:
+            if conference.floor is None:
+                self._floor_change(conference, conference.members[0])
+        elif self.conferences.get(conference.name) is conference:
+            del self.conferences[conference.name]
+            self.emit("conf.destroy", None, self._member_values(conference, None))
 
     # -- hang-up ---------------------------------------------------------------------------
 

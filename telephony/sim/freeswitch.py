@@ -185,11 +185,13 @@ class FreeSwitchSimulator:
         time_scale: float = 1.0,
         password: str = "ClueCon",
         seed: int = 1,
+        dialplan: str = "shipped",
     ) -> None:
         self.model: CalleeModel = model if model is not None else ScriptedCallee()
         self.time_scale = time_scale
         self.password = password
         self.seed = seed
+        self.dialplan = dialplan  # "shipped" (config/freeswitch) or "lab" (the first captures')
         # sofia profiles an originate may name; others fail with -ERR INVALID_PROFILE and no channel
         self.sofia_profiles: set[str] = set(SOFIA_PROFILES)
         self.originates_received: list[str] = []
@@ -225,6 +227,7 @@ class FreeSwitchSimulator:
             self.seed + self._restarts,
             self._publish,
             frozenset(self.sofia_profiles),
+            self.dialplan,
         )
         self._restarts += 1
         self._host = host
@@ -462,6 +465,11 @@ class FreeSwitchSimulator:
                 ch.pending_transfer = destination.strip()
                 return "+OK\n"
             return _queue(ch, ("transfer", destination.strip()))
+        if command == "conference":
+            words = arg.split()
+            if len(words) == 3 and words[1] == "kick":
+                return switch.kick(words[0], words[2])
+            return "-ERR this simulator knows 'conference <name> kick <member-id>' only\n"
         if command == "uuid_exists":
             return "true" if switch.find(arg.strip()) is not None else "false"
         if command == "avmd":

@@ -11,11 +11,12 @@ did in the recording.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote
 
 from telephony.sim.freeswitch import FreeSwitchSimulator
-from telephony.sim.model import CalleePlan, ScriptedCallee
+from telephony.sim.model import CalleeKind, CalleePlan, ScriptedCallee
 from tests.captures import Capture
 
 
@@ -118,7 +119,14 @@ def _anchors(capture: Capture, frames: list[Frame]) -> list[tuple[tuple[str, ...
     return anchors
 
 
-async def replay(capture: Capture, sim: FreeSwitchSimulator, *, limit_s: float = 30.0) -> list[Frame]:
+# Something that happened outside the recorded session (an operator's fsctl on another connection):
+# run ``action`` ``delay`` recorded seconds after the frame of ``key`` (its first occurrence) arrived.
+Trigger = tuple[tuple[str, ...], float, Callable[[], None]]
+
+
+async def replay(
+    capture: Capture, sim: FreeSwitchSimulator, *, limit_s: float = 30.0, triggers: Sequence[Trigger] = ()
+) -> list[Frame]:
     """Write the capture's commands to the simulator as recorded; return every frame received."""
     recorded = recorded_frames(capture)
     anchors = _anchors(capture, recorded)
@@ -126,6 +134,7 @@ async def replay(capture: Capture, sim: FreeSwitchSimulator, *, limit_s: float =
     loop = asyncio.get_running_loop()
     start = loop.time()
     received: list[Frame] = []
+    pending = list(triggers)
     arrived = asyncio.Event()
 
     async def read() -> None:
@@ -136,7 +145,11 @@ async def replay(capture: Capture, sim: FreeSwitchSimulator, *, limit_s: float =
                 return
             frames, buffer = split_stream(buffer + chunk)
             for raw in frames:
-                received.append(parse_frame((loop.time() - start) * sim.time_scale, raw))
+                frame = parse_frame((loop.time() - start) * sim.time_scale, raw)
+                received.append(frame)
+                for trigger in [t for t in pending if t[0] == frame.key]:
+                    pending.remove(trigger)
+                    loop.call_later(trigger[1] / sim.time_scale, trigger[2])
             arrived.set()
 
     reading = loop.create_task(read())
@@ -197,6 +210,7 @@ def signature(frame: Frame, member_ids: dict[str, int]) -> tuple[str, ...]:
 # The recorded calls dial the lab's SIP peers by port (sipp ignores the user part): 2001 is
 # the person on 5071, 2003 the busy peer on 5073...  This model gives each of those numbers the
 # plan the shared ScriptedCallee gives the same kind of callee in its own numbering.
+AGENT_BYE_S = 6.0  # lab/freeswitch/sip/agent_bye.xml: answers, BYE 6 s later
 _CAPTURE_NUMBERS = {
     "2001": "2000",  # person (5071)
     "2002": "7000",  # machine, no beep (5072)
@@ -206,6 +220,7 @@ _CAPTURE_NUMBERS = {
     "2006": "6000",  # invalid (5076)
     "2010": "9000",  # machine with beep (5095)
     "1001": "1000",  # agent softphone (5081)
+    "2020": "1000",  # "stay" (5180): the agent scenario used as a customer that stays until BYE
 }
 
 
@@ -217,3 +232,9 @@ class CapturePeers:
 
     def plan(self, number: str) -> CalleePlan:
         return self.scripted.plan(_CAPTURE_NUMBERS.get(number, number))
+
+    def plan_dial(self, number: str, port: str) -> CalleePlan:
+        """The later captures' peers at port + 100 share user parts: 5182 is agent_bye."""
+        if port == "5182":
+            return CalleePlan(CalleeKind.AGENT, self.scripted.refusal_s, AGENT_BYE_S)
+        return self.plan(number)
