@@ -3,6 +3,8 @@ a dead agent leg is reported at once, and stale legs never receive a customer.""
 
 from __future__ import annotations
 
+import asyncio
+
 from telephony.base import (
     AgentLegEnded,
     Answered,
@@ -12,9 +14,12 @@ from telephony.base import (
     HungUp,
     PlayMessageThenHangup,
 )
+from telephony.freeswitch.adapter import FreeSwitchPbx, _Live, parse_show_channels
+from telephony.freeswitch.protocol import EslFrame, EslParser
 from telephony.sim.freeswitch import FreeSwitchSimulator
 from telephony.sim.model import CalleeKind, CalleePlan, ScriptedCallee
-from tests.telephony.freeswitch.conftest import TIME_SCALE, Recorder, ScriptedRouter, lab_pbx
+from tests.captures import load_freeswitch
+from tests.telephony.freeswitch.conftest import TIME_SCALE, Recorder, ScriptedRouter, lab_pbx, settings_for
 from tests.telephony.freeswitch.test_adapter import _until, request
 
 SOFTPHONE = "sofia/dialer/1001@127.0.0.1:5081"
@@ -156,3 +161,40 @@ async def test_stale_legs_are_adopted_at_start_and_hung_up_when_the_agent_logs_i
         await rec.close()
         await second.stop()
         await sim.stop()
+
+
+def _capture_frames(name: str) -> list[EslFrame]:
+    parser = EslParser()
+    return [f for _, raw in load_freeswitch(name).received for f in parser.feed(raw.encode())]
+
+
+async def test_the_recorded_agent_leg_hang_ups_are_agent_leg_ended_once_each() -> None:
+    """agent_leg_hangs_up as FreeSWITCH sent it: the legs are known from their add-member alone
+    (as after a restart of the dialer), the customer is ours; each leg's BYE ends it once."""
+    pbx = FreeSwitchPbx(settings_for(1))
+    rec = Recorder(pbx)
+    try:
+        pbx._register("fs-custbye", "fs-custbye-job", _Live(connection=0, amd=False))
+        for frame in _capture_frames("agent_leg_hangs_up"):
+            await pbx._on_item(frame, 1.0)
+        await asyncio.sleep(0)
+        ended = [e for e in rec.events if isinstance(e, AgentLegEnded)]
+        assert [(e.attempt_id, e.agent_id, e.cause, e.detail) for e in ended] == [
+            ("agent-1001-bye1", "1001", 16, "hung up (NORMAL_CLEARING)"),
+            ("agent-1001-bye2", "1001", 16, "hung up (NORMAL_CLEARING)"),
+        ]
+        # the customer left alone in agent_1001 is no agent leg, and the seat is empty
+        assert pbx.agent_legs("1001") == frozenset()
+        assert [e.attempt_id for e in rec.events if isinstance(e, Connected)] == ["fs-custbye"]
+    finally:
+        await rec.close()
+        for task in list(pbx._tasks):
+            task.cancel()
+
+
+def test_the_show_channels_answer_of_a_restarted_switch_lists_no_channel() -> None:
+    capture = load_freeswitch("restart_with_calls_after")
+    frames = _capture_frames("restart_with_calls_after")
+    replies = [f.reply_text for f in frames if f.content_type == "api/response"]
+    assert any(s.startswith("api show channels as json") for _, s in capture.sent)
+    assert parse_show_channels(replies[0]) == {}  # {"row_count": 0}: no "rows" key at all
