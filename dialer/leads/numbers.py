@@ -450,8 +450,8 @@ def normalize_number(raw: str, region: str) -> Normalized | None:
         if fast is not None and fast is not NOT_VALID:
             return fast
         # Not valid written "+CC...": the spelling as given may still be (a national prefix kept).
-    elif _ALLOWED.fullmatch(raw) is None:
-        return None  # a letter, an extension, a suffix: see number_problem
+    elif not _ends_as_a_number(raw):
+        return None  # a letter, an extension, a suffix after the digits: see number_problem
     try:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException:
@@ -468,9 +468,22 @@ def normalize_many(raws: list[str], region: str) -> list[Normalized | None]:
 # Numbers as people write them: what a number may hold, and why one is refused.
 
 # Besides digits, a number may hold a leading '+', spaces and the usual separators.  Anything
-# else (a letter, '#', '*', ';ext=') is refused: phonenumbers would drop a trailing suffix
-# ("0612000007x") or keep an extension ("... ext 5") that a dialer cannot dial, silently.
+# else (a letter, '#', '*', ';ext=') after its first digit is refused: phonenumbers would drop a
+# trailing suffix ("0612000007x") or keep an extension ("... ext 5") that a dialer cannot dial,
+# silently.  Text before the number ("Tel. 06...", a spreadsheet's leading apostrophe) loses no digit
+# and is left to phonenumbers, as before.
 _ALLOWED = re.compile(r"[\d\s+().\-/]*")
+_NUMBER_START = re.compile(r"[\d+]")
+
+
+def _number_start(raw: str) -> int:
+    found = _NUMBER_START.search(raw)
+    return found.start() if found is not None else len(raw)
+
+
+def _ends_as_a_number(raw: str) -> bool:
+    """True unless something that is not part of a number follows the number's first digit."""
+    return _ALLOWED.fullmatch(raw, _number_start(raw)) is not None
 _SUFFIX = re.compile(r"(?i)[\s,;]*(?:e?xt\.?|extension|poste|p|x|#|;ext=)?[\s.:=#]*\d*\s*$")
 
 
@@ -481,10 +494,12 @@ def has_only_number_characters(raw: str) -> bool:
 def number_problem(raw: str, region: str) -> str:
     """Why ``normalize_number`` refused ``raw``, in the operator's words, the number masked."""
     text = raw.strip()
-    shown = mask_number(text)
-    if not has_only_number_characters(text):
-        start = next(i for i, c in enumerate(text) if not _ALLOWED.fullmatch(c))
-        head, tail = text[:start].strip(), text[start:]
+    # Too few digits to call anyone: shown as written, the operator recognises it.
+    shown = mask_number(text) if sum(c.isdigit() for c in text) >= 6 else text
+    if not _ends_as_a_number(text):
+        first = _number_start(text)
+        start = next(i for i in range(first, len(text)) if not _ALLOWED.fullmatch(text[i]))
+        head, tail = text[first:start].strip(), text[start:]
         if _SUFFIX.fullmatch(tail) and sum(c.isdigit() for c in head) >= 6:
             return (
                 f"{mask_number(head)!r} is followed by {tail.strip()!r}, an extension or suffix that "

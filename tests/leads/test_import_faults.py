@@ -336,3 +336,15 @@ async def test_killed_import_is_repaired_when_the_daemon_starts(
         )
     finally:
         await runtime.close()
+
+
+@pytest.mark.parametrize("raw", ["'0612345678", "Tel. 06 12 34 56 78", "tél : +33 6 12 34 56 78"])
+def test_text_before_a_number_loses_no_digit_and_is_still_accepted(raw: str) -> None:
+    assert normalize_number(raw, "FR") == ("+33612345678", ("Europe/Paris",))
+
+
+def test_values_too_short_to_be_a_number_are_shown_as_written() -> None:
+    from dialer.leads.numbers import number_problem
+
+    assert number_problem("n/a", "FR") == "'n/a' is not a valid number for FR"
+    assert number_problem("0612 34 56 7", "FR") == "'**** ** 56 7' is not a valid number for FR"
