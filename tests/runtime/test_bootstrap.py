@@ -201,6 +201,7 @@ async def test_redis_dying_mid_run_neither_fails_a_committed_disposition_nor_str
         await runtime.engine.dispose("a1", attempt, "do_not_call")  # does not raise
         assert runtime.agents.state_of("a1") is AgentState.READY
         assert runtime.engine.errors == {} or "dispose" not in str(runtime.engine.errors)
+        await runtime.relay.deliver_pending()  # the node's relay carries it from the outbox to the gate
         listed = await runtime.gate.dnc.check(lead.number)
         assert [h.source for h in listed] == ["agent"]  # the database has it
         plan = plan_of(await runtime.db.campaigns.get(campaign.id))
