@@ -5,7 +5,9 @@ PBX's confirmation that the customer joined the agent's bridge (``Connected``: A
 ``ConfbridgeJoin``), both stamped by the adapter when the AMI message arrives.  It is measured in
 real time: the simulator's ``time_scale`` only shortens ringing, talk and wrap-up, the answer path
 itself (FastAGI session, GET VARIABLE, the decision, SET VARIABLE, EXEC ConfBridge, the AMI events
-back) has no simulated wait in it.  Three runs on the same calls (same seeded ring and talk times):
+back) has no simulated wait in it.  The simulator runs in the same process and event loop as the
+dialer, so both share one core.  Three runs on the same calls (same seeded ring and talk times);
+bare and dialer alternate in rounds (``--rounds``) so that the machine's load changes hit both alike:
 
 - bare (baseline): the same simulator and AsteriskPbx, whose FastAGI ``answered`` handler asks a
   router that returns ``ConnectToAgent`` at once for an agent popped from a free list (no engine,
@@ -20,7 +22,7 @@ back) has no simulated wait in it.  Three runs on the same calls (same seeded ri
   agents still RESERVED / ON_CALL for calls the PBX no longer has, when the dialing stopped and at
   the end (after the engine's drain).
 
-Every callee is a person who answers after 0.5 - 1.5 PBX seconds and hangs up 1.5 - 3 PBX seconds
+Every callee is a person who answers after 0.5 - 1.5 PBX seconds and hangs up 4 - 8 PBX seconds
 later; agents (20 by default, logged in through ``pbx.login_agent`` into their bridges) dispose at
 once. Targets: p99 < 200 ms and p99 < 2 x the bare p99, in the dialer run and the stalled run; every
 call exactly one outcome; no agent left RESERVED or ON_CALL for a call that is gone at the end.
@@ -91,7 +93,7 @@ class PersonsAnswer:
 
     seed: int = 1
     ring: tuple[float, float] = (0.5, 1.5)
-    talk: tuple[float, float] = (1.5, 3.0)
+    talk: tuple[float, float] = (4.0, 8.0)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
@@ -195,6 +197,7 @@ class RunResult:
     seconds: float
     errors: dict[str, int] = field(default_factory=dict)
     extra: dict[str, float] = field(default_factory=dict)
+    engine_delays_ms: list[float] = field(default_factory=list)  # engine.connect_delays, sorted
 
     @property
     def calls(self) -> int:
@@ -202,6 +205,21 @@ class RunResult:
 
     def p(self, q: float) -> float:
         return percentile(self.delays_ms, q)
+
+    def merge(self, other: RunResult) -> RunResult:
+        """Two rounds of the same mode as one run (delays pooled, counts added, worst stale kept)."""
+        return RunResult(
+            mode=self.mode,
+            attempts=self.attempts + other.attempts,
+            delays_ms=sorted(self.delays_ms + other.delays_ms),
+            one_outcome_each=self.one_outcome_each and other.one_outcome_each,
+            outcomes=dict(Counter(self.outcomes) + Counter(other.outcomes)),
+            agents_stuck=self.agents_stuck + other.agents_stuck,
+            seconds=self.seconds + other.seconds,
+            errors=dict(Counter(self.errors) + Counter(other.errors)),
+            extra={k: max(v, other.extra.get(k, v)) for k, v in self.extra.items()},
+            engine_delays_ms=sorted(self.engine_delays_ms + other.engine_delays_ms),
+        )
 
 
 def percentile(ordered: list[float], q: float) -> float:
@@ -354,15 +372,15 @@ class StalledGate(FakeGate):
         await super().record_outcome(lead, kind, at)
 
 
-def stale_agents(registry: AgentRegistry, engine: Engine, sim: AsteriskSimulator) -> int:
+def stale_agents(registry: AgentRegistry, engine: Engine, sim: AsteriskSimulator) -> set[str]:
     """Agents RESERVED or ON_CALL whose call the PBX no longer has."""
     live = live_customers(sim)
     held = {c.agent_id: a for a, c in engine.calls.items() if c.agent_id is not None}
-    return sum(
-        1
+    return {
+        view.agent_id
         for view in registry.view()
         if view.state in (AgentState.RESERVED, AgentState.ON_CALL) and held.get(view.agent_id) not in live
-    )
+    }
 
 
 async def run_dialer(
@@ -419,23 +437,31 @@ async def run_dialer(
         for agent in ids:
             registry.ready(agent)
         running = asyncio.create_task(engine.run(stop, drain_timeout_s=drain_timeout_s))
-        # Until every lead is dialed and every call it placed is over on the PBX.
+        # Until every lead has its outcome (or was refused) and no call of ours is up on the PBX.
         limit = time.monotonic() + 60.0 + calls * (1.0 + 3.0 * stall_s)
         stale_max = 0
+        stale_since: dict[str, float] = {}  # agent -> first seen held for a call the PBX no longer has
+        stale_longest = 0.0
         while time.monotonic() < limit and not running.done():
-            stale_max = max(stale_max, stale_agents(registry, engine, sim))
-            if not record.leads and len(tap.finals) >= len(record.attempts) and not live_customers(sim):
+            stale = stale_agents(registry, engine, sim)
+            stale_max = max(stale_max, len(stale))
+            now = time.monotonic()
+            stale_since = {a: stale_since.get(a, now) for a in stale}
+            stale_longest = max([stale_longest, *(now - t for t in stale_since.values())])
+            done = sum(engine.outcomes.values()) + len(record.released)
+            if done >= calls and not live_customers(sim):
                 break
             await asyncio.sleep(0.05)
         extra["agents_stale_max"] = stale_max
-        extra["agents_stale_at_stop"] = stale_agents(registry, engine, sim)
+        extra["agents_stale_longest_s"] = stale_longest
+        extra["agents_stale_at_stop"] = len(stale_agents(registry, engine, sim))
         stop.set()
         await running
         if disposing:
             await asyncio.wait(set(disposing), timeout=drain_timeout_s)
         if engine._recording:  # writes queued after answer decisions: let them land before counting
             await asyncio.wait(set(engine._recording), timeout=drain_timeout_s)
-        stuck = stale_agents(registry, engine, sim)
+        stuck = len(stale_agents(registry, engine, sim))
     finally:
         stop.set()
         await pbx.stop()
@@ -447,9 +473,6 @@ async def run_dialer(
         and all(record.attempts[a]["result"] is not None and closes[a] == 1 for a in attempts)
         and sum(engine.outcomes.values()) == len(attempts)
     )
-    engine_delays = sorted(d * 1000.0 for d in engine.connect_delays)
-    extra["engine_p50_ms"] = percentile(engine_delays, 0.5)
-    extra["engine_p99_ms"] = percentile(engine_delays, 0.99)
     extra["not_dialed"] = len(record.leads)
     return RunResult(
         mode="dialer" if stall_s <= 0 else "stalled_store",
@@ -461,6 +484,7 @@ async def run_dialer(
         seconds=time.monotonic() - started,
         errors=dict(engine.errors) | dict(registry.refused),
         extra=extra,
+        engine_delays_ms=sorted(d * 1000.0 for d in engine.connect_delays),
     )
 
 
@@ -496,9 +520,11 @@ def report(bare: RunResult, runs: list[RunResult], stall_s: float) -> bool:
         )
         print(
             f"  engine-side answer-to-agent (when the engine handled Connected): "
-            f"p50 {r.extra['engine_p50_ms']:.1f} ms, p99 {r.extra['engine_p99_ms']:.1f} ms; "
+            f"p50 {percentile(r.engine_delays_ms, 0.5):.1f} ms, "
+            f"p99 {percentile(r.engine_delays_ms, 0.99):.1f} ms; "
             f"agents RESERVED/ON_CALL for calls gone from the PBX: at most {r.extra['agents_stale_max']:.0f} "
-            f"during the run, {r.extra['agents_stale_at_stop']:.0f} when dialing stopped"
+            f"at once during the run (the longest {r.extra['agents_stale_longest_s']:.2f} s), "
+            f"{r.extra['agents_stale_at_stop']:.0f} when dialing stopped"
         )
         if r.errors:
             print(f"  engine errors / refused agent transitions: {r.errors}")
@@ -512,12 +538,13 @@ def report(bare: RunResult, runs: list[RunResult], stall_s: float) -> bool:
         line = (
             f"RESULT bench=answer_path mode={r.mode} calls={r.calls} p50_ms={r.p(0.5):.1f} "
             f"p99_ms={r.p(0.99):.1f} bare_p50_ms={bare_p50:.1f} bare_p99_ms={bare_p99:.1f} "
-            f"ratio_p99={ratio:.2f} engine_p99_ms={r.extra['engine_p99_ms']:.1f} "
+            f"ratio_p99={ratio:.2f} engine_p99_ms={percentile(r.engine_delays_ms, 0.99):.1f} "
             f"one_outcome={int(r.one_outcome_each)} agents_stuck={r.agents_stuck}"
         )
         if r.mode == "stalled_store":
             line += (
                 f" stall_s={stall_s:g} agents_stale_max={r.extra['agents_stale_max']:.0f}"
+                f" agents_stale_longest_s={r.extra['agents_stale_longest_s']:.1f}"
                 f" agents_stale_at_stop={r.extra['agents_stale_at_stop']:.0f}"
             )
         print(line)
@@ -526,10 +553,22 @@ def report(bare: RunResult, runs: list[RunResult], stall_s: float) -> bool:
 
 
 async def run_all(
-    calls: int, agents: int, time_scale: float, stall_s: float, stalled_calls: int
+    calls: int, agents: int, time_scale: float, stall_s: float, stalled_calls: int, rounds: int
 ) -> tuple[RunResult, list[RunResult]]:
-    bare = await run_bare(calls, agents, time_scale)
-    dialer = await run_dialer(calls, agents, time_scale)
+    """Bare and dialer in alternating rounds (the machine's load changes hit both alike), then stalled."""
+    bare: RunResult | None = None
+    dialer: RunResult | None = None
+    for r in range(rounds):
+        n = calls // rounds + (1 if r < calls % rounds else 0)
+        order = ("bare", "dialer") if r % 2 == 0 else ("dialer", "bare")
+        for mode in order:
+            if mode == "bare":
+                got = await run_bare(n, agents, time_scale, seed=r + 1)
+                bare = got if bare is None else bare.merge(got)
+            else:
+                got = await run_dialer(n, agents, time_scale, seed=r + 1)
+                dialer = got if dialer is None else dialer.merge(got)
+    assert bare is not None and dialer is not None
     stalled = await run_dialer(stalled_calls, agents, time_scale, stall_s=stall_s)
     return bare, [dialer, stalled]
 
@@ -544,15 +583,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--time-scale", type=float, default=10.0, help="PBX seconds per real second")
     ap.add_argument("--stall-s", type=float, default=3.0, help="stall of every write in the stalled run")
     ap.add_argument("--stalled-calls", type=int, default=None, help="calls in the stalled run (5; full 20)")
+    ap.add_argument("--rounds", type=int, default=None, help="alternating bare / dialer rounds (2; full 4)")
     args = ap.parse_args(argv)
     calls = args.calls or (200 if args.quick else 1000)
     stalled_calls = args.stalled_calls or (5 if args.quick else 20)
+    rounds = max(1, min(calls, args.rounds or (2 if args.quick else 4)))
     logging.basicConfig(level=logging.ERROR)
     print(
-        f"answer_path: {calls} calls, {args.agents} agents, simulator x{args.time_scale:g}; stalled run: "
+        f"answer_path: {calls} calls in {rounds} alternating bare / dialer rounds, {args.agents} agents, "
+        f"simulator x{args.time_scale:g}; stalled run: "
         f"{stalled_calls} calls, every write {args.stall_s:g} s; delays in real time"
     )
-    bare, runs = asyncio.run(run_all(calls, args.agents, args.time_scale, args.stall_s, stalled_calls))
+    bare, runs = asyncio.run(
+        run_all(calls, args.agents, args.time_scale, args.stall_s, stalled_calls, rounds)
+    )
     return 0 if report(bare, runs, args.stall_s) else 1
 
 

@@ -31,7 +31,12 @@ RESULT_KEYS = {
         "agents_stuck",
     },
 }
-RESULT_KEYS["stalled_store"] = RESULT_KEYS["dialer"] | {"stall_s", "agents_stale_max", "agents_stale_at_stop"}
+RESULT_KEYS["stalled_store"] = RESULT_KEYS["dialer"] | {
+    "stall_s",
+    "agents_stale_max",
+    "agents_stale_longest_s",
+    "agents_stale_at_stop",
+}
 
 
 async def test_bare_run_connects_every_call_once_and_hands_every_agent_back() -> None:
@@ -62,7 +67,18 @@ async def test_stalled_store_run_still_closes_every_call_and_frees_every_agent()
 
 def test_main_prints_a_result_line_per_run_with_every_key(capsys: pytest.CaptureFixture[str]) -> None:
     answer_path.main(
-        ["--calls", str(CALLS), "--agents", str(AGENTS), "--stall-s", "0.2", "--stalled-calls", "3"]
+        [
+            "--calls",
+            str(CALLS),
+            "--agents",
+            str(AGENTS),
+            "--stall-s",
+            "0.2",
+            "--stalled-calls",
+            "3",
+            "--rounds",
+            "2",
+        ]
     )  # the exit code depends on timings: not asserted
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("RESULT ")]
     modes: dict[str, dict[str, str]] = {}
