@@ -569,9 +569,12 @@ class FreeSwitchPbx:
         live = self._live.get(uuid)
         customer = live is not None and not live.agent_leg
         if action == "add-member":
-            if customer:
+            if customer or uuid in self._clearing:
                 return
-            if uuid in self._clearing:
+            current = self._current.get(agent)
+            if current is not None and uuid != current and uuid not in self._legs:
+                # a second phone in the room of an agent seated here: it would share the customer
+                self._spawn(self._clear_leg(uuid, agent), f"clear-leg-{uuid}")
                 return
             self._legs[uuid] = agent
             self._seats.setdefault(agent, set()).add(uuid)

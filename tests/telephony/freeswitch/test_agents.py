@@ -198,3 +198,25 @@ def test_the_show_channels_answer_of_a_restarted_switch_lists_no_channel() -> No
     replies = [f.reply_text for f in frames if f.content_type == "api/response"]
     assert any(s.startswith("api show channels as json") for _, s in capture.sent)
     assert parse_show_channels(replies[0]) == {}  # {"row_count": 0}: no "rows" key at all
+
+
+async def test_a_second_leg_joining_the_room_of_an_agent_seated_here_is_hung_up() -> None:
+    sim = await _sim()
+    pbx = lab_pbx(sim)
+    await pbx.start()
+    rec = Recorder(pbx)
+    try:
+        leg = await pbx.login_agent("1001", SOFTPHONE)
+        await _until(lambda: pbx.agent_legs("1001") == {leg})
+        # someone (an operator, a dialer that did not stop) calls another phone into agent_1001
+        sim.switch.originate("", "{origination_uuid=intruder}" + SOFTPHONE + " agent_1001 XML dialer")
+        await _until(lambda: sim.switch.find("intruder") is not None)
+        await _until(lambda: sim.switch.find("intruder") is None)  # hung up by the adapter
+        assert pbx.agent_legs("1001") == {leg}
+        assert pbx.stale_legs_cleared == 1
+        assert not rec.of(AgentLegEnded)  # the agent's own leg is untouched, nobody logged out
+        assert sim.switch.find(leg) is not None
+    finally:
+        await rec.close()
+        await pbx.stop()
+        await sim.stop()
