@@ -23,6 +23,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dialer import __version__
+from dialer.api.pages import pages_router
 from dialer.api.schemas import (
     AbandonmentOut,
     AgentOut,
@@ -30,6 +31,7 @@ from dialer.api.schemas import (
     CallInProgressOut,
     CallOut,
     CampaignOut,
+    CampaignSummaryOut,
     CustomerOut,
     DeskLoginIn,
     DispositionChoice,
@@ -275,6 +277,7 @@ def create_app(desk: Desk, accounts: Accounts, *, title: str = "dialer") -> Fast
             history=history,
             comments=[h for h in history if h.comments],
             dispositions=[DispositionChoice(code=c, label=label) for c, label in call.dispositions],
+            wrap_up_limit_s=call.wrap_up_limit_s,
         )
 
     @agent.post("/calls/{attempt_id}/disposition", response_model=DispositionOut)
@@ -326,6 +329,24 @@ def create_app(desk: Desk, accounts: Accounts, *, title: str = "dialer") -> Fast
                 seconds=round(c.seconds, 1),
             )
             for c in desk.calls()
+        ]
+
+    @supervisor.get("/campaigns", response_model=list[CampaignSummaryOut])
+    async def campaigns(who: Supervisor) -> list[CampaignSummaryOut]:
+        return [
+            CampaignSummaryOut(
+                id=c.id,
+                name=c.name,
+                status=c.status.value,
+                dialing=c.dialing,
+                pacing=c.pacing,
+                dial_level=c.dial_level,
+                lines=c.lines,
+                agents=c.agents,
+                outcomes=c.outcomes,
+                blocked=c.blocked,
+            )
+            for c in await desk.campaigns()
         ]
 
     def campaign_change(status: CampaignStatus) -> Callable[..., Awaitable[CampaignOut]]:
@@ -397,6 +418,7 @@ def create_app(desk: Desk, accounts: Accounts, *, title: str = "dialer") -> Fast
 
     for router in (public, agent, supervisor, admin):
         app.include_router(router)
+    app.include_router(pages_router())  # /agent and /supervisor
     return app
 
 

@@ -138,6 +138,9 @@ class CallOut(BaseModel):
     history: list[HistoryOut] = Field(description="every earlier disposition of this customer, newest first")
     comments: list[HistoryOut] = Field(description="the history entries that carry a comment")
     dispositions: list[DispositionChoice]
+    wrap_up_limit_s: float | None = Field(
+        None, description="seconds of wrap-up before the campaign's default disposition is written"
+    )
 
 
 class DispositionIn(Strict):
@@ -186,6 +189,19 @@ class CampaignOut(BaseModel):
     status: str
     settings: dict[str, Any]
     updated_at: datetime
+
+
+class CampaignSummaryOut(BaseModel):
+    id: int
+    name: str
+    status: str
+    dialing: bool = Field(description="this node dials it now")
+    pacing: str | None = Field(description="the pacer this node uses for it; None when it does not dial it")
+    dial_level: float | None = Field(description="calls in progress per agent taking its calls")
+    lines: int = Field(description="calls in progress")
+    agents: int = Field(description="agents taking its calls (logged in for it, not paused)")
+    outcomes: dict[str, int] = Field(description="calls ended since this node started dialing it, by outcome")
+    blocked: dict[str, int] = Field(description="leads the compliance gate refused, by rule")
 
 
 class AbandonmentOut(BaseModel):

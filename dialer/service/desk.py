@@ -90,6 +90,7 @@ class CurrentCall:
     customer: CustomerRecord | None
     history: list[HistoryEntry]  # every earlier disposition of this customer, newest first
     dispositions: list[tuple[str, str]]  # (code, label) the campaign enables
+    wrap_up_limit_s: float | None = None  # the campaign's default disposition is written after this
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +126,22 @@ class CallInProgress:
     agent_id: str | None
     number_masked: str
     seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignOverview:
+    """A campaign as the supervisor page shows it: its status and this node's live figures."""
+
+    id: int
+    name: str
+    status: CampaignStatus
+    dialing: bool  # this node dials it now (running and not paused here)
+    pacing: str | None  # the pacer this node uses for it (predictive, ratio, progressive...)
+    dial_level: float | None  # calls in progress per agent taking its calls; None without such agents
+    lines: int  # calls in progress
+    agents: int  # agents taking its calls (logged in for it, not paused)
+    outcomes: dict[str, int]  # calls ended on this node since it started dialing the campaign, by outcome
+    blocked: dict[str, int]  # leads the compliance gate refused, by rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,9 +322,11 @@ class Desk:
         phase = "talking" if self._agents.state_of(agent_id) is AgentState.ON_CALL else "wrap_up"
         lead: LeadRecord | None = None
         codes: Sequence[str] = ()
+        wrap_up_limit_s: float | None = None
         try:
             lead = await self.db.leads.get(int(call.lead_id))
-            codes = (await self.db.campaigns.get(int(call.campaign_id))).settings.dispositions
+            settings = (await self.db.campaigns.get(int(call.campaign_id))).settings
+            codes, wrap_up_limit_s = settings.dispositions, settings.wrap_up_limit_s
         except (store.NotFound, ValueError):
             log.warning("attempt %s: lead or campaign not in the record", call.attempt_id)
         customer = await self.db.customers.get(call.number)
@@ -324,6 +343,7 @@ class Desk:
             customer,
             history,
             enabled,
+            wrap_up_limit_s,
         )
 
     async def hangup(self, agent_id: str, attempt_id: str) -> None:
@@ -470,6 +490,38 @@ class Desk:
             )
             for attempt_id, active in list(self._engine.calls.items())
         ]
+
+    async def campaigns(self) -> list[CampaignOverview]:
+        """Every campaign in the record, with this node's live figures for those it dials."""
+        out: list[CampaignOverview] = []
+        for record in await self.db.campaigns.list():
+            run = self._engine.campaigns.get(str(record.id))
+            if run is None:
+                off = CampaignOverview(record.id, record.name, record.status, False, None, None, 0, 0, {}, {})
+                out.append(off)
+                continue
+            cid = run.plan.campaign_id
+            lines = sum(1 for c in list(self._engine.calls.values()) if c.plan.campaign_id == cid)
+            off_states = (AgentState.PAUSED, AgentState.LOGGED_OUT)
+            taking = sum(1 for v in self._agents.view(cid) if v.state not in off_states)
+            kind = type(run.pacer).__name__.removesuffix("Pacer").lower() or None
+            outcomes = {k: n for k, n in sorted(run.counts.items()) if not k.startswith("blocked:")}
+            blocked = {k[8:]: n for k, n in sorted(run.counts.items()) if k.startswith("blocked:")}
+            out.append(
+                CampaignOverview(
+                    record.id,
+                    record.name,
+                    record.status,
+                    not run.paused,
+                    kind,
+                    round(lines / taking, 2) if taking else None,
+                    lines,
+                    taking,
+                    outcomes,
+                    blocked,
+                )
+            )
+        return out
 
     async def set_campaign_status(
         self, campaign_id: int, status: CampaignStatus, actor: str

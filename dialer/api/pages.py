@@ -1,0 +1,63 @@
+"""The agent screen and the supervisor page: plain HTML, CSS and a little JavaScript served by the daemon.
+
+    app.include_router(pages_router())
+
+``/agent`` and ``/supervisor`` are static pages that sign in through
+``POST /api/login`` and then use the API like any other client (the token is
+kept in the tab's sessionStorage).  Only the files shipped in
+``dialer/api/static`` are served, by name: nothing is read from a path the
+request chose.  No build step, no CDN.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse, RedirectResponse, Response
+
+from dialer.service import NotFound
+
+STATIC = Path(__file__).resolve().parent / "static"
+_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
+# Pages change with the daemon's version: the browser asks again rather than run an old script.
+_HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+
+
+def _shipped() -> dict[str, Path]:
+    return {p.name: p for p in STATIC.iterdir() if p.is_file() and p.suffix in _TYPES}
+
+
+def pages_router() -> APIRouter:
+    """Routes for the pages and their files; left out of the OpenAPI description (they are not API)."""
+    router = APIRouter(include_in_schema=False)
+    files = _shipped()
+
+    def serve(name: str) -> Response:
+        path = files.get(name)
+        if path is None:
+            raise NotFound(f"no file {name[:80]!r}: the pages are /agent and /supervisor")
+        return FileResponse(path, media_type=_TYPES[path.suffix], headers=_HEADERS)
+
+    @router.get("/")
+    async def home() -> Response:
+        return RedirectResponse("/agent", status_code=307)
+
+    @router.get("/agent")
+    async def agent_screen() -> Response:
+        return serve("agent.html")
+
+    @router.get("/supervisor")
+    async def supervisor_page() -> Response:
+        return serve("supervisor.html")
+
+    @router.get("/static/{name}")
+    async def static_file(name: str) -> Response:
+        return serve(name)
+
+    return router

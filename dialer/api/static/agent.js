@@ -1,0 +1,215 @@
+// The agent screen: the desk's state every second, the call on the desk, one-click qualification.
+"use strict";
+
+(() => {
+  const { api, attempt, $, el, duration, when, words } = Dialer;
+  const POLL_MS = 1000;
+  const STATE_TEXT = {
+    logged_out: "Not dialing",
+    paused: "Paused",
+    ready: "Ready",
+    reserved: "Call coming",
+    on_call: "On call",
+    wrap_up: "Wrap-up",
+  };
+
+  let desk = null; // the last GET /api/me desk
+  let seenAt = 0; // when it was read (performance.now)
+  let call = null; // the last GET /api/me/call
+  let lastDone = ""; // what the agent qualified last, shown while waiting
+
+  const since = () => (desk ? desk.seconds_in_state + (performance.now() - seenAt) / 1000 : 0);
+
+  async function refresh() {
+    const me = await api("GET", "/api/me");
+    desk = me.desk;
+    seenAt = performance.now();
+    const phase = desk.state === "on_call" ? "talking" : desk.state === "wrap_up" ? "wrap_up" : null;
+    if (!desk.attempt_id || !phase) {
+      call = null;
+    } else if (!call || call.attempt_id !== desk.attempt_id || call.phase !== phase) {
+      try {
+        const fresh = await api("GET", "/api/me/call");
+        if (!call || call.attempt_id !== fresh.attempt_id) newCall(fresh);
+        call = fresh;
+      } catch (e) {
+        if (!(e instanceof Dialer.ApiError && e.status === 404)) throw e;
+        call = null;
+      }
+    }
+    render();
+  }
+
+  function render() {
+    const state = desk ? desk.state : "logged_out";
+    const stateBox = $("state");
+    stateBox.textContent = STATE_TEXT[state] || words(state);
+    stateBox.dataset.state = state;
+    $("pause-note").textContent =
+      state === "paused" && desk.pause_reason
+        ? "Reason: " + words(desk.pause_reason)
+        : desk && desk.pause_after_call
+          ? "Pause (" + words(desk.pause_after_call) + ") after this call"
+          : "";
+    $("start").hidden = state !== "logged_out";
+    $("ready").hidden = state !== "paused";
+    const pausable = ["ready", "paused", "wrap_up"].includes(state);
+    $("pause").disabled = !pausable;
+    $("reason").disabled = !pausable;
+    $("stop").hidden = !["ready", "paused"].includes(state);
+    $("idle").hidden = !!call;
+    $("call").hidden = !call;
+    $("idle-text").textContent =
+      state === "logged_out"
+        ? "Press “Start dialing”, then “Ready”: calls come to this screen."
+        : state === "paused"
+          ? (lastDone ? lastDone + " · " : "") + "Paused: press “Ready” to take calls."
+          : (lastDone ? lastDone + " · " : "") + "Waiting for a call…";
+    if (call) {
+      const talking = call.phase === "talking";
+      $("phase").textContent = talking ? "Talking" : "Wrap-up";
+      $("phase").dataset.phase = call.phase;
+      $("hangup").hidden = !talking;
+      $("qualify-hint").textContent = talking ? "(after the hang-up)" : "one click";
+      for (const b of $("codes").querySelectorAll("button")) b.disabled = talking;
+    }
+    tick();
+  }
+
+  function tick() {
+    $("since").textContent = duration(since());
+    if (!call) return;
+    if (call.phase === "talking") {
+      $("timer-label").textContent = "Talk time";
+      $("timer").textContent = duration(since());
+      $("timer").classList.remove("late");
+    } else if (call.wrap_up_limit_s) {
+      const left = call.wrap_up_limit_s - since();
+      $("timer-label").textContent = "Wrap-up time left";
+      $("timer").textContent = duration(left);
+      $("timer").classList.toggle("late", left < 15);
+    } else {
+      $("timer-label").textContent = "Wrap-up";
+      $("timer").textContent = duration(since());
+    }
+  }
+
+  function newCall(c) {
+    for (const id of ["callback-at", "appointment-at", "comments-input"]) $(id).value = "";
+    $("agent-only").checked = false;
+    $("campaign").textContent = c.campaign_name;
+    $("number").textContent = "Number " + c.number;
+
+    // Every earlier comment, by any agent, first: what the customer told us before.
+    const comments = $("comments");
+    comments.replaceChildren(
+      ...c.comments.map((h) =>
+        el(
+          "li",
+          {},
+          el("div", { class: "said", text: h.comments }),
+          el("div", {
+            class: "meta",
+            text: [when(h.at), h.agent_id ? "by " + h.agent_id : "", h.campaign, words(h.code)]
+              .filter(Boolean)
+              .join(" · "),
+          }),
+        ),
+      ),
+    );
+    if (!c.comments.length) comments.append(el("li", { class: "none", text: "No comment yet on this customer." }));
+
+    const fields = [];
+    const person = c.customer || c.lead || {};
+    const lead = c.lead || {};
+    const name = [person.first_name || lead.first_name, person.last_name || lead.last_name].filter(Boolean);
+    if (name.length) fields.push(["Name", name.join(" ")]);
+    if (person.email || lead.email) fields.push(["Email", person.email || lead.email]);
+    for (const [k, v] of Object.entries((c.customer && c.customer.identity) || {})) {
+      if (!["first_name", "last_name", "email"].includes(k)) fields.push([words(k), String(v)]);
+    }
+    for (const [k, v] of Object.entries(lead.extra || {})) fields.push([words(k), String(v)]);
+    if (lead.external_id) fields.push(["Reference", lead.external_id]);
+    if (c.lead) fields.push(["Attempts", String(lead.attempts)]);
+    $("customer").replaceChildren(
+      ...fields.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]),
+    );
+
+    $("history").replaceChildren(
+      ...c.history.map((h) =>
+        el("li", {
+          text: [when(h.at), h.campaign, words(h.code), h.result || ""].filter(Boolean).join(" · "),
+        }),
+      ),
+    );
+    if (!c.history.length) $("history").append(el("li", { class: "none", text: "First call to this customer." }));
+
+    $("codes").replaceChildren(
+      ...c.dispositions.map((d) =>
+        el("button", { type: "button", class: "code", "data-code": d.code, text: d.label, onclick: () => qualify(d) }),
+      ),
+    );
+  }
+
+  function isoOf(id) {
+    const v = $(id).value;
+    return v ? new Date(v).toISOString() : undefined;
+  }
+
+  function qualify(d) {
+    if (!call) return;
+    const id = call.attempt_id;
+    const body = { code: d.code };
+    const callbackAt = isoOf("callback-at");
+    const appointmentAt = isoOf("appointment-at");
+    const comments = $("comments-input").value.trim();
+    if (callbackAt) {
+      body.callback_at = callbackAt;
+      body.callback_agent_only = $("agent-only").checked;
+    }
+    if (appointmentAt) body.appointment_at = appointmentAt;
+    if (comments) body.comments = comments;
+    for (const b of $("codes").querySelectorAll("button")) b.disabled = true;
+    attempt(async () => {
+      try {
+        await api("POST", `/api/calls/${encodeURIComponent(id)}/disposition`, body);
+        lastDone = "Last call qualified: " + d.label;
+        call = null;
+      } finally {
+        await refresh();
+      }
+    });
+  }
+
+  const act = (fn) => () => attempt(async () => {
+    await fn();
+    await refresh();
+  });
+
+  $("start").addEventListener("click", act(() => api("POST", "/api/me/login", {})));
+  $("ready").addEventListener("click", act(() => api("POST", "/api/me/ready")));
+  $("pause").addEventListener("click", act(() => api("POST", "/api/me/pause", { reason: $("reason").value })));
+  $("stop").addEventListener("click", act(() => api("POST", "/api/me/logout")));
+  $("hangup").addEventListener(
+    "click",
+    act(() => (call ? api("POST", `/api/calls/${encodeURIComponent(call.attempt_id)}/hangup`) : null)),
+  );
+
+  async function loop() {
+    await attempt(refresh, false);
+    setTimeout(loop, POLL_MS);
+  }
+
+  Dialer.signIn(
+    () => {
+      $("desk").hidden = false;
+      setInterval(tick, 250);
+      loop();
+    },
+    async () => {
+      if (desk && desk.state !== "logged_out") {
+        throw new Dialer.ApiError(409, "Stop dialing first (finish and qualify your call), then sign out.");
+      }
+    },
+  );
+})();
