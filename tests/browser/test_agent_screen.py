@@ -17,9 +17,9 @@ from tests.browser.conftest import Served, screenshot
 NUMBER = "+33612345678"
 
 
-async def _add_lead(stack: Stack, campaign_id: int, first_name: str) -> None:
+async def _add_lead(stack: Stack, campaign_id: int, first_name: str, number: str = NUMBER) -> None:
     list_id = await stack.db.leads.create_list(campaign_id, "test", "test.csv", "FR", now=T0)
-    lead = NewLead(phone=NUMBER, timezones=("Europe/Paris",), first_name=first_name)  # type: ignore[call-arg]
+    lead = NewLead(phone=number, timezones=("Europe/Paris",), first_name=first_name)  # type: ignore[call-arg]
     await stack.db.leads.add(campaign_id, list_id, [lead], now=T0)
 
 
@@ -39,6 +39,16 @@ async def _comment_from_another_agent(stack: Stack) -> None:
         comments="prefers calls after 6 pm",
         identity={"first_name": "Jeanne"},
     )
+
+
+async def _call_reaches_agent1(stack: Stack) -> str:
+    """The dialer places a call, the customer answers, the PBX connects them to agent1."""
+    assert await stack.engine.tick() == 1
+    attempt_id = stack.pbx.originates[-1].attempt_id
+    decision = await stack.engine.on_answered(AnsweredCall(attempt_id, time.time()))
+    assert decision == ConnectToAgent("agent1")
+    await stack.engine.handle(Connected(attempt_id, time.time(), "agent1"))
+    return attempt_id
 
 
 async def _sign_in(page: Page, url: str, user: str) -> None:
@@ -71,12 +81,7 @@ async def test_an_agent_takes_a_call_sees_earlier_comments_and_qualifies_it_in_o
     await page.get_by_role("button", name="Ready", exact=True).click()
     await expect(state).to_have_text("Ready")
 
-    # The dialer places a call, the customer answers, the PBX connects them to agent1.
-    assert await stack.engine.tick() == 1
-    attempt_id = stack.pbx.originates[-1].attempt_id
-    decision = await stack.engine.on_answered(AnsweredCall(attempt_id, time.time()))
-    assert decision == ConnectToAgent("agent1")
-    await stack.engine.handle(Connected(attempt_id, time.time(), "agent1"))
+    attempt_id = await _call_reaches_agent1(stack)
 
     await expect(state).to_have_text("On call")
     await expect(page.locator("#phase")).to_have_text("Talking")
@@ -109,6 +114,16 @@ async def test_an_agent_takes_a_call_sees_earlier_comments_and_qualifies_it_in_o
             await s.execute(select(DispositionRecord).where(DispositionRecord.attempt_id == attempt_id))
         ).scalar_one()
     assert (row.code, row.agent_id, row.comments) == ("sale", "agent1", "wants the offer by email")
+
+    # The next call is left unqualified until the wrap-up limit writes the default: the screen says so.
+    await _add_lead(stack, stack.campaign_id, "Paul", "+33698765432")
+    second = await _call_reaches_agent1(stack)
+    await expect(page.locator("#comments")).to_contain_text("No comment yet")
+    await stack.engine.handle(HungUp(second, time.time(), cause=16))
+    await expect(page.locator("#phase")).to_have_text("Wrap-up")
+    assert await stack.engine.flush_wrap_ups() == 1
+    await expect(page.locator("#idle-text")).to_contain_text("wrap-up time ran out")
+    await expect(state).to_have_text("Ready")
 
     # Paused with a reason, then out of dialing.
     await page.get_by_label("Pause reason").select_option("lunch")

@@ -24,6 +24,7 @@
     const me = await api("GET", "/api/me");
     desk = me.desk;
     seenAt = performance.now();
+    const before = call;
     const phase = desk.state === "on_call" ? "talking" : desk.state === "wrap_up" ? "wrap_up" : null;
     if (!desk.attempt_id || !phase) {
       call = null;
@@ -36,6 +37,13 @@
         if (!(e instanceof Dialer.ApiError && e.status === 404)) throw e;
         call = null;
       }
+    }
+    if (before && !call) {
+      // Gone without the agent's click: the wrap-up limit qualified it, or it never reached wrap-up.
+      lastDone =
+        before.phase === "wrap_up"
+          ? "The wrap-up time ran out: the call got the campaign's default qualification"
+          : "The call ended without a wrap-up (an answering machine, or the line dropped)";
     }
     render();
   }
