@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import re
 import signal
 import socket
 import sys
@@ -112,6 +113,28 @@ async def start_node(config: Path, campaign_id: int, log: Path) -> asyncio.subpr
     )
 
 
+NODE_DIALING = re.compile(r"node \S+ dialing \d+ campaign")
+
+
+async def dialing(node: asyncio.subprocess.Process, log: Path, timeout_s: float = 60.0) -> None:
+    """Wait until this node says it dials: the kills then fall among calls, not among imports."""
+
+    def text() -> str:
+        return log.read_text(errors="replace") if log.exists() else ""
+
+    def started() -> int:
+        return len(NODE_DIALING.findall(text()))
+
+    seen = started()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while loop.time() < deadline and node.returncode is None:
+        if started() > seen:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the node never started dialing:\n{text()[-3000:]}")
+
+
 @pytest.mark.slow
 async def test_sigkill_at_random_points_loses_no_attempt_and_sends_no_originate_twice(database_url, tmp_path):
     campaign_id, profiles = await prepare(database_url, tmp_path, leads=60)
@@ -133,10 +156,12 @@ async def test_sigkill_at_random_points_loses_no_attempt_and_sends_no_originate_
     try:
         for _ in range(4):
             node = await start_node(config, campaign_id, log)
+            await dialing(node, log)
             await asyncio.sleep(rng.uniform(1.5, 4.0))
             node.kill()  # SIGKILL: no cleanup at all
             await node.wait()
         node = await start_node(config, campaign_id, log)
+        await dialing(node, log)
         await asyncio.sleep(6.0)
         assert node.returncode is None, f"the node stopped by itself:\n{log.read_text()[-4000:]}"
         node.send_signal(signal.SIGTERM)
