@@ -92,6 +92,8 @@ tick_s = 0.1
 profiles_file = "{profiles}"
 [shutdown]
 drain_timeout_s = 30.0
+[api]
+port = {free_port()}
 """
     )
     return config
