@@ -216,6 +216,7 @@ _FREESWITCH_KEYS: dict[str, type] = {
     "agent_caller_id_number": str,
     "agent_caller_id_name": str,
     "message_extension": str,
+    "abandon_extension": str,
 }
 
 

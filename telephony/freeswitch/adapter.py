@@ -135,6 +135,9 @@ class FreeSwitchSettings:
     agent_caller_id_number: str = "0000"
     agent_caller_id_name: str = "Dialer"
     message_extension: str = "wav"  # playback file = <message>.<ext> unless it has one
+    # A call already in an agent's conference is moved here to hear a message (it plays
+    # ${dialer_abandon_message}, then hangs up: config/freeswitch/dialplan/dialer.xml).
+    abandon_extension: str = "dialer_abandon"
 
     def __post_init__(self) -> None:
         problems = []
@@ -148,7 +151,13 @@ class FreeSwitchSettings:
             problems.append("amd_window_s must be >= 0")
         if self.park_timeout_s < 0:
             problems.append("park_timeout_s must be >= 0")
-        for name in ("context", "answer_extension", "amd_extension", "agent_extension_prefix"):
+        for name in (
+            "context",
+            "answer_extension",
+            "amd_extension",
+            "agent_extension_prefix",
+            "abandon_extension",
+        ):
             if not re.fullmatch(r"[A-Za-z0-9_]+", getattr(self, name)):
                 problems.append(f"{name} {getattr(self, name)!r} must be letters, digits or _")
         if self.amd_variable is not None and not re.fullmatch(r"[A-Za-z0-9_]+", self.amd_variable):
@@ -405,20 +414,30 @@ class FreeSwitchPbx:
         sendmsg is what FreeSWITCH's own ESL clients use to drive a parked
         channel; the parked session picks the messages up and runs them one
         after the other, so the hang-up waits for the end of the message.  A
-        customer already in an agent's conference is not parked: the message
-        would wait for the conference to end, so such a call is hung up.
+        customer already in an agent's conference is not parked (a message
+        sent there would wait for the conference to end): it is moved out to
+        the ``abandon_extension`` with the message in ``dialer_abandon_message``
+        (the voicemail that beeped after the connect gets the machine message).
         """
         attempt = _ident("attempt id", attempt_id)
         if not re.fullmatch(r"[\w./-]+", message) or ".." in message:
             raise PbxError(f"message {message!r} must be a sound file name (letters, digits, '/', '.', '-')")
-        live = self._live.get(attempt)
-        if live is not None and (live.connected_to is not None or live.connecting_to is not None):
-            log.info("attempt %s is in an agent's conference: hung up instead of the message", attempt)
-            await self.hangup(attempt)
-            return
         path = (
             message if "." in message.rsplit("/", 1)[-1] else f"{message}.{self.settings.message_extension}"
         )
+        live = self._live.get(attempt)
+        if live is not None and (live.connected_to is not None or live.connecting_to is not None):
+            s = self.settings
+            for command in (
+                f"uuid_setvar {attempt} dialer_abandon_message {path}",
+                f"uuid_transfer {attempt} {s.abandon_extension} XML {s.context}",
+            ):
+                reply = await self.client.api(command)
+                if not reply.startswith("+OK"):
+                    raise PbxError(
+                        f"FreeSWITCH refused {command.split()[0]} for attempt {attempt}: {reply.strip()}"
+                    )
+            return
         await self.client.sendmsg_execute(attempt, "playback", path, event_lock=True)
         await self.client.sendmsg_execute(attempt, "hangup", "NORMAL_CLEARING", event_lock=True)
 

@@ -178,6 +178,7 @@ class Channel:
     member_id: int = 0
     role: str = ""  # agent (originated into the conference) or cust (transferred in)
     pending_transfer: str = ""
+    channel_vars: dict[str, str] = field(default_factory=dict)  # set with uuid_setvar
     background: bool = True  # bgapi: the outcome is a BACKGROUND_JOB; api: the reply waits for it
     arg: str = ""
     result: asyncio.Future[str] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
@@ -231,6 +232,7 @@ class Switch:
         self.core_uuid = str(uuidlib.UUID(int=self.rng.getrandbits(128), version=4))
         self.channels: dict[str, Channel] = {}
         self.conferences: dict[str, Conference] = {}
+        self._settling: set[asyncio.Task[None]] = set()
         self.sequence = 1000 + self.rng.randrange(500)
         self.session_counter = 0
         self.member_counter = 0
@@ -612,6 +614,9 @@ class Switch:
 
     def _transfer(self, ch: Channel, destination: str) -> None:
         extension = destination.split()[0] if destination.split() else ""
+        if extension == "dialer_abandon":
+            self._to_message(ch)
+            return
         if not _AGENT_EXTENSION.match(extension) or ch.conference is not None:
             return
         # avmd started in the answer extension keeps listening in the conference (beep_after_connect)
@@ -686,6 +691,45 @@ class Switch:
         self.emit("cust.kick_member", member, self._member_values(conference, member))
         member.commands.put_nowait(("kick", ""))
         return f"+OK kicked {member_id}\n"
+
+    def _to_message(self, ch: Channel) -> None:
+        """``dialer_abandon`` of the shipped dialplan: playback ${dialer_abandon_message}, hangup.
+        Not in the recordings: a member moved out leaves its conference as a kicked one does."""
+        ch.timers.pop("beep", None)
+        ch.timers.pop("start_talking", None)
+        ch.timers.pop("stop_talking", None)
+        ch.avmd_running = False
+        conference = ch.conference
+        if conference is not None:
+            self._leave(ch, conference)
+            ch.conference = None
+            ch.role = ""
+            ch.family = "cust"
+            task = asyncio.get_running_loop().create_task(self._settle(conference))
+            self._settling.add(task)
+            task.add_done_callback(self._settling.discard)
+        ch.application = "playback"
+        ch.playing = ch.channel_vars.get("dialer_abandon_message", "")
+        ch.timers["playback_done"] = self._now_s() + PLAYBACK_S
+        ch.deferred.append(("app", "hangup NORMAL_CLEARING"))
+
+    def _leave(self, ch: Channel, conference: Conference) -> None:
+        if conference.floor is ch:
+            conference.floor = None
+            values = self._member_values(conference, None, old_id="none", new_id="none")
+            self.emit("conf.floor_none", None, values)
+        conference.members.remove(ch)
+        self.emit("kicked.del_member", ch, self._member_values(conference, ch))
+        self.emit("kicked.exec_conference", ch, {"app_uuid": self._uuid()})
+
+    async def _settle(self, conference: Conference) -> None:
+        await self.sleep(CONFERENCE_SETTLE)
+        if conference.members:
+            if conference.floor is None:
+                self._floor_change(conference, conference.members[0])
+        elif self.conferences.get(conference.name) is conference:
+            del self.conferences[conference.name]
+            self.emit("conf.destroy", None, self._member_values(conference, None))
 
     async def _kicked(self, ch: Channel) -> None:
         """A kicked customer leaves the conference; nothing follows conference in its extension,

@@ -465,6 +465,15 @@ class FreeSwitchSimulator:
                 ch.pending_transfer = destination.strip()
                 return "+OK\n"
             return _queue(ch, ("transfer", destination.strip()))
+        if command == "uuid_setvar":
+            words = arg.split(None, 2)
+            ch = switch.find(words[0]) if words else None
+            if ch is None:
+                return "-ERR No such channel!\n"
+            if len(words) < 2:
+                return "-USAGE: <uuid> <var> [value]\n"
+            ch.channel_vars[words[1]] = words[2] if len(words) > 2 else ""
+            return "+OK\n"
         if command == "conference":
             words = arg.split()
             if len(words) == 3 and words[1] == "kick":

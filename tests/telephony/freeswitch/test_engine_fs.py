@@ -167,3 +167,21 @@ async def test_a_restart_with_calls_in_every_state_gives_each_attempt_one_outcom
     assert r.sim.originates_received == originated  # nothing dialed again after the restart
     assert r.agents.state_of("1001") not in (AgentState.RESERVED, AgentState.ON_CALL)
     assert r.engine.calls == {}
+
+
+async def test_a_voicemail_heard_after_the_connect_gets_the_machine_message(rig) -> None:  # type: ignore[no-untyped-def]
+    campaign = plan(amd_policy=AmdPolicy.LEAVE_MESSAGE, machine_message="dialer/machine")
+    r: Rig = await rig(["+33100009001"], campaign, amd_window_s=30.0 / SCALE)
+    assert await r.engine.tick() == 1
+    attempt = r.attempt_of("+33100009001")
+    await _until(lambda: r.agents.state_of("1001") is AgentState.ON_CALL)
+    # moved out of the agent's conference to the message extension, which plays it
+    playing = "dialer/machine.wav"
+    await _until(lambda: (ch := r.sim.switch.find(attempt)) is not None and ch.playing == playing)
+    assert r.agents.state_of("1001") is AgentState.READY
+    assert [m.uuid for m in r.sim.switch.conferences["agent_1001"].members] == [
+        next(iter(r.pbx.agent_legs("1001")))
+    ]
+    await _until(lambda: r.result("+33100009001") is not None)  # hung up after the message
+    result = r.result("+33100009001")
+    assert (result.outcome, result.amd_detail) == ("machine", "beep 1000 Hz")  # type: ignore[attr-defined]
