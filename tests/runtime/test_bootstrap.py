@@ -219,3 +219,45 @@ async def test_redis_dying_mid_run_neither_fails_a_committed_disposition_nor_str
     finally:
         await dead.aclose()
         await runtime.close()
+
+
+async def test_a_refusal_committed_by_a_node_that_dies_before_the_gate_hears_it_blocks_the_number(
+    db, database_url, tmp_path, redis_url, redis_namespace
+):
+    """The disposition and its outbox message are one commit; the next node's relay delivers it."""
+    from dialer.runtime.ports import DispositionDetails, Lead
+
+    campaign = await _campaign(db)
+    number = "+33612340042"
+    await _leads(db, campaign.id, [number])
+    profiles = tmp_path / "profiles.toml"
+    profiles.write_text(DEMO_PROFILE)
+
+    def settings(node: str) -> Settings:
+        return Settings(
+            database_url=database_url, node_id=node, redis_url=redis_url, redis_namespace=redis_namespace
+        )
+
+    first = await build_runtime(settings("n1"), pbx=FakePbx(), profile_files=(profiles,))
+    try:
+        now = datetime.now(UTC)
+        [lead] = await first.engine.record.claim_leads(str(campaign.id), 1, now)
+        attempt = await first.engine.record.open_attempt(lead, now)
+        await first.db.attempts.record_event(attempt, "connected", now, agent_id="a1")
+        await first.db.attempts.close_attempt(attempt, "connected", 16, "person", now)
+        # No relay task runs on this node: it is killed right after the disposition's commit.
+        await first.engine.record.dispose(attempt, "a1", "do_not_call", now, DispositionDetails())
+    finally:
+        await first.close()
+
+    second = await build_runtime(settings("n2"), pbx=FakePbx(), profile_files=(profiles,))
+    try:
+        plan = plan_of(await second.db.campaigns.get(campaign.id))
+        rules = rules_of((await second.db.campaigns.get(campaign.id)).settings)
+        second.gate_port.rules[str(campaign.id)] = rules
+        assert await second.relay.deliver_pending() == 1
+        assert await second.relay.deliver_pending() == 0  # delivered once, acknowledged
+        verdict = await second.gate_port.check(Lead("x", str(campaign.id), number), plan, datetime.now(UTC))
+        assert not verdict.allowed and verdict.rule == "dnc", verdict
+    finally:
+        await second.close()

@@ -422,3 +422,19 @@ async def test_a_stalled_store_and_gate_never_hold_the_answer_decision(stall_s):
     await engine.handle(Connected(first, time.time(), "1001"))
     assert loop.time() - started < 0.5 + 0.3  # the limit, not the stalled writes
     assert agents.state_of("1001") is AgentState.ON_CALL
+
+
+async def test_two_answers_racing_for_the_one_free_agent_never_share_it():
+    engine, pbx, record, gate, pacer, agents = build(leads=2, lines=2)
+    agents.login("1001", ["c1"])
+    agents.ready("1001")
+    await engine.tick()
+    first, second = (r.attempt_id for r in pbx.originates)
+    for attempt in (first, second):
+        await engine.handle(Answered(attempt, time.time()))
+    decisions = await asyncio.gather(
+        engine.on_answered(AnsweredCall(first, time.time())),
+        engine.on_answered(AnsweredCall(second, time.time())),
+    )
+    assert sorted(map(type, decisions), key=lambda t: t.__name__) == [ConnectToAgent, PlayMessageThenHangup]
+    assert agents.state_of("1001") is AgentState.RESERVED
