@@ -90,7 +90,7 @@ class EslClientSettings:
     connect_timeout_s: float = 5.0
     reconnect_initial_s: float = 0.5
     reconnect_max_s: float = 30.0
-    # With no frame for this long, ``api uptime`` must answer or the link is dropped.
+    # A link with no frame for this long is dead (``api uptime`` probes it from half of it on).
     liveness_interval_s: float = 10.0
 
 
@@ -367,13 +367,16 @@ class EslClient:
             log.warning("ESL frame of unknown type %r ignored", ctype)
 
     async def _liveness(self) -> None:
+        """A link silent for half the interval is probed with ``api uptime``, which must answer
+        within the other half: a dead link is found between one and 1.25 intervals after its
+        last frame (``ping_interval_s`` = 5: 5 to 6.25 s)."""
         interval = self.settings.liveness_interval_s
         while True:
-            await asyncio.sleep(interval / 2)
-            if time.monotonic() - self._last_frame_at < interval:
+            await asyncio.sleep(interval / 4)
+            if time.monotonic() - self._last_frame_at < interval / 2:
                 continue
             try:
-                await self._command(encode_api("uptime"), "api uptime (liveness)", interval)
+                await self._command(encode_api("uptime"), "api uptime (liveness)", interval / 2)
             except PbxError as exc:
                 log.error("FreeSWITCH liveness check failed: %s", exc)
                 return  # the timeout already reset the link

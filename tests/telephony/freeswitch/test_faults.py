@@ -344,3 +344,21 @@ async def test_simulator_restart_cuts_calls_with_system_shutdown_and_they_are_re
     finally:
         collector.cancel()
         await pbx.stop()
+
+
+async def test_a_dead_link_is_found_within_the_ping_interval_and_a_quarter(fake_esl: FakeEsl) -> None:
+    """[pbx.*] ping_interval_s = 5 must mean a dead link is known after about 5 s, not 10 to 15."""
+    interval = 0.4
+    pbx = await started(fake_esl, action_timeout_s=1.0, liveness_interval_s=interval)
+    loop = asyncio.get_running_loop()
+    try:
+        fake_esl.silent_prefixes = ["api uptime"]  # the switch hangs: nothing comes any more
+        silent_from = loop.time()
+        await _wait_for(lambda: fake_esl.connections >= 2, wait_s=5.0)
+        found_after = loop.time() - silent_from
+        # the last frame came at or before silent_from; the reconnect itself adds ~0.05 s
+        assert found_after <= interval * 1.25 + 0.25, found_after
+        assert pbx.client.command_timeouts >= 1
+    finally:
+        fake_esl.silent_prefixes = []
+        await pbx.stop()
