@@ -72,6 +72,7 @@ async def test_an_agent_takes_a_call_sees_earlier_comments_and_qualifies_it_in_o
     await page.get_by_role("button", name="Sign in").click()
     await expect(page.locator("#error")).to_be_visible()
     assert "Traceback" not in await page.locator("#error").inner_text()
+    await screenshot(page, "agent-sign-in-refused")
 
     await _sign_in(page, f"{served.url}/agent", "agent1")
     state = page.locator("#state")

@@ -59,6 +59,8 @@
         : desk && desk.pause_after_call
           ? "Pause (" + words(desk.pause_after_call) + ") after this call"
           : "";
+    document.title = (STATE_TEXT[state] || words(state)) + " · Agent · dialer";
+    for (const id of ["since-label", "since", "pause-label", "pause-row"]) $(id).hidden = state === "logged_out";
     $("start").hidden = state !== "logged_out";
     $("ready").hidden = state !== "paused";
     const pausable = ["ready", "paused", "wrap_up"].includes(state);
