@@ -11,12 +11,15 @@ request chose.  No build step, no CDN.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from dialer.service import NotFound
+
+log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "static"
 _TYPES = {
@@ -30,6 +33,9 @@ _HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
 
 
 def _shipped() -> dict[str, Path]:
+    if not STATIC.is_dir():  # an install without its package data still dials; the pages say what is missing
+        log.warning("the pages' files are not installed (no %s): /agent and /supervisor are 404", STATIC)
+        return {}
     return {p.name: p for p in STATIC.iterdir() if p.is_file() and p.suffix in _TYPES}
 
 
