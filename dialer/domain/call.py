@@ -119,7 +119,9 @@ LATE: frozenset[tuple[CallState, CallInput]] = frozenset(
     {
         *((st, Ev.ORIGINATE) for st in CallState if st is not S.NEW),
         *((st, Ev.RINGING) for st in CallState if st not in (S.NEW, S.DIALING)),
-        *((st, Ev.ANSWERED) for st in (S.CONNECTED, S.ABANDONED, S.MACHINE, S.ENDED)),
+        # the AMI answer may be handled after the FastAGI decision moved the call on
+        *((st, Ev.ANSWERED) for st in (S.WAITING, S.CONNECTING, S.CONNECTED, S.ABANDONED, S.MACHINE)),
+        *((st, Ev.ANSWERED) for st in (S.ENDED, S.LOST)),
         # detection may report after the runtime already dropped the call
         (S.ABANDONED, Ev.MACHINE),
         (S.ENDED, Ev.MACHINE),

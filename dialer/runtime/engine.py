@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections import Counter, deque
@@ -147,6 +148,7 @@ class Engine:
         # Agents in wrap-up: agent id -> (attempt id, default disposition, the limit's timer).
         self._wrapups: dict[str, tuple[str, str, asyncio.Task[None]]] = {}
         self._recording: set[asyncio.Future[object]] = set()  # writes queued after answer decisions
+        self._handling: dict[str, asyncio.Future[None]] = {}  # each call's latest event being handled
         pbx.set_answer_router(self)
         agents.listeners.append(self._agent_changed)
 
@@ -196,9 +198,9 @@ class Engine:
             if lines <= 0:
                 continue
             leads = await self.record.claim_leads(run.plan.campaign_id, lines, self._wall())
-            for lead in leads:
-                if await self._dial(run, lead):
-                    sent += 1
+            # One lead's store and gate round trips do not hold the next one back.
+            dialed = await asyncio.gather(*(self._dial(run, lead) for lead in leads))
+            sent += sum(dialed)
         return sent
 
     def _report_blocked(self, run: CampaignRun, every_s: float = 60.0) -> None:
@@ -231,6 +233,11 @@ class Engine:
     async def _dial(self, run: CampaignRun, lead: Lead) -> bool:
         plan = run.plan
         now = self._wall()
+        if self._draining:  # the node stopped while this tick claimed its leads: hand them back
+            await self.record.release_lead(
+                lead, GateVerdict(False, "node_stopping", "the node stopped", now), now
+            )
+            return False
         try:
             verdict = await self.gate.check(lead, plan, now)
         except Exception as exc:  # fail closed: a gate that cannot decide blocks the call
@@ -243,6 +250,11 @@ class Engine:
             return False
         attempt_id = await self.record.open_attempt(lead, now)
         await self.gate.record_attempt(lead, now)
+        if self._draining:  # stopped meanwhile: the attempt row is closed, nothing is dialed
+            await self.record.close_attempt(
+                attempt_id, AttemptResult("cancelled", self._wall(), detail="the node stopped before dialing")
+            )
+            return False
         active = ActiveCall(lead, plan, Call(attempt_id), self._clock())
         self.calls[attempt_id] = active  # before the originate: its events may beat the reply
         request = OriginateRequest(
@@ -287,6 +299,8 @@ class Engine:
             return
         at = datetime.fromtimestamp(event.at, UTC)
         if isinstance(event, Ringing):
+            if active.call.state is CallState.NEW:  # the ringing beat the originate's reply
+                self._advance(active, CallInput.ORIGINATE)
             if self._advance(active, CallInput.RINGING):
                 await self.record.attempt_event(event.attempt_id, "ringing", at)
         elif isinstance(event, Answered):
@@ -302,7 +316,11 @@ class Engine:
             await self._finish(active, event.outcome, event.cause, event.detail)
         elif isinstance(event, HungUp):
             active.cause = event.cause
-            cut = event.lost and active.call.state in (CallState.ANSWERED, CallState.CONNECTING)
+            cut = event.lost and active.call.state in (
+                CallState.ANSWERED,
+                CallState.WAITING,
+                CallState.CONNECTING,
+            )
             self._advance(active, CallInput.LOST if cut else CallInput.HUNG_UP)
             await self._finish(active, None, event.cause, event.cause_text)
 
@@ -660,13 +678,34 @@ class Engine:
         return len(open_attempts)
 
     async def consume(self) -> None:
-        """Feed PBX events to the call state machines until the stream ends."""
-        async for event in self.pbx.events():
-            try:
-                await self.handle(event)
-            except Exception:
-                self.errors["handler"] += 1
-                log.exception("handling %s for attempt %s failed", type(event).__name__, event.attempt_id)
+        """Feed PBX events to the call state machines until the stream ends.
+
+        Each call's events are handled in order; a call whose record write is
+        slow does not hold back the events of the others.
+        """
+        try:
+            async for event in self.pbx.events():
+                previous = self._handling.get(event.attempt_id)
+                task = asyncio.ensure_future(self._handle_in_turn(previous, event))
+                self._handling[event.attempt_id] = task
+                task.add_done_callback(functools.partial(self._handled, event.attempt_id))
+        finally:
+            if self._handling:
+                await asyncio.wait(set(self._handling.values()), timeout=5.0)
+
+    async def _handle_in_turn(self, previous: asyncio.Future[None] | None, event: CallEvent) -> None:
+        if previous is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(previous)
+        try:
+            await self.handle(event)
+        except Exception:
+            self.errors["handler"] += 1
+            log.exception("handling %s for attempt %s failed", type(event).__name__, event.attempt_id)
+
+    def _handled(self, attempt_id: str, task: asyncio.Future[None]) -> None:
+        if self._handling.get(attempt_id) is task:
+            del self._handling[attempt_id]
 
     async def run(self, stop: asyncio.Event, drain_timeout_s: float = 120.0) -> None:
         """Tick until ``stop`` is set, then drain: no new dials, calls in progress finish.
@@ -677,6 +716,7 @@ class Engine:
         """
         loop = asyncio.get_running_loop()
         consumer = loop.create_task(self.consume())
+        watcher = loop.create_task(self._drain_on(stop))
         try:
             while not stop.is_set():
                 try:
@@ -710,11 +750,17 @@ class Engine:
                 await asyncio.wait(set(self._recording), timeout=max(0.1, deadline - loop.time()))
         finally:
             self._draining = True
+            watcher.cancel()
             consumer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await consumer
             for _, _, task in self._wrapups.values():
                 task.cancel()
+
+    async def _drain_on(self, stop: asyncio.Event) -> None:
+        """No dial after the stop, even one a tick in progress has already claimed."""
+        await stop.wait()
+        self._draining = True
 
     async def flush_wrap_ups(self) -> int:
         """Give every call still in wrap-up its campaign's default disposition (graceful stop)."""
