@@ -18,7 +18,17 @@ def register(subparsers: Any) -> None:
         description="Run a campaign for about 30 seconds on SQLite and the built-in PBX simulator, "
         "with simulated agents, then print the count of each outcome.",
     )
-    parser.add_argument("--seconds", type=float, default=30.0, help="how long to dial (default 30)")
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument("--seconds", type=float, default=30.0, help="how long to dial (default 30)")
+    length.add_argument(
+        "--minutes",
+        type=float,
+        help="dial this long instead, so you can open the agent screen and the supervisor page it prints "
+        "and take calls beside the simulated agents",
+    )
+    parser.add_argument(
+        "--api-port", type=int, default=0, help="port of the API and pages (default: a free one, printed)"
+    )
     parser.add_argument("--agents", type=int, default=6, help="simulated agents (default 6)")
     parser.add_argument("--leads", type=int, default=400, help="leads in the built-in list (default 400)")
     parser.add_argument("--pbx", choices=["asterisk", "freeswitch"], default="asterisk")
@@ -37,10 +47,14 @@ def register(subparsers: Any) -> None:
 def _demo(args: argparse.Namespace) -> int:
     from dialer.runtime.demo import DemoError, DemoOptions, run_demo
 
-    if args.seconds <= 0 or args.agents < 1 or args.leads < 1 or args.time_scale <= 0:
-        raise CliError("--seconds, --agents, --leads and --time-scale must be positive")
+    seconds = args.minutes * 60.0 if args.minutes is not None else args.seconds
+    if seconds <= 0 or args.agents < 1 or args.leads < 1 or args.time_scale <= 0:
+        raise CliError("--seconds (or --minutes), --agents, --leads and --time-scale must be positive")
+    if not 0 <= args.api_port <= 65535:
+        raise CliError("--api-port is a TCP port: 1 to 65535 (0: a free one)")
     options = DemoOptions(
-        seconds=args.seconds,
+        seconds=seconds,
+        api_port=args.api_port,
         agents=args.agents,
         leads=args.leads,
         pbx=args.pbx,

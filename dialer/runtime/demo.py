@@ -22,15 +22,16 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, TextIO
 
-from dialer.domain.agent import AgentState
+import httpx
+
 from dialer.domain.campaign import AmdPolicy, CampaignSettings, CampaignStatus, PacingMode
 from dialer.leads.importer import import_leads
 from dialer.runtime.bootstrap import Runtime, build_runtime
-from dialer.runtime.ports import DispositionDetails
+from dialer.runtime.demo_agents import sign_in_simulated_agents
 from dialer.runtime.services import start_services
 from dialer.settings import Settings
 from dialer.store.db import Database
@@ -66,20 +67,11 @@ abandon_rate_cap = 0.03
 abandon_window = "1d"
 """
 
-DISPOSITIONS = [
-    ("not_interested", 40),
-    ("callback_requested", 15),
-    ("appointment_set", 10),
-    ("sale", 10),
-    ("not_qualified", 15),
-    ("wrong_number", 5),
-    ("do_not_call", 5),
-]
-
 
 @dataclass(frozen=True)
 class DemoOptions:
     seconds: float = 30.0
+    api_port: int = 0  # 0: a free port
     agents: int = 6
     leads: int = 400
     pbx: Literal["asterisk", "freeswitch"] = "asterisk"
@@ -107,61 +99,6 @@ def write_lead_list(path: Path, count: int, rng: random.Random) -> list[str]:
         writer.writerow([f"0{numbers[0][3:]}", "Twice", "Listed"])  # a duplicate: rejected
         writer.writerow(["", "No", "Phone"])  # no number at all: rejected
     return numbers
-
-
-class AgentBots:
-    """Simulated agents: each qualifies its call 1 to 4 seconds into wrap-up."""
-
-    def __init__(self, runtime: Runtime, rng: random.Random) -> None:
-        self.runtime = runtime
-        self.rng = rng
-        self.last_attempt: dict[str, str] = {}
-        self.tasks: set[asyncio.Task[None]] = set()
-        runtime.agents.listeners.append(self._changed)
-        runtime.engine.connected_listeners.append(self._connected)
-
-    def _connected(self, attempt_id: str, agent_id: str) -> None:
-        self.last_attempt[agent_id] = attempt_id
-
-    def _changed(
-        self, agent_id: str, before: AgentState, after: AgentState, since: float, now: float
-    ) -> None:
-        if after is AgentState.WRAP_UP:
-            attempt = self.last_attempt.get(agent_id)
-            if attempt is not None:
-                task = asyncio.get_running_loop().create_task(self._qualify(agent_id, attempt))
-                self.tasks.add(task)
-                task.add_done_callback(self.tasks.discard)
-
-    async def _qualify(self, agent_id: str, attempt_id: str) -> None:
-        await asyncio.sleep(self.rng.uniform(1.0, 4.0))
-        codes, weights = zip(*DISPOSITIONS, strict=True)
-        code = self.rng.choices(codes, weights)[0]
-        now = datetime.now(UTC)
-        details = DispositionDetails(
-            callback_at=now + timedelta(days=1) if code == "callback_requested" else None,
-            appointment_at=now + timedelta(days=2) if code == "appointment_set" else None,
-            comments="asked for the written offer" if code == "sale" else None,
-        )
-        if self.runtime.agents.state_of(agent_id) is AgentState.WRAP_UP:
-            try:
-                await self.runtime.engine.dispose(agent_id, attempt_id, code, details)
-            except Exception:
-                log.exception("agent %s: disposition %s of attempt %s failed", agent_id, code, attempt_id)
-
-
-async def log_in_simulated_agents(
-    runtime: Runtime, pbx_kind: str, count: int, campaign_id: str, rng: random.Random
-) -> AgentBots:
-    """Call ``count`` simulated softphones into their bridges and make them ready for the campaign."""
-    bots = AgentBots(runtime, rng)
-    for i in range(count):
-        agent_id = f"{1001 + i}"
-        endpoint = f"PJSIP/{agent_id}@agents" if pbx_kind == "asterisk" else f"sofia/agents/{agent_id}@agents"
-        await runtime.pbx.login_agent(agent_id, endpoint)
-        runtime.agents.login(agent_id, [campaign_id])
-        runtime.agents.ready(agent_id)
-    return bots
 
 
 class Progress:
@@ -332,10 +269,19 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> dict[str, 
             await runtime.gate.dnc.add(number, source="demo")
         await runtime.load_campaigns(datetime.now(UTC))
         stop = asyncio.Event()
-        services = await start_services(runtime, stop, host="127.0.0.1", port=_free_port())
+        services = await start_services(
+            runtime, stop, host="127.0.0.1", port=options.api_port or _free_port()
+        )
         api = services.api_url
-        print(f"dialer demo: API on {api} (OpenAPI at {api}/openapi.json)", file=out)
-        bots = await log_in_simulated_agents(runtime, options.pbx, options.agents, str(record.id), rng)
+        client = httpx.AsyncClient(base_url=api or "", timeout=10.0)
+        bots = await sign_in_simulated_agents(
+            services.accounts, client, options.pbx, options.agents, str(record.id), rng, stop
+        )
+        print(
+            f"dialer demo: supervisor page {api}/supervisor, agent screen {api}/agent "
+            f"(sign in as a user: `dialer user add ID --db {url}`), API {api}/openapi.json",
+            file=out,
+        )
         print(
             f"dialer demo: {options.agents} agents, {options.pacing} pacing, {options.pbx} simulator "
             f"(x{options.time_scale:g} speed), dialing for {options.seconds:g} s",
@@ -351,9 +297,9 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> dict[str, 
         progress.end()
         print("dialer demo: stopping: no new dials, calls in progress finish", file=out)
         await engine_task
+        await bots.stop()
+        await client.aclose()
         await services.stop()
-        for task in list(bots.tasks):
-            task.cancel()
         _summary(runtime, out)
         return dict(runtime.engine.outcomes)
     finally:
