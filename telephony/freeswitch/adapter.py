@@ -38,6 +38,11 @@ conference or hangs up, ``AgentLegEnded`` goes out at once.  At every
 (``show channels``): legs of an agent logged in here that are not its current
 leg are hung up before a customer can be sent to them; others are adopted.
 
+An agent may also log in from the phone: dialing ``9<id>`` (the login
+extension, telephony/freeswitch/agent_login.py) parks the leg with the typed
+PIN; the runtime's ``PhoneLogin`` checks it and the leg is moved into
+``agent_<id>`` and followed as that agent's current leg.
+
 An originate is never re-sent.  After a reconnect the live channels
 (``show channels as json``) are compared with the attempts in flight: a
 missing unanswered one ends as ``Failed(LOST)``, a missing answered one as
@@ -78,8 +83,18 @@ from telephony.base import (
     OriginateRequest,
     PbxError,
     PbxUnavailable,
+    PhoneLogin,
     PlayMessageThenHangup,
     mask_number,
+)
+from telephony.freeswitch.agent_login import (
+    AGENT_VARIABLE,
+    MAX_TRIES,
+    PIN_VARIABLE,
+    PROMPT_REFUSED,
+    LoginRequest,
+    login_extension,
+    login_request,
 )
 from telephony.freeswitch.client import (
     ConnectionDown,
@@ -319,6 +334,11 @@ class FreeSwitchPbx:
         self._seats: dict[str, set[str]] = {}
         self._current: dict[str, str] = {}
         self._clearing: set[str] = set()
+        self._phone_login: PhoneLogin | None = None
+        self._login_tries: dict[str, int] = {}  # login leg -> PINs refused so far
+        self._logins_running: set[str] = set()
+        self.phone_logins_accepted = 0
+        self.phone_logins_refused = 0
         self.router_errors = 0
         self.action_errors = 0
         self.lost_attempts = 0
@@ -349,6 +369,10 @@ class FreeSwitchPbx:
 
     def set_answer_router(self, router: AnswerRouter) -> None:
         self._router = router
+
+    def set_phone_login(self, login: PhoneLogin) -> None:
+        """Who checks the PIN of an agent who dialed the login extension ``9<id>``."""
+        self._phone_login = login
 
     async def originate(self, request: OriginateRequest) -> None:
         command = originate_command(request, self.settings)
@@ -488,18 +512,7 @@ class FreeSwitchPbx:
         command = originate_command(request, s, f"{s.agent_extension_prefix}{agent}")
         if not self.client.connected:
             raise PbxUnavailable(f"not connected to FreeSWITCH: agent {agent} not called")
-        stale = [u for u, a in self._legs.items() if a == agent]
-        try:
-            channels = await self._show_channels()
-        except PbxError as exc:
-            log.warning("agent %s: cannot list FreeSWITCH channels before login (%s)", agent, exc)
-        else:
-            stale += [u for u, a in self._agent_rows(channels).items() if a == agent and u not in stale]
-        self._current[agent] = leg
-        for uuid in stale:
-            await self._clear_leg(uuid, agent)
-        self._seats.setdefault(agent, set())
-        self._legs[leg] = agent
+        await self._seat(agent, leg)
         self._register(
             leg,
             f"{leg}-job",
@@ -515,6 +528,22 @@ class FreeSwitchPbx:
             self._legs.pop(leg, None)
             raise
         return leg
+
+    async def _seat(self, agent: str, leg: str) -> None:
+        """Make ``leg`` the agent's current leg; the agent's other legs are hung up first."""
+        stale = [u for u, a in self._legs.items() if a == agent and u != leg]
+        try:
+            channels = await self._show_channels()
+        except PbxError as exc:
+            log.warning("agent %s: cannot list FreeSWITCH channels before login (%s)", agent, exc)
+        else:
+            rows = self._agent_rows(channels)
+            stale += [u for u, a in rows.items() if a == agent and u not in stale and u != leg]
+        self._current[agent] = leg
+        for uuid in stale:
+            await self._clear_leg(uuid, agent)
+        self._seats.setdefault(agent, set())
+        self._legs[leg] = agent
 
     def _register(self, attempt: str, job: str, live: _Live) -> None:
         dropped = self.tracker.dropped_live
@@ -617,7 +646,9 @@ class FreeSwitchPbx:
             name = esl.get("Event-Name")
             if name == "CHANNEL_PARK":
                 uid = esl.get("Unique-ID")
-                if uid is not None:
+                if uid is not None and uid not in self._live and esl.get(f"variable_{AGENT_VARIABLE}"):
+                    self._on_login_park(uid, esl)
+                elif uid is not None:
                     self._maybe_route(uid, at)
             elif name == "CUSTOM" and esl.get("Event-Subclass") == "conference::maintenance":
                 self._on_conference(esl, at)
@@ -628,10 +659,82 @@ class FreeSwitchPbx:
                     self._leg_ended(uid, at, cause_code(cause) or 0, f"hung up ({cause})")
                 elif uid is not None:
                     self._clearing.discard(uid)
+                if uid is not None:
+                    self._login_tries.pop(uid, None)
         elif isinstance(item, ConnectionUp):
             await self._reconcile(item.at, item.connection)
         elif isinstance(item, ConnectionDown):
             log.warning("FreeSWITCH link down (%s): %d calls in flight", item.reason, len(self._live))
+
+    # -- phone login (the login extension 9<id>) -----------------------------
+
+    def _on_login_park(self, uuid: str, event: EslEvent) -> None:
+        request = login_request(
+            uuid, event.get(f"variable_{AGENT_VARIABLE}"), event.get(f"variable_{PIN_VARIABLE}")
+        )
+        if request is None:
+            log.warning("login leg %s parked with an agent id that is not digits: ignored", uuid)
+            return
+        if uuid in self._logins_running or not _SAFE_ID.match(uuid):
+            return
+        self._logins_running.add(uuid)
+        self._spawn(self._phone_login_leg(request), f"phone-login-{uuid}")
+
+    async def _phone_login_leg(self, request: LoginRequest) -> None:
+        try:
+            await self._check_login(request)
+        except PbxError as exc:
+            self.action_errors += 1
+            log.error("agent %s: phone login on leg %s failed: %s", request.agent_id, request.leg_id, exc)
+            with contextlib.suppress(PbxError):
+                await self.hangup(request.leg_id)
+        finally:
+            self._logins_running.discard(request.leg_id)
+
+    async def _check_login(self, request: LoginRequest) -> None:
+        """Ask the runtime about the PIN; seat and move the leg, or refuse (bounded retries)."""
+        uuid, agent = request.leg_id, request.agent_id
+        # the PIN leaves the channel at once: later events and the CDR would carry it
+        with contextlib.suppress(PbxError):
+            await self.client.api(f"uuid_setvar {uuid} {PIN_VARIABLE}")
+        login = self._phone_login
+        if login is None:
+            problem: str | None = "the dialer is not taking phone logins"
+        elif not request.pin:
+            problem = "no PIN was typed"
+        else:
+            try:
+                problem = await login.on_phone_login(agent, request.pin, uuid)
+            except Exception:
+                log.exception("agent %s: phone login check failed (leg %s)", agent, uuid)
+                problem = "the login check failed"
+        if problem is None:
+            self.phone_logins_accepted += 1
+            self._login_tries.pop(uuid, None)
+            await self._seat(agent, uuid)
+            s = self.settings
+            reply = await self.client.api(
+                f"uuid_transfer {uuid} {s.agent_extension_prefix}{agent} XML {s.context}"
+            )
+            if not reply.startswith("+OK"):
+                # signed in with a leg that is already gone: the runtime takes the agent out
+                self._leg_ended(uuid, self._clock(), 0, f"not moved to its conference: {reply.strip()}")
+                return
+            log.info("agent %s logged in from the phone (leg %s)", agent, uuid)
+            return
+        self.phone_logins_refused += 1
+        tries = self._login_tries.get(uuid, 0) + 1
+        self._login_tries[uuid] = tries
+        log.warning(
+            "agent %s: phone login %d/%d refused (leg %s): %s", agent, tries, MAX_TRIES, uuid, problem
+        )
+        await self.client.sendmsg_execute(uuid, "playback", PROMPT_REFUSED, event_lock=True)
+        if tries < MAX_TRIES and login is not None:
+            # back to the login extension: the PIN prompt again
+            again = f"{login_extension(agent)} XML {self.settings.context}"
+            await self.client.sendmsg_execute(uuid, "transfer", again, event_lock=True)
+        else:
+            await self.client.sendmsg_execute(uuid, "hangup", "NORMAL_CLEARING", event_lock=True)
 
     def _publish(self, event: CallEvent) -> None:
         attempt = event.attempt_id

@@ -65,6 +65,12 @@ BEEP_TONE_S = 1.0  # the lab's beep (machine_beep.xml)
 GREETING_S = 11.0  # the lab machine's greeting without a beep
 PLAYBACK_S = 3.0  # a dialer's message (abandon notice, voicemail message); not in the recordings
 CONFERENCE_SETTLE = 0.020  # floor-change to the next member / conference-destroy after a leave
+PIN_TYPING_S = 2.0  # an agent hears the PIN prompt and types the PIN; not in the recordings
+LOGIN_PHONE_PORT = "5081"  # the lab's agent softphone peer
+# play_and_get_digits of the shipped login extension (config/freeswitch/dialplan/dialer.xml)
+LOGIN_DIGITS_DATA = (
+    "4 12 3 8000 # voicemail/vm-enter_pass.wav voicemail/vm-fail_auth.wav dialer_login_pin \\d+ 5000"
+)
 
 BYE_VARIABLES = (
     "variable_sip_term_status",
@@ -187,6 +193,11 @@ class Channel:
     deferred: list[tuple[str, str]] = field(default_factory=list)
     ready: list[tuple[str, str]] = field(default_factory=list)  # deferred commands whose turn has come
     task: asyncio.Task[None] | None = None
+    # An agent's phone that dialed the login extension 9<id> (``Switch.dial_in``), not an originate.
+    inbound: bool = False
+    login_agent: str = ""
+    login_pins: list[str] = field(default_factory=list)  # typed at each PIN prompt, in turn
+    login_vars: dict[str, str] = field(default_factory=dict)  # set by the login extension
 
     @property
     def number(self) -> str:
@@ -292,6 +303,8 @@ class Switch:
         headers = render(template, values, time_resolver(points))
         if transform is not None:
             headers = transform(headers)
+        if ch is not None and ch.inbound:
+            headers = _as_inbound(headers, ch)
         subclass = ""
         if template.event_name == "CUSTOM":
             subclass = next((v for k, v in headers if k == "Event-Subclass"), "").replace("%3A", ":")
@@ -332,6 +345,17 @@ class Switch:
             # a dialplan extension: "amd" runs avmd_start then park; "park" (and, leniently,
             # any other name) parks.  Both are a bl_xfer into context dialer.
             family = "amd"
+        ch = self._new_channel(uuid, job, arg, dial, plan, family, background)
+        if family == "agent":
+            ch.values["conf_name"] = destination
+        ch.task = asyncio.get_running_loop().create_task(self._run(ch))
+        return ch
+
+    def _new_channel(
+        self, uuid: str, job: str, arg: str, dial: Dial, plan: CalleePlan, family: str, background: bool
+    ) -> Channel:
+        destination = dial.destination.split()[0]
+        variables = dict(dial.variables)
         now = self.now_us()
         sdp_id = self.rng.randrange(1_700_000_000, 1_999_999_999)
         values = {
@@ -363,11 +387,88 @@ class Switch:
         }
         points = {"created": now, "profile": now, "progress": 0, "answered": 0, "hangup": 0, "avmd": 0}
         ch = Channel(uuid, job, dial, plan, values, points, family, background=background, arg=arg)
-        if family == "agent":
-            ch.values["conf_name"] = destination
         self.channels[uuid] = ch
-        ch.task = asyncio.get_running_loop().create_task(self._run(ch))
         return ch
+
+    def dial_in(self, agent_id: str, pins: list[str]) -> Channel:
+        """An agent's phone dials the login extension ``9<agent_id>`` and types ``pins`` in turn.
+
+        No capture of this flow exists (every recorded channel is an originate).  The events are
+        the recorded ones of a parked channel, turned inbound (``_as_inbound``):
+        CHANNEL_CREATE / CHANNEL_ANSWER / CHANNEL_PARK of ``answered_person`` (park.*), the
+        CHANNEL_EXECUTE_COMPLETE of ``answer`` and ``play_and_get_digits`` shaped like
+        ``burst_of_twenty``'s avmd_start one (as playback's is), and once the dialer moves it
+        into ``agent_<id>`` the customer's of ``agent_and_customer_connected`` (cust.exec_park,
+        cust.exec_answer, cust.add_member, cust.hangup...), since that leg was moved from park
+        the same way.  The variables the
+        login extension sets (dialer_login_agent, dialer_login_pin) come where an originate's
+        own variables are.
+        """
+        if not agent_id.isdigit():
+            raise ValueError(f"an agent's phone dials digits: 9{agent_id!r}")
+        uuid = self._uuid()
+        extension = f"9{agent_id}"
+        dial = Dial([], "dialer", agent_id, "127.0.0.1", LOGIN_PHONE_PORT, f"{extension} XML dialer")
+        self.session_counter += 1
+        self.sessions_since_start += 1
+        ch = self._new_channel(uuid, "", "", dial, CalleePlan(CalleeKind.AGENT, 0.0), "park", False)
+        ch.inbound = True
+        ch.values.update(cid_number=url_encode(agent_id), cid_name=url_encode(f"Agent {agent_id}"))
+        ch.login_agent = agent_id
+        ch.login_pins = list(pins)
+        ch.task = asyncio.get_running_loop().create_task(self._run_login(ch))
+        return ch
+
+    async def _run_login(self, ch: Channel) -> None:
+        try:
+            self.emit("park.create", ch)
+            await self.sleep(SIP_ROUND_TRIP)
+            ch.answered = True
+            now = self.now_us()
+            ch.points["answered"] = ch.points["profile"] = now
+            self.emit("park.answer", ch)  # the login extension's answer
+            await self.sleep(APP_DELAY)
+            self.emit(
+                "amd.exec_avmd_start",
+                ch,
+                {"app_uuid": self._uuid()},
+                transform=lambda headers: _as_application(headers, "answer", "", "_none_"),
+            )
+            ch.application = "play_and_get_digits"
+            ch.timers["pin_typed"] = self._now_s() + PIN_TYPING_S
+            await self._talk(ch)
+        except Exception:
+            log.exception("simulated login call %s failed", ch.uuid)
+            raise
+        finally:
+            self.channels.pop(ch.uuid, None)
+
+    def _pin_typed(self, ch: Channel) -> None:
+        """play_and_get_digits is done (the next PIN, or nothing typed), then set and park."""
+        pin = ch.login_pins.pop(0) if ch.login_pins else ""
+        self.set_var(ch, "dialer_login_pin", pin)
+        data = LOGIN_DIGITS_DATA
+        self.emit(
+            "amd.exec_avmd_start",
+            ch,
+            {"app_uuid": self._uuid()},
+            transform=lambda headers: _as_application(headers, "play_and_get_digits", data, "_none_"),
+        )
+        self.set_var(ch, "dialer_login_agent", ch.login_agent)
+        self._park(ch, "park.park")
+
+    def set_var(self, ch: Channel, name: str, value: str) -> None:
+        """``set`` / ``uuid_setvar``: a login channel's variables show in its events; no value unsets."""
+        ch.channel_vars[name] = value
+        if not ch.inbound:
+            return
+        if value:
+            ch.login_vars[name] = value
+        else:
+            ch.login_vars.pop(name, None)
+        ch.values[ORIGVARS_MARKER] = "\n".join(
+            f"variable_{k}\t{url_encode(v)}" for k, v in ch.login_vars.items()
+        )
 
     def _token(self, n: int) -> str:
         alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -526,6 +627,9 @@ class Switch:
                 await self.sleep(KILL_DELAY)
                 await self._hangup(ch, arg, by_us=True)
                 return
+            if verb == "bye":  # the far end hangs up (an agent's phone: sim.agent_phone_hangs_up)
+                await self._hangup(ch, "NORMAL_CLEARING", by_us=False)
+                return
             if verb == "transfer":
                 await self.sleep(APP_DELAY)
                 self._transfer(ch, arg)
@@ -544,6 +648,9 @@ class Switch:
                     ch.playing = app_arg.strip()
                     ch.timers["playback_done"] = self._now_s() + PLAYBACK_S
                     continue
+                if app == "transfer":  # the dptools app: <extension> XML <context>
+                    self._transfer(ch, app_arg.strip())
+                    continue
                 await self._app(ch, app)
             elif verb == "avmd_api_stop":
                 await self._avmd_api_stop(ch)
@@ -552,6 +659,9 @@ class Switch:
 
     async def _timer(self, ch: Channel, action: str) -> None:
         conference = ch.conference
+        if action == "pin_typed":
+            self._pin_typed(ch)
+            return
         if action == "playback_done":
             self.emit(
                 "amd.exec_avmd_start",
@@ -614,6 +724,17 @@ class Switch:
 
     def _transfer(self, ch: Channel, destination: str) -> None:
         extension = destination.split()[0] if destination.split() else ""
+        if ch.login_agent and extension == f"9{ch.login_agent}" and ch.conference is None:
+            # back to the login extension for another PIN: the park ends as a transferred
+            # one does (cust.exec_park, agent_and_customer_connected), the prompt runs again
+            ch.values["xfer_uuid"] = self._uuid()
+            ch.values["conf_name"] = extension  # the template's transfer destination
+            if ch.application == "park":
+                self.emit("cust.exec_park", ch, {"app_uuid": self._uuid()})
+            ch.application = "play_and_get_digits"
+            ch.points["profile"] = self.now_us()
+            ch.timers["pin_typed"] = self._now_s() + PIN_TYPING_S
+            return
         if extension == "dialer_abandon":
             self._to_message(ch)
             return
@@ -898,6 +1019,35 @@ def _as_application(headers: Headers, app: str, data: str, response: str) -> Hea
             out.extend([(k, app), ("Application-Data", url_encode(data))])
         elif k == "Application-Response":
             out.append((k, response))
+        else:
+            out.append((k, v))
+    return out
+
+
+_DIRECTION_HEADERS = frozenset(
+    {
+        "Call-Direction",
+        "Presence-Call-Direction",
+        "Caller-Direction",
+        "Caller-Logical-Direction",
+        "variable_direction",
+    }
+)
+
+
+def _as_inbound(headers: Headers, ch: Channel) -> Headers:
+    """A recorded originate's event told of a channel that called in (the agent's login call):
+    inbound, to 9<id> in context dialer.  No capture of an inbound call exists."""
+    out: Headers = []
+    for k, v in headers:
+        if k in _DIRECTION_HEADERS and v == "outbound":
+            out.append((k, "inbound"))
+        elif k == "variable_is_outbound":
+            continue
+        elif k == "Caller-Destination-Number" and v == ch.number:
+            out.append((k, f"9{ch.login_agent}"))
+        elif k == "Caller-Context" and v == "default":
+            out.append((k, "dialer"))
         else:
             out.append((k, v))
     return out

@@ -322,6 +322,21 @@ class FreeSwitchSimulator:
     def live_channels(self) -> list[LiveChannel]:
         return self._switch.live_channels() if self._switch is not None else []
 
+    def agent_dials_in(self, agent_id: str, pin: str | list[str]) -> str:
+        """A simulated agent phone dials the login extension ``9<agent_id>`` and types ``pin``
+        (a list: one PIN per prompt, for the retries); returns the channel's Unique-ID.
+        The flow is sketched in ``Switch.dial_in``: no capture of it exists."""
+        pins = [pin] if isinstance(pin, str) else list(pin)
+        return self.switch.dial_in(agent_id, pins).uuid
+
+    def agent_phone_hangs_up(self, uuid: str) -> bool:
+        """The far end of a channel hangs up (BYE); False when there is no such channel."""
+        ch = self.switch.find(uuid)
+        if ch is None:
+            return False
+        ch.commands.put_nowait(("bye", ""))
+        return True
+
     @property
     def switch(self) -> Switch:
         if self._switch is None:
@@ -472,7 +487,7 @@ class FreeSwitchSimulator:
                 return "-ERR No such channel!\n"
             if len(words) < 2:
                 return "-USAGE: <uuid> <var> [value]\n"
-            ch.channel_vars[words[1]] = words[2] if len(words) > 2 else ""
+            switch.set_var(ch, words[1], words[2] if len(words) > 2 else "")
             return "+OK\n"
         if command == "conference":
             words = arg.split()
@@ -553,7 +568,7 @@ class FreeSwitchSimulator:
         row = dict.fromkeys(_CHANNEL_COLUMNS, "")
         row.update(
             uuid=ch.uuid,
-            direction="outbound",
+            direction="inbound" if ch.inbound else "outbound",
             created=local_stamp(created),
             created_epoch=str(created),
             name=f"sofia/{ch.dial.profile}/{ch.dial.target}",
