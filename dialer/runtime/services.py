@@ -63,7 +63,7 @@ async def start_services(
     )
     accounts = Accounts(runtime.db)
     set_phone_login = getattr(runtime.pbx, "set_phone_login", None)
-    if callable(set_phone_login):  # Asterisk: the login extension's FastAGI agent-login
+    if callable(set_phone_login):  # the login extension (Asterisk FastAGI, FreeSWITCH park + ESL)
         set_phone_login(PhoneLogins(accounts, desk))
     loop = asyncio.get_running_loop()
     services = NodeServices(desk, accounts, None)
