@@ -99,6 +99,7 @@ class ActiveCall:
     cause: int | None = None
     person_observed: bool = False  # the pacer has been told whether this person was abandoned
     gate_told: set[str] = field(default_factory=set)  # outcomes already given to the gate
+    writes: list[asyncio.Future[object]] = field(default_factory=list)  # its event writes under way
 
 
 @dataclass
@@ -179,8 +180,8 @@ class Engine:
                 continue
             if c.call.state in (CallState.NEW, CallState.DIALING, CallState.RINGING):
                 dialing.append(c.launched_at)
-            elif c.call.state is CallState.ANSWERED:
-                waiting += 1
+            elif c.call.state in (CallState.ANSWERED, CallState.WAITING):
+                waiting += 1  # a person in detection or waiting for an agent (not yet one reserved)
         return PacingSnapshot(ready, busy, dialing, persons_waiting=waiting)
 
     async def tick(self) -> int:
@@ -302,10 +303,10 @@ class Engine:
             if active.call.state is CallState.NEW:  # the ringing beat the originate's reply
                 self._advance(active, CallInput.ORIGINATE)
             if self._advance(active, CallInput.RINGING):
-                await self.record.attempt_event(event.attempt_id, "ringing", at)
+                self._after_reply(self.record.attempt_event(event.attempt_id, "ringing", at), active)
         elif isinstance(event, Answered):
             self._mark_answered(active)
-            await self.record.attempt_event(event.attempt_id, "answered", at)
+            self._after_reply(self.record.attempt_event(event.attempt_id, "answered", at), active)
         elif isinstance(event, AmdDetected):
             await self._amd_verdict(active, event)
         elif isinstance(event, Connected):
@@ -392,6 +393,8 @@ class Engine:
         self, active: ActiveCall, failure: Outcome | None, cause: int | None, detail: str
     ) -> None:
         attempt_id = active.call.attempt_id
+        if active.writes:  # this call's event writes land before its outcome
+            await asyncio.gather(*active.writes, return_exceptions=True)
         result = result_of(active.call)  # the one result: pacer, gate, record and metrics alike
         outcome = result.value
         abandoned = result is CallResult.ABANDONED
@@ -514,11 +517,17 @@ class Engine:
         active.gate_told.add(kind)
         await self.gate.record_outcome(active.lead, kind, self._wall())
 
-    def _after_reply(self, work: Coroutine[object, object, object]) -> None:
-        """Run a write after the answer decision was given, never inside its deadline."""
+    def _after_reply(self, work: Coroutine[object, object, object], active: ActiveCall | None = None) -> None:
+        """Run a write after the answer decision was given, never inside its deadline.
+
+        A call's own writes are awaited before its outcome is written, so the
+        record sees them in order (the talk time needs the connect time).
+        """
         task = asyncio.ensure_future(work)
         self._recording.add(task)
         task.add_done_callback(self._recorded)
+        if active is not None:
+            active.writes.append(task)
 
     def _recorded(self, task: asyncio.Future[object]) -> None:
         self._recording.discard(task)
@@ -549,7 +558,7 @@ class Engine:
             listener(attempt_id, agent_id)
         log.info("attempt %s: connected to agent %s after %.2f s", attempt_id, agent_id, delay)
         self._after_reply(self._tell_gate(active, "contact"))
-        self._after_reply(self.record.attempt_event(attempt_id, "connected", self._wall()))
+        self._after_reply(self.record.attempt_event(attempt_id, "connected", self._wall()), active)
 
     def _seat_failed(
         self, active: ActiveCall, agent_id: str, reason: str, customer_gone: bool = False
