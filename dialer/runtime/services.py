@@ -1,9 +1,11 @@
-"""What a running node serves beside the engine: the outbox relay and the HTTP API.
+"""What a running node serves beside the engine: the outbox relay, the HTTP API and the metrics.
 
-`dialer run` and `dialer demo` start both the same way: the desk's use cases
+`dialer run` and `dialer demo` start them the same way: the desk's use cases
 over the node's engine, the accounts, the FastAPI app on ``[api]`` bind and
 port, and the relay that carries committed refusals and do-not-calls to the
-compliance gate.  Stopping is the node's stop event.
+compliance gate.  The Prometheus metrics (``dialer.runtime.metrics``) are at
+``/metrics`` on the API and, when asked (``dialer run``: ``[metrics]`` bind and
+port), on a listener of their own.  Stopping is the node's stop event.
 """
 
 from __future__ import annotations
@@ -12,12 +14,17 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import uvicorn
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, make_asgi_app
+from starlette.requests import Request
+from starlette.responses import Response
 
 from dialer.api.app import create_app
 from dialer.runtime.bootstrap import Runtime
+from dialer.runtime.metrics import node_registry
 from dialer.service.accounts import Accounts
 from dialer.service.desk import Desk
 from dialer.service.phone_login import PhoneLogins
@@ -33,6 +40,8 @@ class NodeServices:
     accounts: Accounts
     server: uvicorn.Server | None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    metrics: CollectorRegistry | None = None
+    metrics_server: uvicorn.Server | None = None
 
     @property
     def api_url(self) -> str | None:
@@ -41,18 +50,37 @@ class NodeServices:
         config = self.server.config
         return f"http://{config.host}:{config.port}"
 
+    @property
+    def metrics_url(self) -> str | None:
+        """Where Prometheus scrapes: the metrics listener, else the API's ``/metrics``."""
+        if self.metrics_server is not None:
+            config = self.metrics_server.config
+            return f"http://{config.host}:{config.port}/metrics"
+        api = self.api_url
+        return None if api is None else f"{api}/metrics"
+
     async def stop(self) -> None:
-        if self.server is not None:
-            self.server.should_exit = True
+        for server in (self.server, self.metrics_server):
+            if server is not None:
+                server.should_exit = True
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(task, 5.0)
 
 
 async def start_services(
-    runtime: Runtime, stop: asyncio.Event, *, host: str, port: int, serve_api: bool = True
+    runtime: Runtime,
+    stop: asyncio.Event,
+    *,
+    host: str,
+    port: int,
+    serve_api: bool = True,
+    metrics: tuple[str, int] | None = None,
 ) -> NodeServices:
-    """Start the relay and, when asked, the API; raises OSError when the API port is taken."""
+    """Start the relay and, when asked, the API and a metrics listener on ``metrics`` (host, port).
+
+    Raises OSError when the API or the metrics port is taken.
+    """
     desk = Desk(
         runtime.db,
         runtime.engine,
@@ -66,21 +94,57 @@ async def start_services(
     if callable(set_phone_login):  # the login extension (Asterisk FastAGI, FreeSWITCH park + ESL)
         set_phone_login(PhoneLogins(accounts, desk))
     loop = asyncio.get_running_loop()
-    services = NodeServices(desk, accounts, None)
-    services.tasks.append(loop.create_task(runtime.relay.run(stop), name="outbox-relay"))
+    registry = node_registry(runtime.engine, runtime.agents, relay=runtime.relay)
+    services = NodeServices(desk, accounts, None, metrics=registry)
+    # Both listeners are bound before any task starts: a port in use stops the start, nothing left running.
+    listeners: list[tuple[str, uvicorn.Server]] = []
+    if metrics is not None:
+        services.metrics_server = uvicorn.Server(
+            uvicorn.Config(
+                make_asgi_app(registry),
+                host=metrics[0],
+                port=metrics[1],
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+            )
+        )
+        await _bind_or_fail(services.metrics_server, "metrics")
+        listeners.append(("metrics", services.metrics_server))
     if serve_api:
         app = create_app(desk, accounts)
+        app.add_route("/metrics", _metrics_endpoint(registry), methods=["GET"])
         config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="off")
         server = uvicorn.Server(config)  # the daemon owns the signals: only main_loop is run, not serve()
-        await _bind_or_fail(server)
+        try:
+            await _bind_or_fail(server)
+        except OSError:
+            for _, bound in listeners:  # the metrics listener does not outlive the failed start
+                bound.should_exit = True
+                await bound.shutdown()
+            raise
         services.server = server
-        services.tasks.append(loop.create_task(server.main_loop(), name="api-main-loop"))
-        services.tasks.append(loop.create_task(_shutdown_on(stop, server), name="api-shutdown"))
+        listeners.append(("api", server))
         log.info("API and pages on %s (OpenAPI at /openapi.json)", services.api_url)
+    services.tasks.append(loop.create_task(runtime.relay.run(stop), name="outbox-relay"))
+    for what, bound in listeners:
+        services.tasks.append(loop.create_task(bound.main_loop(), name=f"{what}-main-loop"))
+        services.tasks.append(loop.create_task(_shutdown_on(stop, bound), name=f"{what}-shutdown"))
+    if services.metrics_url is not None:
+        log.info("Prometheus metrics on %s", services.metrics_url)
     return services
 
 
-async def _bind_or_fail(server: uvicorn.Server) -> None:
+def _metrics_endpoint(registry: CollectorRegistry) -> Callable[[Request], Awaitable[Response]]:
+    """``GET /metrics`` on the API: the node's metrics in Prometheus' text format."""
+
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return metrics
+
+
+async def _bind_or_fail(server: uvicorn.Server, section: str = "api") -> None:
     """Bind the listening socket now, so a port in use stops the start with a clear message."""
     config = server.config
     if not config.loaded:
@@ -90,8 +154,9 @@ async def _bind_or_fail(server: uvicorn.Server) -> None:
         await server.startup()  # uvicorn says sys.exit(1) when it cannot bind
     except SystemExit:
         raise OSError(
-            f"the API could not listen on {config.host}:{config.port}: the port is in use or the address "
-            "is not this host's; change [api] bind/port in the config"
+            f"the {'API' if section == 'api' else section} could not listen on {config.host}:{config.port}: "
+            f"the port is in use or the address is not this host's; change [{section}] bind/port in the "
+            "config"
         ) from None
 
 
