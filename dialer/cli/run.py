@@ -156,7 +156,13 @@ async def serve(settings: Settings, on_started: Callable[[Runtime], Awaitable[No
         from dialer.runtime.services import start_services
 
         try:
-            services = await start_services(runtime, stop, host=settings.api_bind, port=settings.api_port)
+            services = await start_services(
+                runtime,
+                stop,
+                host=settings.api_bind,
+                port=settings.api_port,
+                metrics=(settings.metrics_bind, settings.metrics_port),
+            )
         except OSError as exc:
             raise CliError(str(exc)) from None
         notifier.ready(f"dialing {len(names)} campaign(s)")

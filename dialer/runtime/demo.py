@@ -282,6 +282,7 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> dict[str, 
             f"(sign in as a user: `dialer user add ID --db {url}`), API {api}/openapi.json",
             file=out,
         )
+        print(f"dialer demo: Prometheus metrics {services.metrics_url}", file=out)
         print(
             f"dialer demo: {options.agents} agents, {options.pacing} pacing, {options.pbx} simulator "
             f"(x{options.time_scale:g} speed), dialing for {options.seconds:g} s",

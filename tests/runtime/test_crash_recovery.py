@@ -94,6 +94,8 @@ profiles_file = "{profiles}"
 drain_timeout_s = 30.0
 [api]
 port = {free_port()}
+[metrics]
+port = {free_port()}
 """
     )
     return config
