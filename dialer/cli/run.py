@@ -155,10 +155,11 @@ async def serve(settings: Settings, on_started: Callable[[Runtime], Awaitable[No
         )
         from dialer.runtime.services import start_services
 
+        serving = asyncio.Event()
         try:
             services = await start_services(
                 runtime,
-                stop,
+                serving,
                 host=settings.api_bind,
                 port=settings.api_port,
                 metrics=(settings.metrics_bind, settings.metrics_port),
@@ -171,7 +172,7 @@ async def serve(settings: Settings, on_started: Callable[[Runtime], Awaitable[No
             helpers.append(loop.create_task(_watchdog(notifier, notifier.watchdog_interval_s, stop)))
         await runtime.engine.run(stop, drain_timeout_s=settings.drain_timeout_s)
         notifier.stopping()
-        stop.set()
+        serving.set()  # the API and the relay served the drain (agents qualified their last calls)
         await services.stop()
         for task in helpers:
             task.cancel()

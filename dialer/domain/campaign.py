@@ -124,6 +124,12 @@ ANSWERED_RESULTS: frozenset[CallResult] = frozenset(
 )
 
 
+# Results that count as a person answering: the abandonment rate's denominator.
+PERSON_RESULTS: frozenset[CallResult] = frozenset(
+    {CallResult.CONNECTED, CallResult.ABANDONED, CallResult.DROPPED}
+)
+
+
 def attempt_result(outcome: str) -> CallResult:
     """The result of a closed attempt, as the call state machine named it (``result_of``).
 

@@ -268,14 +268,17 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> dict[str, 
         for number in numbers[1 :: max(1, options.leads // 8)]:
             await runtime.gate.dnc.add(number, source="demo")
         await runtime.load_campaigns(datetime.now(UTC))
-        stop = asyncio.Event()
+        stop = asyncio.Event()  # no new dials; calls in progress finish
+        serving = asyncio.Event()  # set after the drain: agents qualify their last calls meanwhile
         services = await start_services(
-            runtime, stop, host="127.0.0.1", port=options.api_port or _free_port()
+            runtime, serving, host="127.0.0.1", port=options.api_port or _free_port()
         )
         api = services.api_url
+        # The engine runs before the agents sign in: a phone the PBX cannot call logs its agent out.
+        engine_task = asyncio.get_running_loop().create_task(runtime.engine.run(stop, drain_timeout_s=20.0))
         client = httpx.AsyncClient(base_url=api or "", timeout=10.0)
         bots = await sign_in_simulated_agents(
-            services.accounts, client, options.pbx, options.agents, str(record.id), rng, stop
+            services.accounts, client, options.pbx, options.agents, str(record.id), rng, serving
         )
         print(
             f"dialer demo: supervisor page {api}/supervisor, agent screen {api}/agent "
@@ -290,7 +293,6 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> dict[str, 
         )
         started = time.monotonic()
         progress = Progress(runtime, out, started)
-        engine_task = asyncio.get_running_loop().create_task(runtime.engine.run(stop, drain_timeout_s=20.0))
         while time.monotonic() - started < options.seconds and not engine_task.done():
             await asyncio.sleep(1.0)
             progress.show()
@@ -298,6 +300,7 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> dict[str, 
         progress.end()
         print("dialer demo: stopping: no new dials, calls in progress finish", file=out)
         await engine_task
+        serving.set()
         await bots.stop()
         await client.aclose()
         await services.stop()

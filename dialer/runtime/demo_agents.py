@@ -132,7 +132,7 @@ async def sign_in_simulated_agents(
         agent_id = f"{1001 + i}"
         password = secrets.token_urlsafe(12)
         await accounts.add_user(agent_id, f"Demo agent {agent_id}", Role.AGENT, password, actor="demo")
-        endpoint = f"PJSIP/{agent_id}@agents" if pbx_kind == "asterisk" else f"sofia/agents/{agent_id}@agents"
+        endpoint = f"PJSIP/{agent_id}@agents" if pbx_kind == "asterisk" else f"sofia/dialer/{agent_id}@agents"
         agent = ApiAgent(client, agent_id, password, rng)
         await agent.sign_in(endpoint, campaign_id)
         team.append(agent)

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 
 from dialer.domain.agent import AgentState
 from dialer.domain.call import Call, CallInput, CallState, InvalidCallTransition, result_of
-from dialer.domain.campaign import CallResult
+from dialer.domain.campaign import PERSON_RESULTS, CallResult
 from dialer.pacing.pacers import AgentActivity, BusyAgent, Pacer, PacingSnapshot, RingOutcome
 from dialer.runtime.agents import AgentRegistry
 from dialer.runtime.ports import (
@@ -100,6 +100,7 @@ class ActiveCall:
     person_observed: bool = False  # the pacer has been told whether this person was abandoned
     gate_told: set[str] = field(default_factory=set)  # outcomes already given to the gate
     writes: list[asyncio.Future[object]] = field(default_factory=list)  # its event writes under way
+    served_by: str | None = None  # the agent a machine reached before its beep was heard
 
 
 @dataclass
@@ -255,6 +256,8 @@ class Engine:
             await self.record.close_attempt(
                 attempt_id, AttemptResult("cancelled", self._wall(), detail="the node stopped before dialing")
             )
+            self.outcomes["cancelled"] += 1
+            run.counts["cancelled"] += 1
             return False
         active = ActiveCall(lead, plan, Call(attempt_id), self._clock())
         self.calls[attempt_id] = active  # before the originate: its events may beat the reply
@@ -277,6 +280,7 @@ class Engine:
             await self._finish(active, Outcome.FAILED, cause=None, detail=str(exc))
             return False
         self._advance(active, CallInput.ORIGINATE)
+        self._after_reply(self.record.attempt_event(attempt_id, "originated", self._wall()), active)
         log.info("attempt %s campaign %s: dialing %s", attempt_id, plan.name, mask_number(lead.number))
         return True
 
@@ -343,6 +347,7 @@ class Engine:
             return
         self._advance(active, CallInput.MACHINE)
         active.agent_id = None  # the call is no longer the agent's: no wrap-up when it ends
+        active.served_by = agent_id  # but the record says who had it
         if self.agents.call_ended(agent_id):
             self.agents.disposed(agent_id)
         log.info("attempt %s: %s after connect: machine; agent %s free", attempt_id, event.detail, agent_id)
@@ -406,7 +411,7 @@ class Engine:
             self._observe_ring(
                 active, RingOutcome.NO_ANSWER if failure is Outcome.NO_ANSWER else RingOutcome.FAILED
             )
-        if active.call.person_answered:
+        if result in PERSON_RESULTS:
             self._person_handled(active, abandoned)
         if abandoned:
             await self._tell_gate(active, "abandoned")
@@ -431,7 +436,7 @@ class Engine:
             abandoned=abandoned,
             person_answered=active.call.person_answered,
             answered=active.answered_at is not None,
-            agent_id=active.agent_id,
+            agent_id=active.agent_id or active.served_by,
             detail=detail,
         )
         await self.record.close_attempt(attempt_id, record)

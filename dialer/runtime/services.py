@@ -5,7 +5,7 @@ over the node's engine, the accounts, the FastAPI app on ``[api]`` bind and
 port, and the relay that carries committed refusals and do-not-calls to the
 compliance gate.  The Prometheus metrics (``dialer.runtime.metrics``) are at
 ``/metrics`` on the API and, when asked (``dialer run``: ``[metrics]`` bind and
-port), on a listener of their own.  Stopping is the node's stop event.
+port), on a listener of their own.  They serve through the drain and stop after it.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ class NodeServices:
 
 async def start_services(
     runtime: Runtime,
-    stop: asyncio.Event,
+    until: asyncio.Event,
     *,
     host: str,
     port: int,
@@ -78,6 +78,9 @@ async def start_services(
     metrics: tuple[str, int] | None = None,
 ) -> NodeServices:
     """Start the relay and, when asked, the API and a metrics listener on ``metrics`` (host, port).
+
+    They serve until ``until`` is set: after the engine's drain, not at the node's stop, so agents
+    can qualify their last calls and the relay delivers their refusals.
 
     Raises OSError when the API or the metrics port is taken.
     """
@@ -126,10 +129,10 @@ async def start_services(
         services.server = server
         listeners.append(("api", server))
         log.info("API and pages on %s (OpenAPI at /openapi.json)", services.api_url)
-    services.tasks.append(loop.create_task(runtime.relay.run(stop), name="outbox-relay"))
+    services.tasks.append(loop.create_task(runtime.relay.run(until), name="outbox-relay"))
     for what, bound in listeners:
         services.tasks.append(loop.create_task(bound.main_loop(), name=f"{what}-main-loop"))
-        services.tasks.append(loop.create_task(_shutdown_on(stop, bound), name=f"{what}-shutdown"))
+        services.tasks.append(loop.create_task(_shutdown_on(until, bound), name=f"{what}-shutdown"))
     if services.metrics_url is not None:
         log.info("Prometheus metrics on %s", services.metrics_url)
     return services

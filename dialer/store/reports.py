@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from dialer.domain.campaign import PERSON_RESULTS
 from dialer.store.models import Attempt, Campaign, DispositionRecord
 
 if TYPE_CHECKING:
@@ -107,14 +108,15 @@ class ReportRepository:
     ) -> list[CampaignReport]:
         """One line per campaign with attempts in ``[since, until)`` (by attempt creation time)."""
         answered = Attempt.outcome == "answered"
-        person = and_(answered, or_(Attempt.amd.is_(None), Attempt.amd != "machine"))
+        # From the call's one result (a call abandoned before detection decided stays a person).
+        person = Attempt.result.in_([r.value for r in PERSON_RESULTS])
         attempts_q = _period(
             select(
                 Attempt.campaign_id,
                 func.count(),
                 _count_if(answered),
                 _count_if(person),
-                _count_if(and_(answered, Attempt.amd == "machine")),
+                _count_if(Attempt.result == "machine"),
                 _count_if(Attempt.result == "connected"),
                 _count_if(Attempt.abandoned.is_(True)),
                 func.coalesce(func.sum(Attempt.talk_seconds), 0.0),

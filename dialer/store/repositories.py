@@ -35,6 +35,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from dialer.domain.campaign import (
     ANSWERED_RESULTS,
     DIALABLE_STATUSES,
+    PERSON_RESULTS,
     CallResult,
     CampaignSettings,
     CampaignStatus,
@@ -1046,10 +1047,10 @@ class AttemptRepository:
     async def abandon_history(self, campaign_id: int, since: datetime) -> list[AbandonSample]:
         """Answered attempts closed since ``since``, oldest first, for the abandonment tracker.
 
-        ``person_answered`` is False only when detection said machine.
+        ``person_answered`` follows the call's result (connected, abandoned, dropped).
         """
         query = (
-            select(Attempt.answered_at, Attempt.ended_at, Attempt.amd, Attempt.abandoned)
+            select(Attempt.answered_at, Attempt.ended_at, Attempt.result, Attempt.abandoned)
             .where(
                 Attempt.campaign_id == campaign_id,
                 Attempt.status == "closed",
@@ -1060,10 +1061,10 @@ class AttemptRepository:
         )
         async with self._db.read_session() as s:
             samples = []
-            for answered, ended, amd, abandoned in await s.execute(query):
+            for answered, ended, result, abandoned in await s.execute(query):
                 at = answered or ended
                 assert at is not None  # closed attempts always have ended_at
-                samples.append(AbandonSample(at, amd != "machine", bool(abandoned)))
+                samples.append(AbandonSample(at, result in PERSON_RESULTS, bool(abandoned)))
             return samples
 
 
