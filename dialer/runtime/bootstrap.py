@@ -44,7 +44,7 @@ from dialer.runtime.ports import (
     OpenAttempt,
 )
 from dialer.runtime.prompts import prompt_problem
-from dialer.service.outbox import GATE_KIND_OF_DISPOSITION, GATE_OUTCOME, OutboxRelay, gate_outcome_payload
+from dialer.service.outbox import GATE_KIND_OF_DISPOSITION, OutboxRelay
 from dialer.service.uow import SqlUnitOfWork
 from dialer.settings import PbxSettings, Settings, sqlite_path
 from dialer.store.db import Database, DatabaseError
@@ -158,10 +158,7 @@ class SqlRecord:
                 comments=details.comments,
             )
             if kind is not None and written.changed:
-                payload = gate_outcome_payload(
-                    attempt.lead_id, attempt.campaign_id, attempt.number, kind, now
-                )
-                uow.add_message(GATE_OUTCOME, payload, now)
+                uow.tell_gate(attempt.lead_id, attempt.campaign_id, attempt.number, kind, now)
             await uow.commit()
         if kind is not None and written.changed and self.outbox_written is not None:
             self.outbox_written()

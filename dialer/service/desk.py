@@ -30,7 +30,7 @@ from dialer.runtime.agents import AgentRegistry
 from dialer.runtime.engine import Engine
 from dialer.runtime.ports import DispositionDetails
 from dialer.service import Invalid, NotFound, Refused
-from dialer.service.outbox import GATE_KIND_OF_DISPOSITION, GATE_OUTCOME, OutboxRelay, gate_outcome_payload
+from dialer.service.outbox import GATE_KIND_OF_DISPOSITION, OutboxRelay
 from dialer.service.uow import SqlUnitOfWork
 from dialer.store import repositories as store
 from dialer.store.db import Database
@@ -408,10 +408,7 @@ class Desk:
                         "time this customer is called"
                     )
                 if kind is not None:
-                    payload = gate_outcome_payload(
-                        attempt.lead_id, attempt.campaign_id, attempt.number, kind, now
-                    )
-                    uow.add_message(GATE_OUTCOME, payload, now)
+                    uow.tell_gate(attempt.lead_id, attempt.campaign_id, attempt.number, kind, now)
                 await uow.commit()
         except DispositionError as exc:
             raise Invalid(str(exc)) from None

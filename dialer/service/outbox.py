@@ -15,31 +15,19 @@ import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from dialer.runtime.ports import Gate, Lead
+from dialer.service.uow import GATE_OUTCOME
 from dialer.store.db import Database
 from dialer.store.outbox_repo import OutboxRepository, PendingMessage
 from telephony.base import mask_number
 
 log = logging.getLogger(__name__)
 
-GATE_OUTCOME = "gate.outcome"
 
 # Dispositions the compliance gate must hear of: the kind of outcome it records for each.
 GATE_KIND_OF_DISPOSITION = {"not_interested": "refusal", "do_not_call": "do_not_call"}
 
-
-def gate_outcome_payload(
-    lead_id: int, campaign_id: int, number: str, kind: str, at: datetime
-) -> dict[str, Any]:
-    return {
-        "lead_id": str(lead_id),
-        "campaign_id": str(campaign_id),
-        "number": number,
-        "kind": kind,
-        "at": at.isoformat(),
-    }
 
 
 class OutboxRelay:

@@ -24,6 +24,8 @@ from dialer.store.db import Database
 from dialer.store.outbox_repo import add_message
 from dialer.store.repositories import DispositionResult, write_disposition
 
+GATE_OUTCOME = "gate.outcome"  # the outbox message the relay delivers to the compliance gate
+
 
 class SqlUnitOfWork:
     def __init__(self, db: Database) -> None:
@@ -96,3 +98,14 @@ class SqlUnitOfWork:
 
     def add_message(self, kind: str, payload: dict[str, Any], now: datetime) -> None:
         add_message(self.session, kind, payload, now)
+
+    def tell_gate(self, lead_id: int, campaign_id: int, number: str, kind: str, now: datetime) -> None:
+        """Queue a refusal or do-not-call for the compliance gate, committed with the rest."""
+        payload = {
+            "lead_id": str(lead_id),
+            "campaign_id": str(campaign_id),
+            "number": number,
+            "kind": kind,
+            "at": now.isoformat(),
+        }
+        self.add_message(GATE_OUTCOME, payload, now)

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 from dialer.runtime.ports import Lead
 from dialer.service import Invalid, Unauthorized
 from dialer.service.accounts import Accounts, token_digest
-from dialer.service.outbox import GATE_OUTCOME, OutboxRelay, gate_outcome_payload
+from dialer.service.outbox import OutboxRelay
 from dialer.service.uow import SqlUnitOfWork
 from dialer.store.base import Base
 from dialer.store.db import Database
@@ -121,7 +121,7 @@ async def test_a_committed_refusal_reaches_the_gate_even_after_failures(db: Data
     now = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
     # The process "dies" after the commit: nothing told the gate; the row waits in the outbox.
     async with SqlUnitOfWork(db) as uow:
-        uow.add_message(GATE_OUTCOME, gate_outcome_payload(7, 1, "+33123456789", "refusal", now), now)
+        uow.tell_gate(7, 1, "+33123456789", "refusal", now)
         await uow.commit()
     gate = FlakyGate(failures=2)
     relay = OutboxRelay(db, gate)  # type: ignore[arg-type]
@@ -142,6 +142,6 @@ async def test_a_unit_of_work_left_without_commit_writes_nothing(db: Database) -
     now = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
     with pytest.raises(RuntimeError):
         async with SqlUnitOfWork(db) as uow:
-            uow.add_message(GATE_OUTCOME, gate_outcome_payload(7, 1, "+33123456789", "refusal", now), now)
+            uow.tell_gate(7, 1, "+33123456789", "refusal", now)
             raise RuntimeError("the use case failed halfway")
     assert await OutboxRepository(db).pending() == []
