@@ -20,6 +20,8 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dialer import __version__
@@ -132,6 +134,10 @@ def _check_settings_values(value: Any, where: str = "settings") -> None:
         raise Invalid(f"{where}: {value} is out of range")
 
 
+def _unavailable(detail: str) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "5"})
+
+
 def create_app(desk: Desk, accounts: Accounts, *, title: str = "dialer") -> FastAPI:
     """The API over one node's desk and the accounts; the daemon and the tests build it the same way."""
     app = FastAPI(title=title, version=__version__, description=__doc__)
@@ -153,6 +159,21 @@ def create_app(desk: Desk, accounts: Accounts, *, title: str = "dialer") -> Fast
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse({"detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(DBAPIError)
+    async def database_down(request: Request, exc: DBAPIError) -> JSONResponse:
+        log.error("API %s %s: the database failed: %s", request.method, request.url.path, exc.orig)
+        return _unavailable("the database is not answering; nothing was changed: try again in a moment")
+
+    @app.exception_handler(ConnectionError)
+    async def store_unreachable(request: Request, exc: ConnectionError) -> JSONResponse:
+        log.error("API %s %s: a store is unreachable: %s", request.method, request.url.path, exc)
+        return _unavailable("the database or Redis is not reachable; nothing was changed: try again shortly")
+
+    @app.exception_handler(RedisError)
+    async def redis_down(request: Request, exc: RedisError) -> JSONResponse:
+        log.error("API %s %s: Redis failed: %s", request.method, request.url.path, exc)
+        return _unavailable("Redis (the shared do-not-call and contact stores) is not answering: try again")
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
