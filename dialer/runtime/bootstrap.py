@@ -133,6 +133,7 @@ class SqlRecord:
             answered=result.answered,
             agent_id=result.agent_id,
             amd_detail=result.amd_detail or None,
+            originated_at=result.originated_at,
         )
 
     async def dispose(

@@ -101,6 +101,7 @@ class ActiveCall:
     gate_told: set[str] = field(default_factory=set)  # outcomes already given to the gate
     writes: list[asyncio.Future[object]] = field(default_factory=list)  # its event writes under way
     served_by: str | None = None  # the agent a machine reached before its beep was heard
+    originated_at: datetime | None = None  # when the PBX accepted the originate
 
 
 @dataclass
@@ -280,7 +281,7 @@ class Engine:
             await self._finish(active, Outcome.FAILED, cause=None, detail=str(exc))
             return False
         self._advance(active, CallInput.ORIGINATE)
-        self._after_reply(self.record.attempt_event(attempt_id, "originated", self._wall()), active)
+        active.originated_at = self._wall()  # written with the outcome: no extra write per dial
         log.info("attempt %s campaign %s: dialing %s", attempt_id, plan.name, mask_number(lead.number))
         return True
 
@@ -321,12 +322,8 @@ class Engine:
             await self._finish(active, event.outcome, event.cause, event.detail)
         elif isinstance(event, HungUp):
             active.cause = event.cause
-            cut = event.lost and active.call.state in (
-                CallState.ANSWERED,
-                CallState.WAITING,
-                CallState.CONNECTING,
-            )
-            self._advance(active, CallInput.LOST if cut else CallInput.HUNG_UP)
+            # The call table says what a PBX cut means: lost before an agent, ended after one.
+            self._advance(active, CallInput.LOST if event.lost else CallInput.HUNG_UP)
             await self._finish(active, None, event.cause, event.cause_text)
 
     async def _amd_verdict(self, active: ActiveCall, event: AmdDetected) -> None:
@@ -438,6 +435,7 @@ class Engine:
             answered=active.answered_at is not None,
             agent_id=active.agent_id or active.served_by,
             detail=detail,
+            originated_at=active.originated_at,
         )
         await self.record.close_attempt(attempt_id, record)
         log.info("attempt %s: %s (cause %s)", attempt_id, outcome, cause)

@@ -85,6 +85,7 @@ class AttemptResult:
     answered: bool = False  # the PBX answered (a lost call may have been)
     agent_id: str | None = None
     detail: str = ""
+    originated_at: datetime | None = None  # when the PBX accepted the originate
 
 
 @dataclass(frozen=True)

@@ -929,6 +929,7 @@ class AttemptRepository:
         answered: bool = False,
         agent_id: str | None = None,
         amd_detail: str | None = None,
+        originated_at: datetime | None = None,
     ) -> bool:
         """Write the call's one result and move the lead to its next state, in one transaction.
 
@@ -954,6 +955,8 @@ class AttemptRepository:
                 row.amd = amd
             if amd_detail is not None and row.amd_detail is None:
                 row.amd_detail = amd_detail[:100]  # the column's width
+            if originated_at is not None and row.originated_at is None:
+                row.originated_at = originated_at
             call_result = attempt_result(result)
             row.status = "closed"
             row.outcome = "answered" if answered or call_result in ANSWERED_RESULTS else call_result.value

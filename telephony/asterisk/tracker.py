@@ -103,7 +103,6 @@ class _Call:
         "answered",
         "attempt_id",
         "channel_seen",
-        "connected_to",
         "final",
         "finished_at",
         "hangup_at",
@@ -142,7 +141,6 @@ class _Call:
         self.finished_at = 0.0
         self.shutdown = False  # SoftHangupRequest Cause 4: Asterisk is going down
         self.agent_id: str | None = None  # set for an agent's own phone leg
-        self.connected_to: str | None = None  # the agent whose bridge the customer joined
         self.joined: str | None = None  # the first agent bridge the customer entered
 
     def label(self) -> str:
@@ -175,12 +173,11 @@ class _Bridge:
     ``complete`` once we saw it start: from then on we know every member.
     """
 
-    __slots__ = ("agents", "complete", "members")
+    __slots__ = ("agents", "complete")
 
     def __init__(self, complete: bool) -> None:
         self.complete = complete
-        self.members: set[str] = set()
-        self.agents: set[str] = set()
+        self.agents: set[str] = set()  # Uniqueids of the agent legs in it
 
 
 def agent_of_bridge(conference: str) -> str | None:
@@ -209,7 +206,7 @@ class CallTracker:
         "_labels",
         "grace_s",
         "ignored",
-        "restart_seen_at",
+        "restarting",
     )
 
     def __init__(self, grace_s: float = 30.0) -> None:
@@ -222,7 +219,7 @@ class CallTracker:
         self._bridges: dict[str, _Bridge] = {}
         self._dialin_legs: dict[str, str] = {}  # Uniqueid of an agent leg we did not originate -> agent
         self._ended_channels: OrderedDict[str, None] = OrderedDict()  # those already reported ended
-        self.restart_seen_at: float | None = None  # the PBX said it is going down (SoftHangupRequest 4)
+        self.restarting = False  # the PBX said it is going down (SoftHangupRequest 4)
         self._handlers: dict[str, Handler] = {
             "OriginateResponse": self._on_originate_response,
             "Hangup": self._on_hangup,
@@ -446,8 +443,7 @@ class CallTracker:
     def _on_soft_hangup_request(self, msg: AmiMessage, at: float) -> list[CallEvent]:
         if _int(msg.get("Cause"), 0) & SOFTHANGUP_SHUTDOWN == 0:
             return []
-        if self.restart_seen_at is None:
-            self.restart_seen_at = at
+        self.restarting = True
         call = self._by_uniqueid.get(msg.get("Uniqueid", ""))
         if call is not None:
             call.shutdown = True
@@ -482,21 +478,17 @@ class CallTracker:
                     reason = f"the bridge {conference} had no agent in it (the agent's phone had left)"
                     out.append(ConnectFailed(call.attempt_id, at, agent, reason))
                 else:
-                    call.connected_to = agent
                     out.append(Connected(call.attempt_id, at, agent))
         elif msg.get("Admin", "No") != "Yes" and uid not in self._labels and uid not in self._ended_channels:
             bridge.agents.add(uid)
             if call is None:
                 self._dialin_legs.setdefault(uid, agent)
-        bridge.members.add(uid)
         return out
 
     def _on_confbridge_leave(self, msg: AmiMessage, at: float) -> list[CallEvent]:
         bridge = self._bridges.get(msg.get("Conference", ""))
         if bridge is not None:
-            uid = msg.get("Uniqueid", "")
-            bridge.members.discard(uid)
-            bridge.agents.discard(uid)
+            bridge.agents.discard(msg.get("Uniqueid", ""))
         return []
 
     def _on_shutdown(self, msg: AmiMessage, at: float) -> list[CallEvent]:
@@ -550,9 +542,9 @@ class CallTracker:
             self._finish(call, self._lost_end(call, at, detail), out)
             self._forget(call)
         out.extend(self._end_dialin_legs(at, detail, live))
-        if self.restart_seen_at is not None:
+        if self.restarting:
             self._bridges.clear()  # a restarted PBX has no bridge left
-            self.restart_seen_at = None
+            self.restarting = False
         return out
 
     def expire(self, now: float) -> list[CallEvent]:

@@ -41,6 +41,16 @@ async def test_lead_claimed_by_another_node_cannot_be_dialed(db: Database, campa
         await db.attempts.open_attempt(lead.lead_id, campaign.id, lead.number, "node-b", T0)
 
 
+async def test_the_originate_time_is_written_with_the_outcome(db: Database, campaign: CampaignRecord) -> None:
+    await add_leads(db, campaign.id, fr_numbers(1), T0)
+    _, attempt_id = await _dial(db, campaign)
+    sent = T0 + timedelta(seconds=1)
+    await db.attempts.close_attempt(
+        attempt_id, "no_answer", 19, None, T0 + timedelta(seconds=30), originated_at=sent
+    )
+    assert (await db.attempts.get(attempt_id)).originated_at == sent
+
+
 async def test_close_attempt_applies_retry_rule_once(db: Database, campaign: CampaignRecord) -> None:
     await add_leads(db, campaign.id, fr_numbers(1), T0)
     lead_id, attempt_id = await _dial(db, campaign)
@@ -129,9 +139,7 @@ async def test_disposition_before_hangup_is_applied_when_call_closes(
         attempt_id, "not_interested", "ag1", now=T0 + timedelta(seconds=30)
     )
     assert result.lead_status is LeadStatus.IN_FLIGHT  # the call is still up: the lead stays in flight
-    await db.attempts.close_attempt(
-        attempt_id, "connected", 16, None, T0 + timedelta(seconds=40)
-    )
+    await db.attempts.close_attempt(attempt_id, "connected", 16, None, T0 + timedelta(seconds=40))
     assert (await db.leads.get(lead_id)).status is LeadStatus.DONE
 
 
@@ -193,10 +201,7 @@ async def test_concurrent_duplicate_closes_count_once(db: Database, campaign: Ca
     _, attempt_id = await _dial(db, campaign)
     end = T0 + timedelta(seconds=20)
     results = await asyncio.gather(
-        *(
-            db.attempts.close_attempt(attempt_id, "no_answer", 19, None, end)
-            for _ in range(6)
-        )
+        *(db.attempts.close_attempt(attempt_id, "no_answer", 19, None, end) for _ in range(6))
     )
     assert sorted(results) == [False] * 5 + [True]
     lead = await db.leads.get(lead_id)
