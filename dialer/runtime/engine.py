@@ -646,6 +646,10 @@ class Engine:
         """
         now = self._wall()
         await self.record.dispose(attempt_id, agent_id, code, now, details or DispositionDetails())
+        self.end_wrap_up(agent_id)
+
+    def end_wrap_up(self, agent_id: str) -> None:
+        """The agent's call is qualified (its disposition is written): the agent goes on."""
         pending = self._wrapups.pop(agent_id, None)
         if pending is not None and pending[2] is not asyncio.current_task():
             pending[2].cancel()

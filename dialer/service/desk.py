@@ -28,7 +28,6 @@ from dialer.domain.campaign import CampaignSettings, CampaignStatus, StatusChang
 from dialer.domain.dispositions import CATALOGUE, DispositionError
 from dialer.runtime.agents import AgentRegistry
 from dialer.runtime.engine import Engine
-from dialer.runtime.ports import DispositionDetails
 from dialer.service import Invalid, NotFound, Refused
 from dialer.service.outbox import GATE_KIND_OF_DISPOSITION, OutboxRelay
 from dialer.service.uow import SqlUnitOfWork
@@ -416,21 +415,7 @@ class Desk:
             self._relay.wake()
         log.info("attempt %s: qualified %s by agent %s", attempt_id, written.code, agent_id)
         if desk_call is not None:
-            # The record is written: the engine only ends the wrap-up (it finds the disposition there).
-            try:
-                await self._engine.dispose(
-                    agent_id,
-                    attempt_id,
-                    given.code,
-                    DispositionDetails(
-                        callback_at=given.callback_at,
-                        callback_agent_only=given.callback_agent_only,
-                        appointment_at=given.appointment_at,
-                        comments=given.comments,
-                    ),
-                )
-            except Exception:
-                log.exception("agent %s: ending the wrap-up of attempt %s failed", agent_id, attempt_id)
+            self._engine.end_wrap_up(agent_id)  # the record is written: the agent goes on
         return DispositionOutcome(
             attempt_id,
             written.code,
