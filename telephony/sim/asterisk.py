@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from types import TracebackType
@@ -34,6 +35,7 @@ from typing import Literal
 
 from telephony.asterisk.protocol import AmiMessage, AmiParser, encode
 from telephony.sim import ami_events as ev
+from telephony.sim import asterisk_mixmonitor as mixmonitor
 from telephony.sim.ami_events import Headers, SimChannel
 from telephony.sim.asterisk_agi import DEFAULT_AGI_PORT, run_agi
 from telephony.sim.asterisk_dialplan import DialplanName
@@ -102,6 +104,10 @@ class AsteriskSimulator:
         self.system_read = system_read
         self.version = version
         self.dialstate_wins: set[str] = set()  # see PbxEngine.dialstate_wins
+        # The "system" write class (AMI MixMonitor, Originate of MixMonitor/AGI/Exec/System);
+        # the project's "dialer" user has not.  Recordings: see asterisk_mixmonitor.
+        self.system_write = False
+        self.recordings = mixmonitor.Recordings()
         self.originates_received: list[str] = []
         self.unanswered_actions: set[str] = set()
         self.port = 0
@@ -133,6 +139,8 @@ class AsteriskSimulator:
             version=self.version,
         )
         self._engine.dialstate_wins = self.dialstate_wins
+        self._engine.system_write = self.system_write
+        self._engine.recordings = self.recordings
         self._runs += 1
         self._boot = time.monotonic()
         self._server = await asyncio.start_server(self._serve, host, port or self.port or 0)
@@ -309,6 +317,10 @@ class AsteriskSimulator:
             return False
         if not session.authenticated and lname != "challenge":
             self._respond(session, action, "Error", ("Message", "Permission denied"))
+            return True
+        if lname in mixmonitor.ACTIONS:
+            respond = functools.partial(self._respond, session, action)
+            mixmonitor.manager_action(self._engine_or_fail(), lname, action, respond, self.system_write)
             return True
         handler = {
             "ping": self._ping,

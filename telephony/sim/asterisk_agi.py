@@ -18,6 +18,7 @@ import shlex
 from urllib.parse import urlsplit
 
 from telephony.sim import ami_events as ev
+from telephony.sim import asterisk_mixmonitor as mixmonitor
 from telephony.sim.asterisk_dialplan import DEFAULT_PROMPT_SECONDS, PROMPT_SECONDS, substitute
 from telephony.sim.asterisk_pbx import Leg, PbxEngine
 
@@ -255,6 +256,9 @@ class _AgiSession:
             await self.writer.drain()
             engine.ours_hangs_up(leg)
         elif name in ("noop", "answer"):
+            self.reply("200 result=0")
+        elif name == "mixmonitor":
+            mixmonitor.start(engine, leg, args.strip('"'))
             self.reply("200 result=0")
         else:
             self.reply("200 result=-2")

@@ -72,6 +72,19 @@ def lab_contexts(agi_url: str) -> dict[str, dict[str, list[Step]]]:
             "s": [Step("NoOp", "answered ${ATTEMPT}"), Step("Wait", "30"), Step("Hangup")]
         },
         "from-lab": {"_X.": [Step("Hangup")]},
+        **lab_recording_contexts(),
+    }
+
+
+def lab_recording_contexts() -> dict[str, dict[str, list[Step]]]:
+    """The lab's ``[dialer-connect-recorded]`` (sip_call_recording): record, then the agent's bridge.
+
+    Only in the lab's copy of our config; the lab PBX of the 22.10 captures has it too.
+    """
+    return {
+        "dialer-connect-recorded": {
+            "_X.": [Step("MixMonitor", "${DIALER_ATTEMPT}.wav"), Step("ConfBridge", "agent_${EXTEN}")]
+        }
     }
 
 

@@ -29,6 +29,8 @@ from typing import Any
 
 from telephony.asterisk.protocol import AmiMessage
 from telephony.sim import ami_events as ev
+from telephony.sim import asterisk_agi_redirect as agi_redirect
+from telephony.sim import asterisk_mixmonitor as mixmonitor
 from telephony.sim.ami_events import Headers, SimBridge, SimChannel
 from telephony.sim.asterisk_confbridge import CONF_LOCKED_S, confbridge_args, max_members_of, refuses
 from telephony.sim.asterisk_dialplan import (
@@ -46,6 +48,7 @@ from telephony.sim.asterisk_dialplan import (
     find_steps,
     gotoif_target,
     lab_contexts,
+    lab_recording_contexts,
     production_contexts,
     substitute,
 )
@@ -62,9 +65,6 @@ KNOWN_TECH: dict[str, dict[str, str]] = {
 AGENT_PHONE = CalleePlan(CalleeKind.AGENT, 0.004, None)  # answers at once (sip_agent_and_customer_connected)
 BLOCKING_APPS = {"wait", "amd", "playback", "confbridge", "agi", "hangup"}
 ANSWER_SETTLE_S = 0.5  # Answer() on a Local ;2 waits this long for audio from ;1
-
-# Applications an Originate may only run with the AMI "system" privilege (our user has not).
-SYSTEM_APPS = {"system", "trysystem", "exec", "execif", "agi", "eagi", "deadagi"}
 
 
 # Interleavings of racing Asterisk threads that change what an event says.  On
@@ -150,6 +150,7 @@ class Leg:
     clock: Timeline = field(default_factory=Timeline.now)
     media_started: asyncio.Event = field(default_factory=asyncio.Event)  # ours plays audio to the callee
     media_settle: float = 0.0  # PBX seconds the far Answer() takes to return once it hears that audio
+    goto: tuple[str, str, int] | None = None  # a Redirect waiting for its FastAGI session to end
 
 
 @dataclass(eq=False)
@@ -213,6 +214,9 @@ class PbxEngine:
         # Originates (by ActionID) whose 180 race DialState wins against RINGING_RACE's
         # choice: for replaying a capture that caught the other interleaving.
         self.dialstate_wins: set[str] = set()
+        # The AMI user's "system" write class (MixMonitor, Originate of AGI/Exec/System...).
+        self.system_write = False
+        self.recordings = mixmonitor.Recordings()  # asterisk_mixmonitor
         # Asterisk 22.10 (the fault captures) writes a SIP BYE's HangupRequest without a
         # Cause and the RTP statistics of a hung-up channel once, not twice as 22.7.
         self.modern = tuple(int(p) for p in version.split(".")[:2]) >= (22, 10)
@@ -225,6 +229,8 @@ class PbxEngine:
         self.agi_runner = agi_runner
         self.rng = random.Random(seed)
         self.contexts = lab_contexts(agi_url) if dialplan == "lab" else production_contexts()
+        if self.lab_peers:  # the lab PBX's copy of our config adds its recording context
+            self.contexts.update(lab_recording_contexts())
         self.endpoint_context = "from-lab" if self.lab_peers else "from-trunk"
         self.legs: dict[str, Leg] = {}  # by channel name
         self.bridges: dict[str, SimBridge] = {}  # by conference name
@@ -332,13 +338,8 @@ class PbxEngine:
             raise OriginateRefused("Invalid priority") from None
         app_name = action.get("Application", "")
         app_data = action.get("Data", "")
-        if app_name and (
-            app_name.lower() in SYSTEM_APPS or "SHELL(" in app_data.upper() or "EVAL(" in app_data.upper()
-        ):
-            raise OriginateRefused(
-                "Originate with certain 'Application' arguments requires the additional System privilege, "
-                "which you do not have."
-            )
+        if app_name and not self.system_write and mixmonitor.originate_forbidden(app_name, app_data):
+            raise OriginateRefused(mixmonitor.FORBIDDEN_ORIGINATE)
         cid_num, cid_name = _parse_callerid(action.get("CallerID", ""))
         variables: list[tuple[str, str]] = []
         for raw in action.getall("Variable"):
@@ -903,6 +904,9 @@ class PbxEngine:
             return "hangup"
         if name in ("answer", "ringing", "progress"):
             return ""
+        if name == "mixmonitor":
+            mixmonitor.start(self, leg, data)
+            return ""
         # An application the simulated PBX does not have: Asterisk hangs up.
         self.ours_hangs_up(leg)
         return "hangup"
@@ -1076,6 +1080,8 @@ class PbxEngine:
             return True
         if not ch.alive:
             return True
+        if agi_redirect.resume(self, leg):
+            return True  # a Redirect moved it on
         ch.variables["AGISTATUS"] = "SUCCESS"
         self.emit(ev.varset(ch, "AGISTATUS", "SUCCESS"))
         return False
@@ -1163,6 +1169,7 @@ class PbxEngine:
         leg.activity = Activity.DEAD
         leg.hungup.set()
         self.emit(ev.hangup(ch, cause, tech_cause))
+        mixmonitor.channel_gone(self, ch)
         self.legs.pop(ch.name, None)
         # A PJSIP endpoint's device stays in use while another of its channels is up.
         shared = leg.call.tech == "PJSIP" and any(
@@ -1184,9 +1191,16 @@ class PbxEngine:
 
     def redirect(self, leg: Leg, context: str, exten: str, priority: int) -> None:
         """Move an answered channel to another place in the dialplan (AMI Redirect)."""
-        self.cancel(leg.runner)
         if leg.chan.bridge is not None:
             self.bridge_leave(leg, result="")
+        if leg.activity is Activity.AGI:
+            agi_redirect.request(leg, context, exten, priority)  # moves when the session ends
+            return
+        self.continue_at(leg, context, exten, priority)
+
+    def continue_at(self, leg: Leg, context: str, exten: str, priority: int) -> None:
+        """The channel's dialplan goes on at ``context,exten,priority`` (its application ended)."""
+        self.cancel(leg.runner)
         leg.activity = Activity.APP
         leg.clock = Timeline.now()
         leg.chan.context, leg.chan.exten, leg.chan.priority = context, exten, priority

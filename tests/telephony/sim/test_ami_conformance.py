@@ -105,6 +105,12 @@ ORDER_RACES = {
     # two Hangup actions at one instant: the two agent legs' bridge threads interleave;
     # the stale leg's 180 with DialState first (Newstate first for the agent leg before it)
     "sip_connect_into_full_bridge",
+    # three customers of one kind in one capture, three orders: OriginateResponse before
+    # Newstate(Up) (att-rec-a), after DialEnd (att-rec-b), after the first application
+    # (att-rec-c); ConfbridgeJoin before the BRIDGEPEERs (a) and after them (b, c); at the
+    # customer's BYE BridgeLeave before ConfbridgeLeave (a), after it (b, c)
+    # (test_recording_conformance)
+    "sip_call_recording",
 }
 
 # The fault captures: Asterisk 22.10.1 running the project's dialplan, logged in as the

@@ -200,7 +200,7 @@ async def test_originate_of_a_system_application_is_refused() -> None:
         )
         refused = await client.wait_for(response("o1"))
         assert refused["Response"] == "Error"
-        assert "System privilege" in refused["Message"]
+        assert refused["Message"] == "Originate Access Forbidden: app or data blacklisted"
         assert sim.originates_received == ["o1"]
         await client.close()
 
