@@ -28,7 +28,7 @@ from sqlalchemy import func, select, update
 
 from dialer.domain.campaign import LeadStatus
 from dialer.store.models import AuditEntry, Callback, Campaign, Lead, LeadList, User, utcnow
-from dialer.store.repositories import NotFound, StoreError
+from dialer.store.repositories import LeadRecord, NotFound, StoreError, lead_record
 
 if TYPE_CHECKING:
     from dialer.store.db import Database
@@ -264,57 +264,6 @@ class RepairedList:
 
 
 @dataclass(frozen=True, slots=True)
-class LeadDetail:
-    id: int
-    campaign_id: int
-    lead_list_id: int
-    phone: str  # E.164: mask it before showing it
-    status: LeadStatus
-    attempt_count: int
-    next_attempt_at: datetime | None
-    last_attempt_at: datetime | None
-    last_result: str | None
-    first_name: str | None
-    last_name: str | None
-    email: str | None
-    external_id: str | None
-    timezones: tuple[str, ...]
-    timezone_source: str
-    consent: bool | None
-    consent_given_at: datetime | None
-    consent_source: str | None
-    priority: int
-    claimed_by: str | None
-    extra: Mapping[str, Any]
-
-
-def _detail(row: Lead) -> LeadDetail:
-    return LeadDetail(
-        id=row.id,
-        campaign_id=row.campaign_id,
-        lead_list_id=row.lead_list_id,
-        phone=row.phone,
-        status=LeadStatus(row.status),
-        attempt_count=row.attempt_count,
-        next_attempt_at=row.next_attempt_at,
-        last_attempt_at=row.last_attempt_at,
-        last_result=row.last_result,
-        first_name=row.first_name,
-        last_name=row.last_name,
-        email=row.email,
-        external_id=row.external_id,
-        timezones=tuple(z for z in row.timezones.split(",") if z),
-        timezone_source=row.timezone_source,
-        consent=row.consent,
-        consent_given_at=row.consent_given_at,
-        consent_source=row.consent_source,
-        priority=row.priority,
-        claimed_by=row.claimed_by,
-        extra=row.extra or {},
-    )
-
-
-@dataclass(frozen=True, slots=True)
 class CallbackInfo:
     id: int
     lead_id: int
@@ -456,21 +405,22 @@ class LeadAdmin:
         list_id: int | None = None,
         after_id: int = 0,
         limit: int = 50,
-    ) -> list[LeadDetail]:
+    ) -> list[LeadRecord]:
         query = select(Lead).where(Lead.campaign_id == campaign_id, Lead.id > after_id)
         if statuses:
             query = query.where(Lead.status.in_([s.value for s in statuses]))
         if list_id is not None:
             query = query.where(Lead.lead_list_id == list_id)
         async with self._db.read_session() as s:
-            return [_detail(r) for r in (await s.execute(query.order_by(Lead.id).limit(limit))).scalars()]
+            rows = (await s.execute(query.order_by(Lead.id).limit(limit))).scalars()
+            return [lead_record(r) for r in rows]
 
-    async def lead(self, lead_id: int) -> LeadDetail:
+    async def lead(self, lead_id: int) -> LeadRecord:
         async with self._db.read_session() as s:
             row = await s.get(Lead, lead_id)
             if row is None:
                 raise NotFound(f"no lead with id {lead_id}; `dialer leads list --campaign NAME` shows them")
-            return _detail(row)
+            return lead_record(row)
 
     async def reset(self, lead_ids: Sequence[int], *, actor: str = "cli") -> list[int]:
         """Put leads back to ``new``, due now, with no attempt counted; all of them or none.
@@ -682,7 +632,6 @@ __all__ = [
     "ChangeRefused",
     "LeadAdmin",
     "LeadChange",
-    "LeadDetail",
     "LeadInserter",
     "LeadListInfo",
     "RepairedList",

@@ -298,6 +298,8 @@ class LeadRecord:
     timezones: tuple[str, ...]
     timezone_source: str
     consent: bool | None
+    consent_given_at: datetime | None
+    consent_source: str | None
     priority: int
     status: LeadStatus
     attempt_count: int
@@ -309,7 +311,7 @@ class LeadRecord:
     extra: Mapping[str, Any]
 
 
-def _lead_record(row: Lead) -> LeadRecord:
+def lead_record(row: Lead) -> LeadRecord:
     return LeadRecord(
         id=row.id,
         campaign_id=row.campaign_id,
@@ -322,6 +324,8 @@ def _lead_record(row: Lead) -> LeadRecord:
         timezones=tuple(z for z in row.timezones.split(",") if z),
         timezone_source=row.timezone_source,
         consent=row.consent,
+        consent_given_at=row.consent_given_at,
+        consent_source=row.consent_source,
         priority=row.priority,
         status=LeadStatus(row.status),
         attempt_count=row.attempt_count,
@@ -453,7 +457,7 @@ class LeadRepository:
             row = await s.get(Lead, lead_id)
             if row is None:
                 raise NotFound(f"no lead with id {lead_id}")
-            return _lead_record(row)
+            return lead_record(row)
 
     async def count_by_status(self, campaign_id: int) -> dict[str, int]:
         query = select(Lead.status, func.count()).where(Lead.campaign_id == campaign_id).group_by(Lead.status)
@@ -475,7 +479,7 @@ class LeadRepository:
             if not rows:
                 return
             for row in rows:
-                yield _lead_record(row)
+                yield lead_record(row)
             last_id = rows[-1].id
 
     async def numbers_of_campaign(self, campaign_id: int, batch: int = 20000) -> AsyncIterator[str]:
