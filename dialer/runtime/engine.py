@@ -395,8 +395,6 @@ class Engine:
         self, active: ActiveCall, failure: Outcome | None, cause: int | None, detail: str
     ) -> None:
         attempt_id = active.call.attempt_id
-        if active.writes:  # this call's event writes land before its outcome
-            await asyncio.gather(*active.writes, return_exceptions=True)
         result = result_of(active.call)  # the one result: pacer, gate, record and metrics alike
         outcome = result.value
         abandoned = result is CallResult.ABANDONED
@@ -410,12 +408,11 @@ class Engine:
             )
         if result in PERSON_RESULTS:
             self._person_handled(active, abandoned)
-        if abandoned:
-            await self._tell_gate(active, "abandoned")
         run = self.campaigns.get(active.plan.campaign_id)
         if run is not None:
             run.counts[outcome] += 1
         self.outcomes[outcome] += 1
+        # The agent moves on now; a slow store delays only the writes below.
         agent_state = None if active.agent_id is None else self.agents.state_of(active.agent_id)
         if active.agent_id is not None and agent_state is AgentState.ON_CALL:
             self.agents.call_ended(active.agent_id)
@@ -437,6 +434,10 @@ class Engine:
             detail=detail,
             originated_at=active.originated_at,
         )
+        if abandoned:
+            await self._tell_gate(active, "abandoned")
+        if active.writes:  # this call's event writes land before its outcome
+            await asyncio.gather(*active.writes, return_exceptions=True)
         await self.record.close_attempt(attempt_id, record)
         log.info("attempt %s: %s (cause %s)", attempt_id, outcome, cause)
 
