@@ -114,6 +114,8 @@ class SimBridge:
     members: list[SimChannel] = field(default_factory=list)
     num_channels: int = 0  # as Asterisk counts it: the announcer included
     max_members: int = 0  # its bridge profile's max_members (0: no limit)
+    admins: set[str] = field(default_factory=set)  # channel names of members with an admin profile
+    muted: set[str] = field(default_factory=set)  # channel names of muted members
 
     def snapshot(self) -> Headers:
         return [
@@ -201,7 +203,12 @@ def bridge_event(name: str, bridge: SimBridge) -> Headers:
     return event(name, PRIV_CALL, bridge.snapshot())
 
 
+def _yes_no(flag: bool) -> str:
+    return "Yes" if flag else "No"
+
+
 def bridge_channel_event(name: str, bridge: SimBridge, channel: SimChannel) -> Headers:
+    admin = ("Admin", _yes_no(channel.name in bridge.admins))
     if name == "ConfbridgeJoin":
         return event(
             name,
@@ -209,17 +216,11 @@ def bridge_channel_event(name: str, bridge: SimBridge, channel: SimChannel) -> H
             [("Conference", bridge.name)],
             bridge.snapshot(),
             channel.snapshot(),
-            [("Admin", "No"), ("Muted", "No")],
+            [admin, ("Muted", _yes_no(channel.name in bridge.muted))],
         )
-    if name == "ConfbridgeLeave":
-        return event(
-            name,
-            PRIV_CALL,
-            [("Conference", bridge.name)],
-            bridge.snapshot(),
-            channel.snapshot(),
-            [("Admin", "No")],
-        )
+    if name in ("ConfbridgeLeave", "ConfbridgeMute", "ConfbridgeUnmute"):
+        conference = [("Conference", bridge.name)]
+        return event(name, PRIV_CALL, conference, bridge.snapshot(), channel.snapshot(), [admin])
     return event(name, PRIV_CALL, bridge.snapshot(), channel.snapshot())
 
 

@@ -40,7 +40,9 @@ from telephony.sim.ami_events import Headers, SimChannel
 from telephony.sim.asterisk_agi import DEFAULT_AGI_PORT, run_agi
 from telephony.sim.asterisk_dialplan import DialplanName
 from telephony.sim.asterisk_pbx import Leg, OriginateRefused, PbxEngine
+from telephony.sim.asterisk_phones import phone_dials_in
 from telephony.sim.asterisk_restart import hold_for_agi, restart_calls
+from telephony.sim.asterisk_spy import CONFBRIDGE_ACTIONS, confbridge_action
 from telephony.sim.model import CalleeModel, ScriptedCallee
 
 log = logging.getLogger(__name__)
@@ -234,6 +236,14 @@ class AsteriskSimulator:
 
     # -- what tests look at ------------------------------------------------------------
 
+    def phone_dials_in(self, endpoint: str, exten: str, hangs_up_after_s: float | None = None) -> str:
+        """The phone of PJSIP ``endpoint`` dials ``exten`` in ``[dialer-agent]``; its Uniqueid.
+
+        See ``asterisk_phones``: Answer, then the agent's ConfBridge; the phone sends
+        BYE ``hangs_up_after_s`` PBX seconds after the answer (None: it stays).
+        """
+        return phone_dials_in(self._engine_or_fail(), endpoint, exten, hangs_up_after_s)
+
     def live_channels(self) -> list[SimChannel]:
         return self._engine.live_channels() if self._engine is not None else []
 
@@ -331,6 +341,7 @@ class AsteriskSimulator:
             "getvar": self._getvar,
             "coreshowchannels": self._core_show_channels,
             "userevent": self._user_event,
+            **dict.fromkeys(CONFBRIDGE_ACTIONS, self._confbridge),
         }.get(lname)
         if handler is None:
             self._respond(session, action, "Error", ("Message", "Invalid/unknown command"))
@@ -477,6 +488,15 @@ class AsteriskSimulator:
                 ]
             )
         )
+
+    async def _confbridge(self, session: _Session, action: AmiMessage) -> None:
+        engine = self._engine_or_fail()
+        reply, items, events = confbridge_action(engine, action.get("Action", "").lower(), action)
+        self._respond(session, action, reply[0][1], *reply[1:])
+        for headers in items:
+            session.write(encode(headers))
+        for headers in events:
+            self._broadcast(headers)
 
     async def _user_event(self, session: _Session, action: AmiMessage) -> None:
         name = action.get("UserEvent", "")

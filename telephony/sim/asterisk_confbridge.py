@@ -18,6 +18,8 @@ from telephony.sim.ami_events import SimBridge
 BRIDGE_MAX_MEMBERS = {"dialer_agent_bridge": 2}
 # User profiles with admin = yes.
 ADMIN_USER_PROFILES = {"dialer_supervisor_listen"}
+# User profiles with startmuted = yes (the lab's supervisor profile: admin, startmuted, quiet).
+STARTMUTED_USER_PROFILES = {"dialer_supervisor_listen"}
 CONF_LOCKED_S = 1.75  # conf-locked, from ConfBridge() to its -1 (capture)
 
 

@@ -262,7 +262,10 @@ LAB_ENDPOINT_KIND = {
     "congestion": CalleeKind.CONGESTION,
     "invalid": CalleeKind.INVALID,
     "agent": CalleeKind.AGENT,
+    "supervisor": CalleeKind.AGENT,  # lab/sip/supervisor.xml: answers, stays on the line
 }
+# Lab endpoints that answer with 200 OK at once, no 180 first (the supervisor's phone).
+LAB_ENDPOINTS_WITHOUT_RINGING = {"supervisor"}
 
 # Lab agent phones that send BYE by themselves, by contact (lab/sip/agent_bye.xml:
 # BYE 6 s after answering), dialled as PJSIP/agent/sip:<id>@<contact>.

@@ -32,12 +32,20 @@ from telephony.sim import ami_events as ev
 from telephony.sim import asterisk_agi_redirect as agi_redirect
 from telephony.sim import asterisk_mixmonitor as mixmonitor
 from telephony.sim.ami_events import Headers, SimBridge, SimChannel
-from telephony.sim.asterisk_confbridge import CONF_LOCKED_S, confbridge_args, max_members_of, refuses
+from telephony.sim.asterisk_confbridge import (
+    ADMIN_USER_PROFILES,
+    CONF_LOCKED_S,
+    STARTMUTED_USER_PROFILES,
+    confbridge_args,
+    max_members_of,
+    refuses,
+)
 from telephony.sim.asterisk_dialplan import (
     AGENT_CONTEXTS,
     DEFAULT_PROMPT_SECONDS,
     LAB_CONTACT_HANGS_UP_AFTER_S,
     LAB_ENDPOINT_KIND,
+    LAB_ENDPOINTS_WITHOUT_RINGING,
     LAB_NUMBER_OF_KIND,
     PROMPT_SECONDS,
     DialplanName,
@@ -150,6 +158,7 @@ class Leg:
     clock: Timeline = field(default_factory=Timeline.now)
     media_started: asyncio.Event = field(default_factory=asyncio.Event)  # ours plays audio to the callee
     media_settle: float = 0.0  # PBX seconds the far Answer() takes to return once it hears that audio
+    on_ami_hangup: Callable[[int], None] | None = None  # an application that ends its channel itself
     goto: tuple[str, str, int] | None = None  # a Redirect waiting for its FastAGI session to end
 
 
@@ -688,9 +697,12 @@ class PbxEngine:
             self._gone(ours, cause, tech_cause)
             self._end_call(call)
             return
-        # 180 Ringing at once, as every SIP peer of the lab does.  The dialing
-        # thread's DialState races the channel's Newstate; see RINGING_RACE.
-        if call.action_id in self.dialstate_wins or RINGING_RACE.get(
+        # 180 Ringing at once, as every SIP peer of the lab does (but the supervisor's
+        # phone, which answers at once).  The dialing thread's DialState races the
+        # channel's Newstate; see RINGING_RACE.
+        if self.lab_peers and call.where in LAB_ENDPOINTS_WITHOUT_RINGING:
+            pass
+        elif call.action_id in self.dialstate_wins or RINGING_RACE.get(
             (kind, call.context), RINGING_RACE.get((kind, ""), False)
         ):
             self.emit(ev.dial_event("DialState", ch, ("DialStatus", "RINGING")))
@@ -700,7 +712,8 @@ class PbxEngine:
             ch.state = 5
             self.emit(ev.channel_event("Newstate", ch))
             self.emit(ev.dial_event("DialState", ch, ("DialStatus", "RINGING")))
-        self.emit(ev.device_state(ch.device, "RINGING"))
+        if ch.state == 5:
+            self.emit(ev.device_state(ch.device, "RINGING"))
         ours.device_used = True
         ring = call.plan.ring_s if kind is not CalleeKind.NO_ANSWER else math.inf
         if ring >= call.timeout_s:
@@ -907,6 +920,10 @@ class PbxEngine:
         if name == "mixmonitor":
             mixmonitor.start(self, leg, data)
             return ""
+        if name == "chanspy":
+            from telephony.sim.asterisk_spy import chanspy  # it builds on this module
+
+            return await chanspy(self, leg, data)
         # An application the simulated PBX does not have: Asterisk hangs up.
         self.ours_hangs_up(leg)
         return "hangup"
@@ -935,6 +952,7 @@ class PbxEngine:
         return False
 
     def bridge_join(self, leg: Leg, conference: str, bridge_profile: str = "") -> None:
+        user_profile = confbridge_args(conference)[2]
         conference, bridge_profile = (
             conference.split(",")[0],
             bridge_profile or confbridge_args(conference)[1],
@@ -960,6 +978,10 @@ class PbxEngine:
         leg.bridge_left.clear()
         bridge.num_channels += 1
         bridge.members.append(leg.chan)
+        if user_profile in ADMIN_USER_PROFILES:
+            bridge.admins.add(leg.chan.name)
+        if user_profile in STARTMUTED_USER_PROFILES:
+            bridge.muted.add(leg.chan.name)
         leg.chan.bridge = bridge
         self.emit(ev.bridge_channel_event("BridgeEnter", bridge, leg.chan))
         for other in bridge.members:
@@ -985,6 +1007,8 @@ class PbxEngine:
             self.announce_leave(leg)
         leg.leave_announced = False
         bridge.members.remove(leg.chan)
+        bridge.admins.discard(leg.chan.name)
+        bridge.muted.discard(leg.chan.name)
         bridge.num_channels -= 1
         leg.chan.bridge = None
         self.emit(ev.bridge_channel_event("BridgeLeave", bridge, leg.chan))
@@ -1044,6 +1068,9 @@ class PbxEngine:
     def ami_hangup(self, leg: Leg, cause: int) -> None:
         call = leg.call
         if not leg.chan.alive:
+            return
+        if leg.on_ami_hangup is not None:
+            leg.on_ami_hangup(cause)
             return
         if not call.done and leg.ours:
             self._cancel_dialing(call, cause)
@@ -1122,7 +1149,10 @@ class PbxEngine:
         if far is None:
             # A channel running an Originate's application has no PBX thread to soft-hang it up.
             in_app = how == "far_gone" and call.app is not None and self.modern
-            if how in ("far_gone", "self") and not in_app:
+            # A manager Hangup ends a channel's dialplan (pbx thread) with a soft hang-up too
+            # (sip_supervisor_listen_whisper_barge: the customer in FastAGI, the dialled-in phone).
+            ends_dialplan = how == "ami" and call.app is None and self.modern
+            if (how in ("far_gone", "self") and not in_app) or ends_dialplan:
                 self.emit(ev.hangup_request("SoftHangupRequest", ch, 16))
             if not (self.modern and how == "far_gone"):
                 self._rtp_quality(leg)
@@ -1218,6 +1248,11 @@ class PbxEngine:
     gone = _gone
     end_call = _end_call
     failure_response = _failure_response
+    # For asterisk_phones (a phone that dials in runs our dialplan like an originated channel).
+    new_uniqueid = _uniqueid
+    next_pjsip = _next_pjsip
+    run_dialplan = _run_dialplan
+    far_hangs_up = _far_hangs_up
 
     # -- restart ---------------------------------------------------------------------
 

@@ -9,7 +9,9 @@ Comparison rules (shared by the conformance tests):
 * Left out as timing noise: ``RTCPSent`` (RTCP every 5 s of media), the values
   of the ``RTPAUDIOQOS*`` variables (media statistics; the events themselves
   are compared), non-empty ``BRIDGEPVTCALLID`` values (the peer's SIP Call-ID),
-  ``Uptime``/``LastReload``/``Timestamp``, and
+  ``Uptime``/``LastReload``/``Timestamp``, ``ConfbridgeList``'s ``AnsweredTime``
+  (whole seconds since the answer: which side of a second the list falls on is
+  timing; the tests compare it within one second), and
   ``DeviceStateChange`` (compared separately: the same devices change state
   and each ends in the same state).
 * Events of channels created before the session began are dropped from the
@@ -49,9 +51,26 @@ UID_KEYS = {
     "LocalOneLinkedid",
     "LocalTwoUniqueid",
     "LocalTwoLinkedid",
+    "SpyerUniqueid",
+    "SpyerLinkedid",
+    "SpyeeUniqueid",
+    "SpyeeLinkedid",
 }
-CHANNEL_KEYS = {"Channel", "DestChannel", "LocalOneChannel", "LocalTwoChannel"}
-DROPPED_KEYS = {"Uptime", "LastReload", "Timestamp"}
+CHANNEL_KEYS = {
+    "Channel",
+    "DestChannel",
+    "LocalOneChannel",
+    "LocalTwoChannel",
+    "SpyerChannel",
+    "SpyeeChannel",
+}
+DROPPED_KEYS = {"Uptime", "LastReload", "Timestamp", "AnsweredTime"}
+# A capture's note that a SIP phone dialled in (sip_agent_dials_login_extension): nothing the
+# AMI client sent; replayed by making the simulator's phone dial when its Newchannel appears.
+_PHONE_DIALS = re.compile(
+    r"^\(agent phone dials (?P<exten>\d+): .*?From user (?P<endpoint>[\w-]+)"
+    r"(?:, hangs up (?P<bye>[\d.]+) s after answer|, stays (?P<stays>[\d.]+) s)?"
+)
 NOISE_EVENTS = {"RTCPSent", "DeviceStateChange"}
 
 Normalized = tuple[tuple[str, str], ...]
@@ -218,6 +237,28 @@ def device_summary(devices: list[AmiMessage]) -> dict[str, str]:
     return last
 
 
+async def _phone_dials_in(
+    capture: Capture, t: float, phone: re.Match[str], sim: AsteriskSimulator, t0: float, time_scale: float
+) -> None:
+    """At the time the capture shows the phone's Newchannel, the simulator's phone dials."""
+    endpoint, exten = phone["endpoint"], phone["exten"]
+    seen = next(
+        (
+            at
+            for at, raw in capture.received
+            if at >= t
+            and raw.startswith("Event: Newchannel")
+            and f"Channel: PJSIP/{endpoint}-" in raw
+            and f"Exten: {exten}\r\n" in raw
+        ),
+        t,
+    )
+    loop = asyncio.get_running_loop()
+    await asyncio.sleep(max(0.0, t0 + seen / time_scale - loop.time()))
+    after = phone["bye"] or phone["stays"]
+    sim.phone_dials_in(endpoint, exten, float(after) if after else None)
+
+
 @dataclass
 class Replay:
     messages: list[tuple[float, AmiMessage]]  # capture-time seconds, message
@@ -249,6 +290,10 @@ async def replay(
                 continue
             if raw.startswith("(operator runs: core restart now)"):
                 await sim.restart()
+                continue
+            phone = _PHONE_DIALS.match(raw)
+            if phone is not None:
+                await _phone_dials_in(capture, t, phone, sim, t0, time_scale)
                 continue
             writer.write(raw.encode())
         if ends_with_goodbye:
