@@ -31,7 +31,7 @@ from dialer.domain.campaign import AmdPolicy, CampaignSettings, CampaignStatus, 
 from dialer.leads.importer import import_leads
 from dialer.runtime import demo
 from dialer.runtime.bootstrap import Runtime, build_runtime
-from dialer.runtime.demo_agents import ApiAgent, ApiAgents, sign_in_simulated_agents
+from dialer.runtime.demo_agents import ApiAgents, sign_in_simulated_agents
 from dialer.runtime.services import NodeServices, start_services
 from dialer.settings import Settings
 from dialer.store.db import Database
@@ -183,12 +183,9 @@ async def campaign_node(
         reply = await client.post("/api/login", json={"user": "sup", "password": password})
         reply.raise_for_status()
         supervisor = {"Authorization": f"Bearer {reply.json()['token']}"}
-        if pbx_kind == "asterisk":
-            bots = await sign_in_simulated_agents(
-                services.accounts, client, pbx_kind, agents, str(campaign_id), rng, serving
-            )
-        else:
-            bots = await _sign_in_on_freeswitch(services, client, agents, str(campaign_id), rng, serving)
+        bots = await sign_in_simulated_agents(
+            services.accounts, client, pbx_kind, agents, str(campaign_id), rng, serving
+        )
         node = Node(pbx_kind, url, campaign_id, runtime, services, bots, client, supervisor, sim, probe, stop)
         yield node
     finally:
@@ -207,34 +204,6 @@ async def campaign_node(
         await probe.close()
         with contextlib.suppress(Exception):
             await stop_sim()
-
-
-async def _sign_in_on_freeswitch(
-    services: NodeServices,
-    client: httpx.AsyncClient,
-    count: int,
-    campaign_id: str,
-    rng: random.Random,
-    stop: asyncio.Event,
-) -> ApiAgents:
-    """``sign_in_simulated_agents`` with a softphone the FreeSWITCH simulator can call.
-
-    The demo's endpoint ``sofia/agents/<id>@agents`` names a sofia profile the simulator
-    does not have (it knows ``dialer`` only): the originate is refused ``-ERR INVALID_PROFILE``
-    and no demo agent ever gets a call on FreeSWITCH (see the report).  Same agents otherwise.
-    """
-    team: list[ApiAgent] = []
-    for i in range(count):
-        agent_id = f"{1001 + i}"
-        password = secrets.token_urlsafe(12)
-        await services.accounts.add_user(agent_id, f"Agent {agent_id}", Role.AGENT, password, actor="e2e")
-        agent = ApiAgent(client, agent_id, password, rng)
-        await agent.sign_in(f"sofia/dialer/{agent_id}@agents", campaign_id)
-        team.append(agent)
-    bots = ApiAgents(team)
-    loop = asyncio.get_running_loop()
-    bots.tasks = [loop.create_task(a.work(stop), name=f"e2e-agent-{a.agent_id}") for a in team]
-    return bots
 
 
 def start(node: Node) -> None:
