@@ -25,6 +25,8 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dialer import __version__
+from dialer.api.auth import Auth
+from dialer.api.extensions import ROUTERS
 from dialer.api.pages import pages_router
 from dialer.api.schemas import (
     AbandonmentOut,
@@ -439,6 +441,9 @@ def create_app(desk: Desk, accounts: Accounts, *, title: str = "dialer") -> Fast
 
     for router in (public, agent, supervisor, admin):
         app.include_router(router)
+    auth = Auth(Anyone=Anyone, Supervisor=Supervisor, Admin=Admin)
+    for extension in ROUTERS:  # one module per area: dialer.api.extensions
+        app.include_router(extension(auth, desk))
     app.include_router(pages_router())  # /agent and /supervisor
     return app
 

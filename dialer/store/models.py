@@ -118,6 +118,9 @@ class Lead(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     current_attempt_id: Mapped[str | None] = mapped_column(String(36))
     extra: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # unmapped columns of the imported row
+    # How the person wants to be followed up: phone / email / sms (None: phone).
+    preferred_channel: Mapped[str | None] = mapped_column(String(8))
+    postcode: Mapped[str | None] = mapped_column(String(20))  # where the field salespeople go
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
@@ -183,6 +186,9 @@ class Customer(Base):
     last_name: Mapped[str | None] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(320))
     identity: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # verified identity fields
+    preferred_channel: Mapped[str | None] = mapped_column(String(8))  # phone / email / sms
+    postcode: Mapped[str | None] = mapped_column(String(20))
+    address: Mapped[str | None] = mapped_column(Text)  # postal address, for confirmations by post
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 

@@ -1,0 +1,10 @@
+"""Callbacks and follow-up tasks: what is due and what is overdue."""
+
+from fastapi import APIRouter
+
+from dialer.api.auth import Auth
+from dialer.service.desk import Desk
+
+
+def router(auth: Auth, desk: Desk) -> APIRouter:
+    return APIRouter(prefix="/api")

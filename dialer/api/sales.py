@@ -1,0 +1,10 @@
+"""Sales: confirmations, withdrawal periods; the customer record."""
+
+from fastapi import APIRouter
+
+from dialer.api.auth import Auth
+from dialer.service.desk import Desk
+
+
+def router(auth: Auth, desk: Desk) -> APIRouter:
+    return APIRouter(prefix="/api")

@@ -1,0 +1,1 @@
+"""Messages to customers and salespeople: email, SMS and letters, delivered durably."""
