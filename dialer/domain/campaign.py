@@ -348,6 +348,20 @@ class DailyWindow:
         return f"{self.start:%H:%M}-{self.stop:%H:%M}"
 
 
+class WithdrawalStart(enum.StrEnum):
+    """From which date a sale's withdrawal period runs (it starts the day after)."""
+
+    CONTRACT = "contract"
+    DELIVERY = "delivery"
+    LATER_OF_CONTRACT_AND_DELIVERY = "later_of_contract_and_delivery"
+
+
+class RecordingPolicy(enum.StrEnum):
+    NONE = "none"
+    ALL = "all"  # every connected call
+    ON_DEMAND = "on_demand"  # when the agent asks, during the call
+
+
 @dataclass(frozen=True, slots=True)
 class CampaignSettings:
     """Everything that tells the dialer how to run one campaign."""
@@ -375,6 +389,20 @@ class CampaignSettings:
     ordering: LeadOrdering = LeadOrdering.PRIORITY
     dispositions: tuple[str, ...] = ()  # enabled codes; empty: the whole standard catalogue
     default_disposition: str = "not_qualified"  # given when wrap-up ends without one
+    # After the call: service levels (seconds), each measured as a task with a due time.
+    callback_default_delay_s: float = 3600.0  # a callback with no time given is due within this
+    callback_grace_s: float = 600.0  # an agent-only callback goes to anyone when its agent is away this long
+    info_email_within_s: float = 7200.0  # information promised by email is sent within this
+    follow_up_within_s: float = 172800.0  # a follow-up contact in the preferred channel within this
+    missed_call_back_within_s: float = 3600.0  # a customer who called and was missed is called back
+    # After a sale: the withdrawal period, in calendar days from the day after its start.
+    withdrawal_days: int = 14
+    withdrawal_starts: WithdrawalStart = WithdrawalStart.LATER_OF_CONTRACT_AND_DELIVERY
+    # Recordings and monitoring.
+    recording: RecordingPolicy = RecordingPolicy.NONE
+    recording_retention_days: int = 90  # files older than this are deleted (and the deletion logged)
+    recording_announcement: str = ""  # a sound played to the customer before the agent is connected
+    monitoring_visible: bool = False  # the agent screen shows that a supervisor is listening
 
     def validate(self) -> CampaignSettings:
         """Raise :class:`SettingsError` naming the first bad setting; return self when all is well."""
@@ -436,7 +464,31 @@ class CampaignSettings:
             rule.validate(result.value)
         self.window.validate()
         self._validate_dispositions()
+        self._validate_after_call()
         return self
+
+    def _validate_after_call(self) -> None:
+        for name in (
+            "callback_default_delay_s",
+            "info_email_within_s",
+            "follow_up_within_s",
+            "missed_call_back_within_s",
+        ):
+            value = getattr(self, name)
+            if not 60.0 <= value <= 90 * 86400.0:
+                raise SettingsError(f"{name} {value:g} s must be between 60 s and 90 days")
+        if not 0.0 <= self.callback_grace_s <= 7 * 86400.0:
+            raise SettingsError(f"callback_grace_s {self.callback_grace_s:g} s must be between 0 and 7 days")
+        if not 14 <= self.withdrawal_days <= 90:
+            raise SettingsError(
+                f"withdrawal_days {self.withdrawal_days} must be between 14 (the legal minimum) and 90"
+            )
+        if not 1 <= self.recording_retention_days <= 3650:
+            raise SettingsError(
+                f"recording_retention_days {self.recording_retention_days} must be between 1 and 3650"
+            )
+        if self.recording_announcement:
+            validate_sound_name(self.recording_announcement, "recording announcement")
 
     def _validate_dispositions(self) -> None:
         # Imported here: the disposition table builds on this module's lead states.
@@ -489,6 +541,17 @@ class CampaignSettings:
             "ordering": self.ordering.value,
             "dispositions": list(self.dispositions),
             "default_disposition": self.default_disposition,
+            "callback_default_delay_s": self.callback_default_delay_s,
+            "callback_grace_s": self.callback_grace_s,
+            "info_email_within_s": self.info_email_within_s,
+            "follow_up_within_s": self.follow_up_within_s,
+            "missed_call_back_within_s": self.missed_call_back_within_s,
+            "withdrawal_days": self.withdrawal_days,
+            "withdrawal_starts": self.withdrawal_starts.value,
+            "recording": self.recording.value,
+            "recording_retention_days": self.recording_retention_days,
+            "recording_announcement": self.recording_announcement,
+            "monitoring_visible": self.monitoring_visible,
         }
 
     @classmethod
@@ -511,6 +574,10 @@ class CampaignSettings:
                 values["amd_policy"] = AmdPolicy(values["amd_policy"])
             if "ordering" in values:
                 values["ordering"] = LeadOrdering(values["ordering"])
+            if "withdrawal_starts" in values:
+                values["withdrawal_starts"] = WithdrawalStart(values["withdrawal_starts"])
+            if "recording" in values:
+                values["recording"] = RecordingPolicy(values["recording"])
         except ValueError as exc:
             raise SettingsError(
                 f"{exc}; allowed values are listed in `dialer campaign create --help`"
@@ -528,19 +595,28 @@ class CampaignSettings:
             "max_lines_per_agent",
             "connect_limit_s",
             "wrap_up_limit_s",
+            "callback_default_delay_s",
+            "callback_grace_s",
+            "info_email_within_s",
+            "follow_up_within_s",
+            "missed_call_back_within_s",
         ):
             if name in values:
                 try:
                     values[name] = float(values[name])
                 except (TypeError, ValueError) as exc:
                     raise SettingsError(f"{name} must be a number, got {values[name]!r}") from exc
-        if "max_attempts" in values:
-            try:
-                values["max_attempts"] = int(values["max_attempts"])
-            except (TypeError, ValueError) as exc:
-                raise SettingsError(
-                    f"max_attempts must be a whole number, got {values['max_attempts']!r}"
-                ) from exc
+        for name in ("max_attempts", "withdrawal_days", "recording_retention_days"):
+            if name in values:
+                try:
+                    values[name] = int(values[name])
+                except (TypeError, ValueError) as exc:
+                    raise SettingsError(f"{name} must be a whole number, got {values[name]!r}") from exc
+        if "monitoring_visible" in values and not isinstance(values["monitoring_visible"], bool):
+            flag = str(values["monitoring_visible"]).strip().lower()
+            if flag not in ("true", "false", "yes", "no", "1", "0"):
+                raise SettingsError(f"monitoring_visible must be true or false, got {flag!r}")
+            values["monitoring_visible"] = flag in ("true", "yes", "1")
         for name in ("dial_string", "caller_id"):
             if name not in values:
                 raise SettingsError(f"campaign setting '{name}' is required")
