@@ -16,16 +16,15 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Request
+from fastapi import APIRouter, FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dialer import __version__
-from dialer.api.auth import Auth
+from dialer.api.auth import Admin, Anyone, Forbidden, Supervisor
 from dialer.api.extensions import ROUTERS
 from dialer.api.pages import pages_router
 from dialer.api.schemas import (
@@ -55,16 +54,14 @@ from dialer.api.schemas import (
 )
 from dialer.domain.campaign import CampaignStatus
 from dialer.service import Invalid, NotFound, Refused, ServiceError, Unauthorized
-from dialer.service.accounts import Accounts, Principal
+from dialer.service.accounts import Accounts
 from dialer.service.desk import AgentStatus, Desk, DispositionInput, DispositionOutcome
-from dialer.store.repositories import CampaignRecord, HistoryEntry, Role, UserRecord
+from dialer.store.repositories import CampaignRecord, HistoryEntry, UserRecord
 
 log = logging.getLogger(__name__)
 
 _STATUS = {Unauthorized: 401, NotFound: 404, Refused: 409, Invalid: 422}
-_RANK = {Role.AGENT: 0, Role.SUPERVISOR: 1, Role.ADMIN: 2}
 _ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": Problem} for code in (401, 403, 404, 409, 422)}
-_bearer = HTTPBearer(auto_error=False, description="the token from POST /api/login")
 
 CampaignId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 AttemptId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
@@ -143,6 +140,7 @@ def _unavailable(detail: str) -> JSONResponse:
 def create_app(desk: Desk, accounts: Accounts, *, title: str = "dialer") -> FastAPI:
     """The API over one node's desk and the accounts; the daemon and the tests build it the same way."""
     app = FastAPI(title=title, version=__version__, description=__doc__)
+    app.state.accounts = accounts  # read by dialer.api.auth
 
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
@@ -186,32 +184,9 @@ def create_app(desk: Desk, accounts: Accounts, *, title: str = "dialer") -> Fast
             status_code=500,
         )
 
-    async def principal(
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ) -> Principal:
-        if credentials is None or credentials.scheme.lower() != "bearer":
-            raise Unauthorized(
-                "a token is needed: POST /api/login, then send `Authorization: Bearer <token>`"
-            )
-        return await accounts.authenticate(credentials.credentials)
-
-    def role(minimum: Role) -> Callable[[Principal], Awaitable[Principal]]:
-        async def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
-            if _RANK[who.role] < _RANK[minimum]:
-                raise _Forbidden(
-                    f"this needs the {minimum.value} role; you are signed in as {who.role.value}"
-                )
-            return who
-
-        return check
-
-    @app.exception_handler(_Forbidden)
-    async def forbidden(request: Request, exc: _Forbidden) -> JSONResponse:
+    @app.exception_handler(Forbidden)
+    async def forbidden(request: Request, exc: Forbidden) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=403)
-
-    Anyone = Annotated[Principal, Depends(principal)]
-    Supervisor = Annotated[Principal, Depends(role(Role.SUPERVISOR))]
-    Admin = Annotated[Principal, Depends(role(Role.ADMIN))]
 
     public = APIRouter(prefix="/api", tags=["sign in"])
 
@@ -441,12 +416,7 @@ def create_app(desk: Desk, accounts: Accounts, *, title: str = "dialer") -> Fast
 
     for router in (public, agent, supervisor, admin):
         app.include_router(router)
-    auth = Auth(Anyone=Anyone, Supervisor=Supervisor, Admin=Admin)
     for extension in ROUTERS:  # one module per area: dialer.api.extensions
-        app.include_router(extension(auth, desk))
+        app.include_router(extension(desk))
     app.include_router(pages_router())  # /agent and /supervisor
     return app
-
-
-class _Forbidden(Exception):
-    """Signed in, but the role does not allow this."""

@@ -1,4 +1,4 @@
-"""The API's routers beyond the desk's own: one module per area, each ``router(auth, desk)``."""
+"""The API's routers beyond the desk's own: one module per area, each ``router(desk)``."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ from collections.abc import Callable
 from fastapi import APIRouter
 
 from dialer.api import calendar, followup, notifications, quality, recordings, sales
-from dialer.api.auth import Auth
 from dialer.service.desk import Desk
 
-ROUTERS: tuple[Callable[[Auth, Desk], APIRouter], ...] = (
+ROUTERS: tuple[Callable[[Desk], APIRouter], ...] = (
     notifications.router,
     calendar.router,
     followup.router,

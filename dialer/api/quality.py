@@ -2,9 +2,8 @@
 
 from fastapi import APIRouter
 
-from dialer.api.auth import Auth
 from dialer.service.desk import Desk
 
 
-def router(auth: Auth, desk: Desk) -> APIRouter:
+def router(desk: Desk) -> APIRouter:
     return APIRouter(prefix="/api")
