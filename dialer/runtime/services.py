@@ -25,6 +25,7 @@ from starlette.responses import Response
 from dialer.api.app import create_app
 from dialer.runtime.bootstrap import Runtime
 from dialer.runtime.metrics import node_registry
+from dialer.runtime.ops_metrics import OpsMetrics, ops_metrics
 from dialer.service.accounts import Accounts
 from dialer.service.desk import Desk
 from dialer.service.phone_login import PhoneLogins
@@ -42,6 +43,7 @@ class NodeServices:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     metrics: CollectorRegistry | None = None
     metrics_server: uvicorn.Server | None = None
+    ops: OpsMetrics | None = None  # hopper depth, the PBX pool's trunks, reloads
 
     @property
     def api_url(self) -> str | None:
@@ -99,6 +101,8 @@ async def start_services(
     loop = asyncio.get_running_loop()
     registry = node_registry(runtime.engine, runtime.agents, relay=runtime.relay)
     services = NodeServices(desk, accounts, None, metrics=registry)
+    services.ops = ops_metrics(runtime.db, runtime.engine)
+    registry.register(services.ops.collector)
     # Both listeners are bound before any task starts: a port in use stops the start, nothing left running.
     listeners: list[tuple[str, uvicorn.Server]] = []
     if metrics is not None:
@@ -130,6 +134,7 @@ async def start_services(
         listeners.append(("api", server))
         log.info("API and pages on %s (OpenAPI at /openapi.json)", services.api_url)
     services.tasks.append(loop.create_task(runtime.relay.run(until), name="outbox-relay"))
+    services.tasks.append(loop.create_task(services.ops.hopper.run(until), name="hopper-sampler"))
     for what, bound in listeners:
         services.tasks.append(loop.create_task(bound.main_loop(), name=f"{what}-main-loop"))
         services.tasks.append(loop.create_task(_shutdown_on(until, bound), name=f"{what}-shutdown"))
