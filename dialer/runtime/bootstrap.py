@@ -34,6 +34,7 @@ from dialer.pacing.limits import PacingLimits
 from dialer.pacing.pacers import Pacer, make_pacer
 from dialer.runtime.agents import AgentRegistry
 from dialer.runtime.engine import Engine
+from dialer.runtime.pbx_pool import PbxPool, pool_of
 from dialer.runtime.ports import (
     AmdPolicy,
     AttemptResult,
@@ -537,11 +538,13 @@ async def build_runtime(
             await gate.close()
             await db.close()
             raise ValueError("no PBX configured: add a [pbx.<name>] table to the config")
-        pbx = pbx_of(settings.pbxs[0])
+        pbx = pool_of(settings.pbxs, pbx_of)  # every [pbx.*] table, each with its own trunk limits
     agents = AgentRegistry(clock=time.time)
     record = SqlRecord(db, settings.node_id, agents)
     gate_port = GatePort(gate)
     engine = Engine(pbx, record, gate_port, agents, tick_s=settings.tick_s)
+    if isinstance(pbx, PbxPool):
+        pbx.attach(engine)
     relay = OutboxRelay(db, gate_port)
     record.outbox_written = relay.wake
     first = settings.pbxs[0] if settings.pbxs else None

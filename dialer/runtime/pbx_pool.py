@@ -48,6 +48,7 @@ from telephony.base import (
 if TYPE_CHECKING:
     from dialer.runtime.engine import Engine
     from dialer.runtime.ports import CampaignPlan
+    from dialer.settings import PbxSettings
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class _SoundCheck(Protocol):
 class Member:
     """One PBX of the pool with its trunk limits and the calls it carries."""
 
+    name: str  # the [pbx.<name>] table's
     pbx: Pbx
     max_lines: int
     calls_per_second: float
@@ -75,10 +77,6 @@ class Member:
     tokens: float = 0.0
     refilled_at: float = 0.0
     was_up: bool = True
-
-    @property
-    def name(self) -> str:
-        return self.pbx.name
 
     @property
     def lines_in_use(self) -> int:
@@ -328,3 +326,10 @@ class PbxPool:
             for run in self._engine.campaigns.values()
             if member in self.members_for(run.plan.pbx_name)
         )
+
+
+def pool_of(tables: Sequence[PbxSettings], make: Callable[[PbxSettings], Pbx]) -> PbxPool:
+    """The node's PBXs, one member per ``[pbx.*]`` table, each adapter built by ``make``."""
+    return PbxPool(
+        [Member(t.name, make(t), t.max_lines, t.max_calls_per_second, t.groups) for t in tables]
+    )
