@@ -49,8 +49,37 @@ OPS_EXPORTED = frozenset(
         "dialer_pbx_roundtrip_seconds_count",
         "dialer_campaign_pbx_down",
         "dialer_config_reloads_total",
+        "dialer_pbx_link_errors_total",
     }
 )
+
+# What the adapters count and nobody showed: (kind, path of the counter from the adapter).
+_LINK_COUNTERS = (
+    ("malformed", ("client", "stats", "malformed")),  # Asterisk: AMI messages that did not parse
+    ("handler_error", ("client", "stats", "handler_errors")),
+    ("action_timeout", ("client", "stats", "action_timeouts")),
+    ("ping_failure", ("client", "stats", "ping_failures")),
+    ("login_failure", ("client", "stats", "login_failures")),
+    ("disconnect", ("client", "stats", "disconnects")),
+    ("fastagi_error", ("fastagi", "stats", "errors")),
+    ("fastagi_timeout", ("fastagi", "stats", "timeouts")),
+    ("handler_error", ("client", "handler_errors")),  # FreeSWITCH: the ESL client and the adapter
+    ("action_timeout", ("client", "command_timeouts")),
+    ("action_error", ("action_errors",)),
+    ("router_error", ("router_errors",)),
+)
+
+
+def link_errors(pbx: object) -> Counter[str]:
+    """The adapter's own error counters by kind (those it does not keep are absent)."""
+    found: Counter[str] = Counter()
+    for kind, path in _LINK_COUNTERS:
+        value: object = pbx
+        for name in path:
+            value = getattr(value, name, None)
+        if isinstance(value, int) and not isinstance(value, bool):
+            found[kind] += value
+    return found
 
 
 class HopperSampler:
@@ -123,6 +152,20 @@ class OpsCollector(Collector):
         pool = self._pool()
         if pool is not None:
             yield from self._pool_metrics(pool)
+        errors = CounterMetricFamily(
+            "dialer_pbx_link_errors",
+            "PBX link errors the adapter counted: malformed messages, handler errors, timeouts, pings ...",
+            labels=["pbx", "kind"],
+        )
+        adapters = (
+            [(m.name, m.pbx) for m in pool.members]
+            if pool is not None
+            else [(getattr(self.engine.pbx, "name", "") or "default", self.engine.pbx)]
+        )
+        for name, adapter in adapters:
+            for kind, count in sorted(link_errors(adapter).items()):
+                errors.add_metric([name, kind], count)
+        yield errors
         if self.reloads is not None:
             reloads = CounterMetricFamily(
                 "dialer_config_reloads",
