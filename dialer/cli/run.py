@@ -158,6 +158,9 @@ async def serve(settings: Settings, on_started: Callable[[Runtime], Awaitable[No
             await runtime.pbx.start()
         except PbxError as exc:
             raise CliError(f"cannot start PBX {runtime.pbx.name!r}: {exc}") from exc
+        from dialer.runtime.logs import CampaignOf, set_campaign_lookup
+
+        set_campaign_lookup(CampaignOf(runtime.engine))  # each line naming an attempt names its campaign
         await runtime.recover(datetime.now(UTC))
         names = await runtime.load_campaigns(datetime.now(UTC))
         if on_started is not None:

@@ -23,10 +23,14 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Mapping
-from typing import Any, Literal, TextIO
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from telephony.base import mask_number
+
+if TYPE_CHECKING:
+    from dialer.runtime.engine import Engine
 
 LogFormat = Literal["text", "json"]
 FORMATS: tuple[LogFormat, ...] = ("text", "json")
@@ -55,6 +59,39 @@ def mask_numbers(text: str) -> str:
     return _NUMBER.sub(_masked, text)
 
 
+class CampaignOf:
+    """The campaign of an attempt, for the lines that name only the attempt ("attempt X: busy").
+
+    Read from the engine's live calls; remembered (a bounded number) for the lines logged as a
+    call ends, when the engine may have let it go already.
+    """
+
+    def __init__(self, engine: Engine, keep: int = 20_000) -> None:
+        self.engine = engine
+        self.keep = keep
+        self._seen: OrderedDict[str, str] = OrderedDict()
+
+    def __call__(self, attempt_id: str) -> str | None:
+        active = self.engine.calls.get(attempt_id)
+        if active is None:
+            return self._seen.get(attempt_id)
+        name = active.plan.name
+        if attempt_id not in self._seen:
+            self._seen[attempt_id] = name
+            if len(self._seen) > self.keep:
+                self._seen.popitem(last=False)
+        return name
+
+
+_campaign_of: Callable[[str], str | None] | None = None
+
+
+def set_campaign_lookup(lookup: Callable[[str], str | None] | None) -> None:
+    """Let every line naming an attempt carry its campaign too (``dialer run`` gives its engine's)."""
+    global _campaign_of
+    _campaign_of = lookup
+
+
 def under_journal(env: Mapping[str, str] | None = None) -> bool:
     """Whether systemd's journal takes our output (it stamps the time itself)."""
     env = os.environ if env is None else env
@@ -76,6 +113,10 @@ def event_fields(record: logging.LogRecord, message: str) -> dict[str, str]:
     pbx = getattr(record, "pbx", None)
     if pbx is not None:
         fields["pbx"] = str(pbx)
+    if "attempt" in fields and "campaign" not in fields and _campaign_of is not None:
+        campaign = _campaign_of(fields["attempt"])
+        if campaign is not None:
+            fields["campaign"] = campaign
     if "attempt" in fields and "uniqueid" not in fields:
         fields["uniqueid"] = fields["attempt"]  # the customer's channel is named after the attempt
     return fields

@@ -6,10 +6,18 @@ from __future__ import annotations
 import io
 import json
 import logging
+from types import SimpleNamespace
 
 import pytest
 
-from dialer.runtime.logs import configure, event_fields, mask_numbers, under_journal
+from dialer.runtime.logs import (
+    CampaignOf,
+    configure,
+    event_fields,
+    mask_numbers,
+    set_campaign_lookup,
+    under_journal,
+)
 from dialer.settings import SettingsError, parse
 
 ATTEMPT = "3f2a9c1e-5b7d-4e2f-9a1c-0d8e7f6a5b4c"
@@ -84,3 +92,22 @@ def test_logging_format_setting_is_checked() -> None:
     assert parse({}, env={}).log_format == "text"
     with pytest.raises(SettingsError, match=r"logging\.format: 'xml' is not one of text, json"):
         parse({"logging": {"format": "xml"}}, env={})
+
+
+def test_a_line_naming_only_the_attempt_carries_its_campaign_even_after_the_call_ended(
+    root_restored,
+) -> None:
+    call = SimpleNamespace(plan=SimpleNamespace(name="spring"))
+    engine = SimpleNamespace(calls={ATTEMPT: call})
+    set_campaign_lookup(CampaignOf(engine, keep=2))  # type: ignore[arg-type]
+    try:
+        dialing = json.loads(emit("json", {}, "attempt %s: dialing", ATTEMPT))
+        engine.calls.clear()  # the call ended: the engine let it go
+        ended = json.loads(emit("json", {}, "attempt %s: busy (cause 17)", ATTEMPT))
+        assert dialing["campaign"] == ended["campaign"] == "spring"
+        text = emit("text", {}, "attempt %s: busy (cause 17)", ATTEMPT)
+        assert f"[campaign=spring uniqueid={ATTEMPT}]" in text
+        other = "0b0e1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d"
+        assert "campaign" not in json.loads(emit("json", {}, "attempt %s: busy", other))
+    finally:
+        set_campaign_lookup(None)
