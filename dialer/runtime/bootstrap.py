@@ -375,7 +375,8 @@ class Runtime:
                 problem = problem or await prompt_problem(self.pbx, record.settings, record.name)
                 if problem is None:
                     try:
-                        pacer = await pacer_of(self.db, self.gate, record, self.limits, now)
+                        limits = self.limits_for(record.settings.pbx)
+                        pacer = await pacer_of(self.db, self.gate, record, limits, now)
                     except ProfileError as exc:
                         problem = f"compliance profile: {exc}"
                 if problem is not None:
@@ -391,6 +392,22 @@ class Runtime:
                     "campaign %s %s", record.name, "resumed" if running else f"now {record.status.value}"
                 )
         return names
+
+    def limits_for(self, pbx_name: str) -> PacingLimits:
+        """The pacer's limits for a campaign on this PBX or group: the trunks it may use, together
+        (the pool shares each trunk between its campaigns)."""
+        node = self.settings
+        if node is None or not node.pbxs:
+            return self.limits
+        first = node.pbx_for(pbx_name)
+        tables = [first] if first is not None else [p for p in node.pbxs if pbx_name in p.groups]
+        if not tables:
+            return self.limits
+        return PacingLimits(
+            max_lines=sum(t.max_lines for t in tables),
+            calls_per_second=sum(t.max_calls_per_second for t in tables),
+            burst=self.limits.burst,
+        )
 
     def campaign_problem(self, settings: CampaignSettings) -> str | None:
         """Why this node cannot dial a campaign with these settings, or None."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from datetime import datetime
 
 import pytest
@@ -12,13 +13,14 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from dialer.runtime.agents import AgentRegistry
-from dialer.runtime.bootstrap import pbx_of
+from dialer.runtime.bootstrap import build_runtime, pbx_of
 from dialer.runtime.engine import Engine
 from dialer.runtime.metrics import node_registry
 from dialer.runtime.ops_metrics import OpsCollector
 from dialer.runtime.pbx_pool import Member, PbxPool, pool_of
 from dialer.runtime.ports import AmdPolicy, CampaignPlan, Lead
 from dialer.settings import SettingsError, parse
+from dialer.store.db import Database
 from telephony.base import HungUp, PbxUnavailable
 from tests.runtime.fakes import FakeGate, FakePbx, FixedPacer, MemoryRecord
 
@@ -234,3 +236,35 @@ def test_settings_take_several_pbxs_and_groups_and_a_campaign_may_name_a_group()
     ]
     with pytest.raises(SettingsError, match="group 'lyon' is also the name"):
         parse({"pbx": {**toml["pbx"], "x": {"type": "asterisk", "secret": "s", "group": "lyon"}}}, env={})
+
+
+async def test_a_campaigns_pacer_is_limited_by_the_trunks_it_may_use(tmp_path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'dialer.db'}"
+    async with Database(url) as db:
+        await db.migrate()
+    settings = replace(
+        parse(
+            {
+                "pbx": {
+                    "paris-1": {"type": "asterisk", "secret": "x", "group": "paris", "max_lines": 30},
+                    "paris-2": {
+                        "type": "asterisk",
+                        "secret": "y",
+                        "group": "paris",
+                        "max_calls_per_second": 4.0,
+                    },
+                    "lyon": {"type": "asterisk", "secret": "z", "max_lines": 8, "max_calls_per_second": 2.0},
+                }
+            },
+            env={},
+        ),
+        database_url=url,
+    )
+    runtime = await build_runtime(settings, pbx=FakePbx())
+    try:
+        paris, lyon, default = (runtime.limits_for(n) for n in ("paris", "lyon", "default"))
+        assert (paris.max_lines, paris.calls_per_second) == (130, 14.0)
+        assert (lyon.max_lines, lyon.calls_per_second) == (8, 2.0)
+        assert (default.max_lines, default.calls_per_second) == (30, 10.0)  # the first table
+    finally:
+        await runtime.close()
