@@ -185,13 +185,19 @@ def formatter(fmt: LogFormat, env: Mapping[str, str] | None = None) -> logging.F
 
 def configure(
     fmt: LogFormat, level: str, env: Mapping[str, str] | None = None, stream: TextIO | None = None
-) -> logging.Handler:
-    """Make the root logger write ``fmt`` lines at ``level``; called again on reload."""
+) -> logging.Handler | None:
+    """Make the root logger write ``fmt`` lines at ``level`` to ``stream`` (stderr); called again on
+    reload.  When something else already collects the logs (a handler of another kind on the root
+    logger: a test runner, a program embedding the daemon) and no stream is named, it keeps them:
+    only the level is set."""
     root = logging.getLogger()
+    root.setLevel(level)
+    ours = [h for h in root.handlers if type(h) is logging.StreamHandler]
+    if stream is None and len(ours) < len(root.handlers):
+        return None
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     handler.setFormatter(formatter(fmt, env))
-    for old in list(root.handlers):
+    for old in ours:
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(level)
     return handler
