@@ -145,6 +145,7 @@ class PbxPool:
 
     def lines_for(self, plan: CampaignPlan) -> int:
         """Lines the campaign may open now on its PBXs (0 while they are all down)."""
+        self._prune()
         now = self._clock()
         return sum(m.free(now) for m in self.members_for(plan.pbx_name))
 
@@ -254,6 +255,15 @@ class PbxPool:
         return None if None in answers else True
 
     # -- events and links ----------------------------------------------------------------------
+
+    def _prune(self) -> None:
+        """Free the lines of calls the engine has closed whatever way they ended (its table is the
+        record of what is up): a call whose last event never came cannot hold a line for ever."""
+        if self._engine is None:
+            return
+        live = self._engine.calls
+        for attempt_id in [a for a in self._by_attempt if a not in live]:
+            self._release(attempt_id)
 
     def _release(self, attempt_id: str) -> None:
         member = self._by_attempt.pop(attempt_id, None)

@@ -268,3 +268,13 @@ async def test_a_campaigns_pacer_is_limited_by_the_trunks_it_may_use(tmp_path) -
         assert (default.max_lines, default.calls_per_second) == (30, 10.0)  # the first table
     finally:
         await runtime.close()
+
+
+async def test_a_call_the_engine_closed_without_a_last_event_frees_its_line() -> None:
+    paris = SwitchablePbx("paris")
+    engine, pool, _, _ = node([Member("paris", paris, 2, 100)], {"1": "paris"}, lines=5)
+    await engine.tick()
+    assert len(paris.originates) == 2 and pool.members[0].lines_in_use == 2
+    del engine.calls[paris.originates[0].attempt_id]  # closed by the engine, no HungUp from the PBX
+    await engine.tick()
+    assert len(paris.originates) == 3 and pool.members[0].lines_in_use == 2
