@@ -372,7 +372,10 @@ class Runtime:
                 if not running:
                     continue
                 problem = self.campaign_problem(record.settings)
-                problem = problem or await prompt_problem(self.pbx, record.settings, record.name)
+                sounds: object = self.pbx
+                if isinstance(self.pbx, PbxPool):  # only the PBXs this campaign dials on are asked
+                    sounds = self.pbx.sounds_of(record.settings.pbx)
+                problem = problem or await prompt_problem(sounds, record.settings, record.name)
                 if problem is None:
                     try:
                         limits = self.limits_for(record.settings.pbx)

@@ -98,6 +98,22 @@ class Member:
         return max(0, min(self.max_lines - self.lines_in_use, int(self.tokens)))
 
 
+class _Sounds:
+    """Whether every PBX of a set has a sound: False when one lacks it, None when one cannot tell."""
+
+    def __init__(self, members: Sequence[Member]) -> None:
+        self.members = members
+
+    async def has_sound(self, name: str) -> bool | None:
+        answers: list[bool | None] = []
+        for member in self.members:
+            check: _SoundCheck | None = member.pbx if hasattr(member.pbx, "has_sound") else None  # type: ignore[assignment]
+            answers.append(await check.has_sound(name) if check is not None else None)
+        if False in answers:
+            return False
+        return None if None in answers else True
+
+
 class PbxPool:
     """A ``Pbx`` over several; see the module's docstring."""
 
@@ -244,17 +260,16 @@ class PbxPool:
             if callable(setter):
                 setter(login)
 
+    def sounds_of(self, pbx_name: str) -> _Sounds:
+        """The sound check of the PBXs a campaign naming ``pbx_name`` dials on."""
+        return _Sounds(self.members_for(pbx_name))
+
     async def has_sound(self, name: str) -> bool | None:
         """False when any PBX lacks the sound, None when one cannot tell, True when all have it."""
-        answers: list[bool | None] = []
-        for member in self.members:
-            check: _SoundCheck | None = member.pbx if hasattr(member.pbx, "has_sound") else None  # type: ignore[assignment]
-            answers.append(await check.has_sound(name) if check is not None else None)
-        if False in answers:
-            return False
-        return None if None in answers else True
+        return await _Sounds(self.members).has_sound(name)
 
     # -- events and links ----------------------------------------------------------------------
+
 
     def _prune(self) -> None:
         """Free the lines of calls the engine has closed whatever way they ended (its table is the

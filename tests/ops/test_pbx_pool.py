@@ -278,3 +278,26 @@ async def test_a_call_the_engine_closed_without_a_last_event_frees_its_line() ->
     del engine.calls[paris.originates[0].attempt_id]  # closed by the engine, no HungUp from the PBX
     await engine.tick()
     assert len(paris.originates) == 3 and pool.members[0].lines_in_use == 2
+
+
+class SoundsPbx(SwitchablePbx):
+    def __init__(self, name: str, has: bool | None) -> None:
+        super().__init__(name)
+        self.has = has
+
+    async def has_sound(self, name: str) -> bool | None:
+        return self.has
+
+
+async def test_only_the_pbxs_a_campaign_dials_on_are_asked_for_its_sounds() -> None:
+    pool = PbxPool(
+        [
+            Member("paris", SoundsPbx("paris", False), 5, 5),
+            Member("lyon", SoundsPbx("lyon", True), 5, 5, ("south",)),
+            Member("nice", SoundsPbx("nice", None), 5, 5, ("south",)),
+        ]
+    )
+    assert await pool.sounds_of("lyon").has_sound("dialer-identification") is True
+    assert await pool.sounds_of("paris").has_sound("dialer-identification") is False
+    assert await pool.sounds_of("south").has_sound("dialer-identification") is None  # nice cannot tell
+    assert await pool.has_sound("dialer-identification") is False
