@@ -131,6 +131,7 @@ class PbxPool:
         self._queue: asyncio.Queue[CallEvent] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._engine: Engine | None = None
+        self._agent_campaigns: dict[str, list[str]] = {}  # told by the desk before a phone is called
         self.roundtrip = Histogram(
             "dialer_pbx_roundtrip_seconds",
             "Seconds from sending an originate to the PBX's reply, per PBX",
@@ -235,13 +236,19 @@ class PbxPool:
     async def login_agent(self, agent_id: str, endpoint: str) -> str:
         return await self._agent_member(agent_id).pbx.login_agent(agent_id, endpoint)
 
+    def expect_agent(self, agent_id: str, campaigns: Sequence[str]) -> None:
+        """The campaigns an agent signs in for, before their phone is called (``login_agent``)."""
+        self._agent_campaigns[agent_id] = list(campaigns)
+
     def _agent_member(self, agent_id: str) -> Member:
-        """The PBX of the agent's first campaign that names one; else the default."""
+        """The PBX of the agent's first campaign (its first connected PBX for a group); else the default."""
+        campaigns = list(self._agent_campaigns.pop(agent_id, []))
         if self._engine is not None:
-            for campaign_id in self._engine.agents.campaigns_of(agent_id):
-                found = self._members_of_campaign(campaign_id)
-                if found:
-                    return found[0]
+            campaigns += sorted(self._engine.agents.campaigns_of(agent_id))
+        for campaign_id in campaigns:
+            found = self._members_of_campaign(campaign_id)
+            if found:
+                return next((m for m in found if m.pbx.connected), found[0])
         return self.members[0]
 
     async def live_attempts(self) -> set[str]:

@@ -251,6 +251,9 @@ class Desk:
                 f"choose among: {', '.join(dialing) or 'none (no campaign is running)'}"
             )
         if endpoint is not None:
+            expect = getattr(self._engine.pbx, "expect_agent", None)
+            if callable(expect):  # several PBXs: the phone is called by the PBX of the agent's campaigns
+                expect(agent_id, chosen)
             try:
                 leg_id = await self._engine.pbx.login_agent(agent_id, endpoint)
             except PbxError as exc:

@@ -301,3 +301,26 @@ async def test_only_the_pbxs_a_campaign_dials_on_are_asked_for_its_sounds() -> N
     assert await pool.sounds_of("paris").has_sound("dialer-identification") is False
     assert await pool.sounds_of("south").has_sound("dialer-identification") is None  # nice cannot tell
     assert await pool.has_sound("dialer-identification") is False
+
+
+class LoginPbx(SwitchablePbx):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.logins: list[tuple[str, str]] = []
+
+    async def login_agent(self, agent_id: str, endpoint: str) -> str:
+        self.logins.append((agent_id, endpoint))
+        return f"{self.name}-leg-{agent_id}"
+
+
+async def test_an_agents_phone_is_called_by_the_pbx_of_the_campaigns_they_sign_in_for() -> None:
+    paris, lyon = LoginPbx("paris"), LoginPbx("lyon")
+    engine, pool, _, _ = node(
+        [Member("paris", paris, 5, 5), Member("lyon", lyon, 5, 5)], {"1": "paris", "2": "lyon"}
+    )
+    pool.expect_agent("7", ["2"])  # as the desk tells it before calling the phone
+    assert await pool.login_agent("7", "PJSIP/7@agents") == "lyon-leg-7"
+    engine.agents.login("8", ["2"])  # already signed in: the registry says where
+    assert await pool.login_agent("8", "PJSIP/8@agents") == "lyon-leg-8"
+    assert await pool.login_agent("9", "PJSIP/9@agents") == "paris-leg-9"  # no campaign known: the first
+    assert paris.logins == [("9", "PJSIP/9@agents")]
