@@ -30,6 +30,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from dialer.notify.config import NotifySettings, parse_notify
+
 CONFIG_DIR = Path("/etc/dialer")
 DEFAULT_PATH = CONFIG_DIR / "dialer.toml"
 PROFILES_NAME = "profiles.toml"
@@ -95,6 +97,7 @@ class Settings:
     # Where the file and the database URL came from, for messages (``--verbose``).
     config_path: Path | None = None
     database_source: str = "default"
+    notify: NotifySettings | None = None  # [notify]: the delivery worker of email and SMS runs
 
     @property
     def profile_files(self) -> tuple[Path, ...]:
@@ -135,6 +138,7 @@ _TOP_KEYS = {
     "compliance",
     "logging",
     "shutdown",
+    "notify",
 }
 
 # While a file is parsed, problems are collected here so that every bad key is named at once.
@@ -415,6 +419,9 @@ def _parse(
     else:
         beside = (path.parent if path is not None else CONFIG_DIR) / PROFILES_NAME
         profiles = beside if beside.is_file() else None
+    notify = None
+    if "notify" in data:
+        notify = parse_notify(_section(data, "notify"), env, _problem, need_secrets=need_secrets)
     return Settings(
         database_url=database_url,
         redis_url=redis_url,
@@ -432,6 +439,7 @@ def _parse(
         number_hash_key=env.get(ENV_HASH_KEY) or None,
         config_path=path,
         database_source=source,
+        notify=notify,
     )
 
 

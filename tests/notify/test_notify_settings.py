@@ -1,0 +1,81 @@
+"""``[notify]`` in dialer.toml: every bad key named, secrets from files and never shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dialer.settings import SettingsError, parse
+
+
+def test_notify_settings_with_secret_files(tmp_path: Path) -> None:
+    (tmp_path / "smtp").write_text("mail pass\n")
+    (tmp_path / "sms").write_text("tok\n")
+    settings = parse(
+        {
+            "notify": {
+                "max_attempts": 5,
+                "smtp": {
+                    "host": "mail.example.com",
+                    "from": "rdv@example.com",
+                    "username": "rdv",
+                    "password_file": str(tmp_path / "smtp"),
+                },
+                "sms": {
+                    "url": "https://sms.example.com/send?to={to}",
+                    "auth": "bearer",
+                    "token_file": str(tmp_path / "sms"),
+                    "success_statuses": [200],
+                },
+            }
+        },
+        env={},
+    )
+    notify = settings.notify
+    assert notify is not None and notify.smtp is not None and notify.sms is not None
+    assert (notify.max_attempts, notify.smtp.port, notify.smtp.starttls) == (5, 587, True)
+    assert (notify.smtp.password, notify.sms.token, notify.sms.success_statuses) == (
+        "mail pass",
+        "tok",
+        (200,),
+    )
+    assert "mail pass" not in repr(settings) and "tok'" not in repr(settings)
+    assert parse({}, env={}).notify is None  # no [notify]: no worker
+
+
+def test_notify_settings_name_every_bad_key() -> None:
+    with pytest.raises(SettingsError) as caught:
+        parse(
+            {
+                "notify": {
+                    "max_attempts": 0,
+                    "colour": "blue",
+                    "smtp": {"host": "", "from": "nobody", "port": 70000, "tls": True},
+                    "sms": {"url": "ftp://x", "auth": "digest", "fields": {"to": "{phone}"}},
+                }
+            },
+            env={},
+        )
+    text = str(caught.value)
+    for expected in (
+        "notify: unknown key(s) colour",
+        "notify.max_attempts",
+        "notify.smtp.host",
+        "notify.smtp.from",
+        "notify.smtp.port",
+        "notify.smtp: starttls and tls are exclusive",
+        "notify.sms.url",
+        "notify.sms.auth",
+        "notify.sms.fields.to",
+    ):
+        assert expected in text, expected
+
+
+def test_smtp_password_from_the_environment_and_login_without_password_refused() -> None:
+    table = {"notify": {"smtp": {"host": "m", "from": "a@b.c", "username": "u"}}}
+    settings = parse(table, env={"DIALER_SMTP_PASSWORD": "envpw"})
+    assert settings.notify is not None and settings.notify.smtp is not None
+    assert settings.notify.smtp.password == "envpw"
+    with pytest.raises(SettingsError, match="username without a password"):
+        parse(table, env={})
