@@ -72,6 +72,7 @@ EXPORTED = frozenset(
         "dialer_engine_errors_total",
         "dialer_agent_transitions_refused_total",
         "dialer_outbox_failed_passes",
+        "dialer_notifications",  # dialer.notify.metrics, when [notify] is configured
         # In prometheus-client's default registry, served with the node's metrics.
         "dialer_compliance_decisions_total",
     }

@@ -23,6 +23,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from dialer.api.app import create_app
+from dialer.notify.metrics import NotificationCollector
+from dialer.notify.worker import DeliveryWorker
 from dialer.runtime.bootstrap import Runtime
 from dialer.runtime.metrics import node_registry
 from dialer.service.accounts import Accounts
@@ -42,6 +44,7 @@ class NodeServices:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     metrics: CollectorRegistry | None = None
     metrics_server: uvicorn.Server | None = None
+    notifier: DeliveryWorker | None = None  # [notify]: sends email and SMS; wake() after queueing one
 
     @property
     def api_url(self) -> str | None:
@@ -130,6 +133,11 @@ async def start_services(
         listeners.append(("api", server))
         log.info("API and pages on %s (OpenAPI at /openapi.json)", services.api_url)
     services.tasks.append(loop.create_task(runtime.relay.run(until), name="outbox-relay"))
+    notify = runtime.settings.notify if runtime.settings is not None else None
+    if notify is not None:
+        services.notifier = DeliveryWorker.from_settings(runtime.db, notify)
+        registry.register(NotificationCollector(services.notifier))
+        services.tasks.append(loop.create_task(services.notifier.run(until), name="notify-worker"))
     for what, bound in listeners:
         services.tasks.append(loop.create_task(bound.main_loop(), name=f"{what}-main-loop"))
         services.tasks.append(loop.create_task(_shutdown_on(until, bound), name=f"{what}-shutdown"))

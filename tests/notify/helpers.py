@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import select
 
@@ -30,6 +31,7 @@ async def queue(
     channel: str = "email",
     attachments: Sequence[Attachment] = (),
     body: str = "Your appointment is booked.",
+    now: datetime = T0,
 ) -> list[int]:
     async with db.session() as s, s.begin():
         rows = [
@@ -41,7 +43,7 @@ async def queue(
                 body=body,
                 reason="appointment.booked",
                 ref=f"appointment:{n}",
-                now=T0,
+                now=now,
                 attachments=attachments,
             )
             for n, r in enumerate(recipients, 1)
