@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,18 @@ def test_smtp_password_from_the_environment_and_login_without_password_refused()
     assert settings.notify.smtp.password == "envpw"
     with pytest.raises(SettingsError, match="username without a password"):
         parse(table, env={})
+
+
+def test_the_commented_example_in_the_shipped_config_is_valid(tmp_path: Path) -> None:
+    text = (Path(__file__).resolve().parents[2] / "config" / "dialer.toml").read_text(encoding="utf-8")
+    block = text[text.index("# [notify]\n") :]
+    lines = [line[2:] for line in block.splitlines() if line.startswith("# ")]
+    (tmp_path / "smtp-password").write_text("pw")
+    (tmp_path / "sms-token").write_text("tok")
+    example = "\n".join(lines).replace("/etc/dialer/", f"{tmp_path}/")
+    settings = parse(tomllib.loads(example), env={})
+    assert (
+        settings.notify is not None and settings.notify.sms is not None and settings.notify.smtp is not None
+    )
+    assert settings.notify.sms.fields[-1] == ("reference", "{message_id}")
+    assert settings.notify.smtp.password == "pw"
