@@ -15,16 +15,20 @@ The rule (the lead's or the customer record's ``preferred_channel``):
    the preferred channel, email, SMS, and a letter by post (an address on
    record); with none, ``channel`` is None and ``reason`` says what is missing.
 
-Pure: no database, no clock.
+:func:`route` is pure (no database, no clock); :func:`queue_routed` writes the
+routed message into the caller's unit of work.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import phonenumbers
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from dialer.notify.messages import Channel
+from dialer.notify.messages import Attachment, Channel, Notification, queue_notification
 
 TELEPHONE = "phone"
 _TELEPHONE_NAMES = {"phone", "telephone", "tel", "call", ""}
@@ -101,4 +105,40 @@ def route(
         f"{why}; this must be in writing but there is no email address, mobile number or postal address "
         "on record: ask the customer for one",
         True,
+    )
+
+
+def queue_routed(
+    s: AsyncSession,
+    chosen: Route,
+    *,
+    subject: str,
+    body: str,
+    reason: str,
+    now: datetime,
+    sms_text: str | None = None,
+    ref: str | None = None,
+    attachments: Sequence[Attachment] = (),
+    campaign_id: int | None = None,
+    customer_id: int | None = None,
+) -> Notification | None:
+    """Queue the message by its route in the caller's transaction; None when the route says no message.
+
+    An SMS carries ``sms_text`` (short) instead of the body, and no attachment.
+    """
+    if chosen.channel is None or chosen.recipient is None:
+        return None
+    is_sms = chosen.channel is Channel.SMS
+    return queue_notification(
+        s,
+        channel=chosen.channel,
+        recipient=chosen.recipient,
+        subject=subject,
+        body=(sms_text or body) if is_sms else body,
+        reason=reason,
+        now=now,
+        ref=ref,
+        attachments=() if is_sms else attachments,
+        campaign_id=campaign_id,
+        customer_id=customer_id,
     )

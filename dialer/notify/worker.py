@@ -115,8 +115,18 @@ class DeliveryWorker:
             lease_until=now + timedelta(seconds=self.lease_s),
             limit=self.batch,
         )
-        if claims:
-            await asyncio.gather(*(self._deliver(c) for c in claims))
+        results = await asyncio.gather(*(self._deliver(c) for c in claims), return_exceptions=True)
+        for claim, result in zip(claims, results, strict=True):
+            if isinstance(result, Exception):  # its outcome is not stamped: tried again after its lease
+                log.warning(
+                    "notification %d: try %d not recorded (%s: %s); it is tried again after its lease",
+                    claim.message.id,
+                    claim.attempt,
+                    type(result).__name__,
+                    result,
+                )
+            elif isinstance(result, BaseException):
+                raise result
         return len(claims)
 
     async def _deliver(self, claim: Claim) -> None:
