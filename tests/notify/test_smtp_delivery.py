@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from datetime import timedelta
 from pathlib import Path
 
 import icalendar
+import pytest
 
 from dialer.notify.ical import invitation
 from dialer.notify.messages import Attachment, Channel, Status
@@ -202,3 +204,39 @@ async def test_a_try_without_outcome_is_sent_again_after_its_lease_with_the_same
     assert (row.status, row.attempts) == (Status.SENT, 2)
     first, second = mail_server.message_ids()
     assert first == second  # the receiver can tell the copy
+
+
+async def test_a_server_that_never_answers_is_a_timeout_and_retried(lite_db: Database) -> None:
+    import asyncio
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # accepts the connection, never greets
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        await queue(lite_db, "bob@example.org")
+        mute = MailServer(port=port)
+        await worker(lite_db, mute, Clock(), smtp={"timeout_s": 0.3}).send_due()
+    finally:
+        server.close()
+    [row] = await rows(lite_db)
+    assert row.status == Status.PENDING and "Timeout" in (row.last_error or "")
+
+
+async def test_logs_never_show_a_full_address(
+    lite_db: Database, mail_server: MailServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="dialer")
+    caplog.set_level(logging.DEBUG, logger="aiosmtplib")
+    await queue(lite_db, "nobody@example.org", "bob@example.org")
+    clock = Clock()
+    w = worker(lite_db, mail_server, clock)
+    await w.send_due()  # down
+    mail_server.start()
+    clock.advance(3600)
+    await w.send_due()  # one refused, one sent
+    assert len(mail_server.received) == 1
+    ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith(("dialer", "aiosmtplib")))
+    assert "bob@example.org" not in ours and "nobody@example.org" not in ours
+    assert "b***@example.org" in ours
