@@ -16,6 +16,7 @@ from dialer.api.auth import Supervisor
 from dialer.api.schemas import Problem
 from dialer.notify.messages import Channel, Status
 from dialer.notify.store import get_notification, list_notifications, mark_mailed, retry_notification
+from dialer.notify.worker import wake_workers
 from dialer.service.desk import Desk
 
 _ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": Problem} for code in (401, 403, 404, 409, 422)}
@@ -83,7 +84,9 @@ def router(desk: Desk) -> APIRouter:
 
     @api.post("/notifications/{notification_id}/retry", response_model=NotificationOut)
     async def retry(who: Supervisor, notification_id: NotificationId) -> NotificationOut:
-        return _out(await retry_notification(desk.db, notification_id, now=datetime.now(UTC)))
+        again = await retry_notification(desk.db, notification_id, now=datetime.now(UTC))
+        wake_workers()
+        return _out(again)
 
     @api.post("/notifications/{notification_id}/mailed", response_model=NotificationOut)
     async def mailed(who: Supervisor, notification_id: NotificationId) -> NotificationOut:

@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 ENV_SMTP_PASSWORD = "DIALER_SMTP_PASSWORD"
 ENV_SMS_PASSWORD = "DIALER_SMS_PASSWORD"
@@ -79,6 +80,18 @@ class NotifySettings:
     poll_s: float = 5.0
     lease_s: float = 300.0  # a message SENDING longer than this was lost with its worker: tried again
     batch: int = 20
+
+    def describe(self) -> str:
+        """One line for ``dialer check-config``: where each channel goes (no secret)."""
+        parts = []
+        if self.smtp is not None:
+            security = "TLS" if self.smtp.tls else "STARTTLS" if self.smtp.starttls else "no TLS"
+            login = ", login" if self.smtp.username else ""
+            parts.append(f"email via {self.smtp.host}:{self.smtp.port} ({security}{login})")
+        if self.sms is not None:
+            host = urlsplit(self.sms.url).hostname or "?"
+            parts.append(f"SMS via {self.sms.method} {host} ({self.sms.auth} auth)")
+        return f"{'; '.join(parts)}; {self.max_attempts} tries"
 
 
 _NOTIFY_KEYS = {"max_attempts", "backoff_s", "backoff_max_s", "poll_s", "lease_s", "batch", "smtp", "sms"}

@@ -29,11 +29,23 @@ from datetime import UTC, datetime, timedelta
 
 from dialer.notify.config import NotifySettings
 from dialer.notify.messages import Channel, Status
-from dialer.notify.notifier import Notifier, Outcome, SendResult
+from dialer.notify.notifier import Notifier, Outcome, SendResult, scrub
 from dialer.notify.store import Claim, claim_due, count_by_channel_status, finish
 from dialer.store.db import Database
 
 log = logging.getLogger(__name__)
+
+_RUNNING: set[DeliveryWorker] = set()  # this process's workers, for wake_workers()
+
+
+def wake_workers() -> None:
+    """A use case committed messages: this process's delivery workers send them now, not at the next poll.
+
+    Call it after the commit (a wake before it finds nothing to send); without a running worker
+    it does nothing, and the messages wait for one.
+    """
+    for worker in list(_RUNNING):
+        worker.wake()
 
 
 class DeliveryWorker:
@@ -183,6 +195,13 @@ class DeliveryWorker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Pass after pass until ``stop``: at once while batches are full, else each ``poll_s`` or on wake."""
+        _RUNNING.add(self)
+        try:
+            await self._loop(stop)
+        finally:
+            _RUNNING.discard(self)
+
+    async def _loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             self._wake.clear()  # a wake during the pass below makes the next wait return at once
             claimed = 0
@@ -190,7 +209,8 @@ class DeliveryWorker:
                 claimed = await self.send_due()
                 self.counts = await count_by_channel_status(self._db)
             except Exception as exc:  # the database is down: the messages wait in it
-                log.warning("notifications: a pass failed (%s: %s); trying again", type(exc).__name__, exc)
+                first = scrub(str(exc).splitlines()[0] if str(exc) else "", 200)  # no SQL parameters
+                log.warning("notifications: a pass failed (%s: %s); trying again", type(exc).__name__, first)
             if claimed >= self.batch:
                 continue
             waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]

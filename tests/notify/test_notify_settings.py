@@ -95,3 +95,21 @@ def test_the_commented_example_in_the_shipped_config_is_valid(tmp_path: Path) ->
     )
     assert settings.notify.sms.fields[-1] == ("reference", "{message_id}")
     assert settings.notify.smtp.password == "pw"
+
+
+def test_check_config_says_where_messages_go(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from dialer.cli import main
+
+    path = tmp_path / "dialer.toml"
+    path.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path}/d.db"\n'
+        '[pbx.main]\ntype = "asterisk"\nsecret = "ami"\n'
+        '[notify.smtp]\nhost = "mail.example.com"\nfrom = "rdv@example.com"\n'
+        'username = "rdv"\npassword = "pw"\n'
+        '[notify.sms]\nurl = "https://sms.example.com/send"\n',
+        encoding="utf-8",
+    )
+    assert main(["check-config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "notify    email via mail.example.com:587 (STARTTLS, login); SMS via POST sms.example.com" in out
+    assert "pw" not in out.replace("profiles", "")
