@@ -83,12 +83,21 @@ def mask_recipient(recipient: str) -> str:
 
 
 _ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
-_NUMBER = re.compile(r"\+?\d[\d ().-]{6,}\d")
+_NUMBER = re.compile(r"\+?\d[\d ().\-/]{5,}\d")
+_DATE = re.compile(r"\d{4}-\d\d-\d\d")
+
+
+def _mask_number_like(match: re.Match[str]) -> str:
+    found = match.group(0)
+    # A phone number has 8 digits or more; a date or an SMTP code ("550 5.1.1") stays readable.
+    if _DATE.match(found) or sum(c.isdigit() for c in found) < 8:
+        return found
+    return mask_number(found)
 
 
 def scrub(text: str, limit: int = 300) -> str:
     """A server's or gateway's words made fit for last_error: addresses and numbers masked, cut short."""
     text = _ADDRESS.sub(lambda m: mask_recipient(m.group(0)), text)
-    text = _NUMBER.sub(lambda m: mask_number(m.group(0)), text)
+    text = _NUMBER.sub(_mask_number_like, text)
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"

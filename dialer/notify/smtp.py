@@ -100,8 +100,12 @@ class SmtpNotifier:
     async def send(self, message: OutgoingMessage) -> SendResult:
         s = self.settings
         try:
+            mail = self.build(message)
+        except (ValueError, TypeError, UnicodeDecodeError) as exc:  # a line break in the address, ...
+            return SendResult.permanent(f"the message cannot be written as an email: {scrub(str(exc))}")
+        try:
             await aiosmtplib.send(
-                self.build(message),
+                mail,
                 hostname=s.host,
                 port=s.port,
                 username=s.username or None,

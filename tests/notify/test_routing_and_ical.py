@@ -100,3 +100,15 @@ def test_invitation_refuses_naive_or_backward_times() -> None:
         invitation_text(start=datetime(2026, 12, 8, 9), end=datetime(2026, 12, 8, 10), **args)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="before it starts"):
         invitation_text(start=T0, end=T0 - timedelta(hours=1), **args)  # type: ignore[arg-type]
+
+
+def test_server_words_are_scrubbed_of_addresses_and_numbers_but_keep_codes_and_dates() -> None:
+    from dialer.notify.notifier import scrub
+
+    assert (
+        scrub("550 5.1.1 <nobody@example.org>: no such mailbox")
+        == "550 5.1.1 <n***@example.org>: no such mailbox"
+    )
+    said = scrub("invalid number +33612345678, 06 12 34 56 78 at 2026-12-05 09:00:00")
+    assert "+33******678" in said and "12 34 56" not in said and "2026-12-05 09:00:00" in said
+    assert len(scrub("x" * 1000)) == 300

@@ -240,3 +240,14 @@ async def test_logs_never_show_a_full_address(
     ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith(("dialer", "aiosmtplib")))
     assert "bob@example.org" not in ours and "nobody@example.org" not in ours
     assert "b***@example.org" in ours
+
+
+async def test_an_address_with_a_line_break_fails_without_reaching_the_server(
+    lite_db: Database, mail_server: MailServer
+) -> None:
+    mail_server.start()
+    await queue(lite_db, "bob@example.org\r\nBcc: everyone@example.org")
+    await worker(lite_db, mail_server, Clock()).send_due()
+    [row] = await rows(lite_db)
+    assert row.status == Status.FAILED and "cannot be written as an email" in (row.last_error or "")
+    assert mail_server.received == []
