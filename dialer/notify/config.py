@@ -1,7 +1,7 @@
 """The ``[notify]`` settings: the delivery worker's pace, the mail server and the SMS gateway.
 
     [notify]                 # present: this node runs the delivery worker
-    max_attempts = 8         # then the message is FAILED (``dialer notify retry`` puts it back)
+    max_attempts = 12        # then the message is FAILED (``dialer notify retry`` puts it back)
     backoff_s = 30.0         # first pause after a temporary failure; doubles each try, with jitter
     backoff_max_s = 3600.0
     [notify.smtp]
@@ -74,7 +74,7 @@ class SmsSettings:
 class NotifySettings:
     smtp: SmtpSettings | None = None
     sms: SmsSettings | None = None
-    max_attempts: int = 8
+    max_attempts: int = 12  # with the default backoff: about four hours of a server down
     backoff_s: float = 30.0
     backoff_max_s: float = 3600.0
     poll_s: float = 5.0
@@ -171,7 +171,7 @@ def parse_notify(
     """The ``[notify]`` table as settings; every bad key goes to ``problem``."""
     top = _Reader(raw, "notify", problem)
     top.check_keys(_NOTIFY_KEYS)
-    max_attempts = top.take("max_attempts", int, 8)
+    max_attempts = top.take("max_attempts", int, 12)
     if max_attempts < 1:
         problem("notify.max_attempts: must be at least 1")
         max_attempts = 1

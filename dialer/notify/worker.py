@@ -54,7 +54,7 @@ class DeliveryWorker:
         db: Database,
         notifiers: Mapping[Channel, Notifier],
         *,
-        max_attempts: int = 8,
+        max_attempts: int = 12,
         backoff_s: float = 30.0,
         backoff_max_s: float = 3600.0,
         lease_s: float = 300.0,
