@@ -88,7 +88,8 @@ class SmsGatewayNotifier:
                 found = _field(response.json(), s.success_field)
             except (json.JSONDecodeError, UnicodeDecodeError):
                 found = None
-            if found is None or str(found) != s.success_value:
+            said = found if isinstance(found, str) else json.dumps(found)  # true, 0, null as JSON spells them
+            if found is None or said != s.success_value:
                 return SendResult.permanent(
                     f"SMS gateway answered {status} but {s.success_field} is {found!r}, not "
                     f"{s.success_value!r}: {scrub(response.text, 200)}"

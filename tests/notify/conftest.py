@@ -79,6 +79,7 @@ class MailServer:
 
     port: int = field(default_factory=free_port)
     tls_cert: tuple[Path, Path] | None = None  # (cert, key): STARTTLS required, and a login
+    implicit_tls: bool = False  # with tls_cert: TLS from the first byte (port 465) instead of STARTTLS
     logins: dict[str, str] = field(default_factory=dict)
     received: list[bytes] = field(default_factory=list)
     logged_in: list[str] = field(default_factory=list)
@@ -87,7 +88,19 @@ class MailServer:
 
     def start(self) -> None:
         kwargs: dict[str, Any] = {}
-        if self.tls_cert is not None:
+        if self.tls_cert is not None and self.implicit_tls:
+            import ssl
+
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*self.tls_cert)
+            # aiosmtpd does not see the TLS under it: AUTH is offered on this (encrypted) connection anyway.
+            kwargs.update(
+                ssl_context=context,
+                auth_required=True,
+                auth_require_tls=False,
+                authenticator=self._authenticate,
+            )
+        elif self.tls_cert is not None:
             import ssl
 
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

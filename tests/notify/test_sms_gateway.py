@@ -119,3 +119,14 @@ async def test_email_and_sms_wait_for_their_own_notifier(lite_db: Database, sms_
     await queue(lite_db, "Ann Smith, 1 High St", channel="post")
     assert await worker(lite_db, settings, Clock()).send_due() == 1  # only the SMS: no mail server here
     assert [r.status for r in await rows(lite_db)] == [Status.PENDING, Status.SENT, Status.TO_MAIL]
+
+
+async def test_success_value_compares_as_json_spells_it(lite_db: Database, sms_gateway: SmsGateway) -> None:
+    settings = SmsSettings(url=sms_gateway.url + "/send", success_field="ok", success_value="true")
+    sms_gateway.answers = [(200, {"ok": True}), (200, {"ok": False})]
+    await queue(lite_db, MOBILE, MOBILE, channel="sms")
+    w = worker(lite_db, settings, Clock())
+    w.batch = 1
+    await w.send_due()
+    await w.send_due()
+    assert [r.status for r in await rows(lite_db)] == [Status.SENT, Status.FAILED]

@@ -251,3 +251,23 @@ async def test_an_address_with_a_line_break_fails_without_reaching_the_server(
     [row] = await rows(lite_db)
     assert row.status == Status.FAILED and "cannot be written as an email" in (row.last_error or "")
     assert mail_server.received == []
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # the server's TLS is implicit
+async def test_implicit_tls_and_login(
+    lite_db: Database, self_signed: tuple[Path, Path], mail_server: MailServer
+) -> None:
+    mail_server.tls_cert, mail_server.implicit_tls = self_signed, True
+    mail_server.logins = {"rdv": "pw"}
+    mail_server.start()
+    await queue(lite_db, "bob@example.org")
+    tls = {
+        "starttls": False,
+        "tls": True,
+        "ca_file": str(self_signed[0]),
+        "username": "rdv",
+        "password": "pw",
+    }
+    await worker(lite_db, mail_server, Clock(), smtp=tls).send_due()
+    assert [(r.status, r.last_error) for r in await rows(lite_db)] == [(Status.SENT, None)]
+    assert mail_server.logged_in == ["rdv"]
