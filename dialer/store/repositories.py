@@ -1311,7 +1311,20 @@ async def write_disposition(
         s.add(callback)
         await s.flush()
         callback_id = callback.id
-    if disposition.needs_appointment_at and appointment_at is not None:
+    booked = None
+    if disposition.needs_appointment_at:  # booked in the field calendar on this call: name that one
+        booked = (
+            await s.execute(
+                select(Appointment).where(
+                    Appointment.attempt_id == attempt_id, Appointment.status.in_(("booked", "moved"))
+                )
+            )
+        ).scalars().first()
+    if booked is not None:
+        booked.disposition_id = record.id
+        record.appointment_at = booked.starts_at
+        appointment_id = booked.id
+    if disposition.needs_appointment_at and appointment_at is not None and booked is None:
         appointment = Appointment(
             lead_id=attempt.lead_id,
             campaign_id=attempt.campaign_id,
