@@ -17,6 +17,7 @@ The settings come from a TOML file (``dialer calendar config FILE``):
     buffer_minutes = 15
     speed_kmh = 40
     same_area_minutes = 20      # two places in one area, when the matrix says nothing
+    area_length = 2             # a postcode in no named area belongs to the area of its first characters
     areas = { "75" = [48.857, 2.352], "92" = [48.892, 2.207] }   # coordinates of areas
 
     [[travel.times]]
@@ -52,15 +53,16 @@ class TravelModel:
     same_area: timedelta = timedelta(minutes=20)
     times: Mapping[frozenset[str], timedelta] = field(default_factory=dict)  # {area, area} -> minutes
     coords: Mapping[str, tuple[float, float]] = field(default_factory=dict)  # area -> (lat, lon)
+    area_length: int = 2
 
     def area_of(self, postcode: str) -> str:
-        """The longest known area the postcode starts with; the postcode itself when none."""
+        """The longest known area the postcode starts with, else its first ``area_length`` characters."""
         code = normalize_postcode(postcode)
         known = set(self.coords)
         for pair in self.times:
             known.update(pair)
         matches = [a for a in known if code.startswith(a)]
-        return max(matches, key=len) if matches else code
+        return max(matches, key=len) if matches else code[: self.area_length]
 
     def _coords(self, place: Place) -> tuple[float, float] | None:
         if place.lat is not None and place.lon is not None:
@@ -133,6 +135,7 @@ class CalendarConfig:
                 "buffer_minutes": t.buffer.total_seconds() / 60,
                 "speed_kmh": t.speed_kmh,
                 "same_area_minutes": t.same_area.total_seconds() / 60,
+                "area_length": t.area_length,
                 "areas": {a: list(c) for a, c in sorted(t.coords.items())},
                 "times": [
                     {"from": min(p), "to": max(p), "minutes": m.total_seconds() / 60}
@@ -150,7 +153,7 @@ def _number(raw: Mapping[str, Any], key: str, default: float, low: float, high: 
 
 
 def _travel_from(raw: Mapping[str, Any]) -> TravelModel:
-    known = {"buffer_minutes", "speed_kmh", "same_area_minutes", "areas", "times"}
+    known = {"buffer_minutes", "speed_kmh", "same_area_minutes", "area_length", "areas", "times"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise CalendarError(
@@ -185,4 +188,5 @@ def _travel_from(raw: Mapping[str, Any]) -> TravelModel:
         same_area=timedelta(minutes=_number(raw, "same_area_minutes", 20, 0, 24 * 60)),
         times=times,
         coords=coords,
+        area_length=int(_number(raw, "area_length", 2, 1, 20)),
     )

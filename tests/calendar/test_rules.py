@@ -46,6 +46,8 @@ def test_travel_time_comes_from_the_matrix_then_coordinates_then_the_same_area()
     assert 10 < km < 12
     assert TRAVEL.travel(Place("75011"), Place("93100")) == timedelta(minutes=round(km / 40 * 60 + 0.5))
     assert TRAVEL.travel(Place("75011"), Place("75015")) == timedelta(minutes=20)
+    assert TravelModel().travel(Place("13001"), Place("13008")) == timedelta(minutes=20)  # area "13"
+    assert TravelModel(area_length=5).travel(Place("13001"), Place("13008")) is None
     assert TRAVEL.travel(Place("75011"), Place("13001")) is None  # nothing known about Marseille
     assert TRAVEL.leg(Place("75011"), Place("92100")) == timedelta(minutes=55)  # with the buffer
     explicit = Place("13001", 43.30, 5.37)
