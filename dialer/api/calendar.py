@@ -69,6 +69,10 @@ def router(desk: Desk) -> APIRouter:
     calendar = CalendarService(desk.db)
     r = APIRouter(prefix="/api/calendar", tags=["calendar"])
 
+    def on_desk(who: Principal, attempt_id: str) -> bool:
+        """The call is on this agent's desk now (the record names its agent only once it ends)."""
+        return desk.status(who.user_id).attempt_id == attempt_id
+
     @r.get("/slots", response_model=SlotsOut)
     async def slots(
         who: Anyone,
@@ -80,7 +84,9 @@ def router(desk: Desk) -> APIRouter:
         if postcode is None and attempt_id is None:
             raise Invalid("give attempt_id (the call on your desk) or postcode")
         if postcode is None and attempt_id is not None:
-            postcode = await calendar.postcode_of_call(who.user_id, attempt_id, supervisor=_supervises(who))
+            postcode = await calendar.postcode_of_call(
+                who.user_id, attempt_id, supervisor=_supervises(who), on_desk=on_desk(who, attempt_id)
+            )
         assert postcode is not None
         found = await calendar.offer_slots(postcode, count)
         return SlotsOut(
@@ -107,6 +113,7 @@ def router(desk: Desk) -> APIRouter:
             postcode=body.postcode,
             notes=body.notes,
             supervisor=_supervises(who),
+            on_desk=on_desk(who, body.attempt_id),
         )
         return _appointment_out(booked)
 

@@ -272,10 +272,15 @@ class CalendarService:
             }
         return free_slots(salespeople, visits, place, config, now, count)
 
-    async def postcode_of_call(self, agent_id: str, attempt_id: str, *, supervisor: bool = False) -> str:
-        """Where the customer of this call is: the lead's postcode, else the customer record's."""
+    async def postcode_of_call(
+        self, agent_id: str, attempt_id: str, *, supervisor: bool = False, on_desk: bool = False
+    ) -> str:
+        """Where the customer of this call is: the lead's postcode, else the customer record's.
+
+        ``on_desk``: the call is on the agent's desk now (the record names the agent only once it ends).
+        """
         async with self.db.read_session() as s:
-            attempt = await self._attempt(s, agent_id, attempt_id, supervisor)
+            attempt = await self._attempt(s, agent_id, attempt_id, supervisor or on_desk)
             postcode = await _postcode(s, attempt)
         if postcode is None:
             raise Invalid("the customer has no postcode in the record: ask for it and give it (postcode=...)")
@@ -293,15 +298,19 @@ class CalendarService:
         postcode: str | None = None,
         notes: str | None = None,
         supervisor: bool = False,
+        on_desk: bool = False,
     ) -> AppointmentView:
-        """Book a visit for the customer of the agent's call; refused with the reason when it does not fit."""
+        """Book a visit for the customer of the agent's call; refused with the reason when it does not fit.
+
+        ``on_desk``: the call is on the agent's desk now, talking or in wrap-up (see ``postcode_of_call``).
+        """
         starts_at = _utc(starts_at)
         now = self._wall()
         config = await self.config()
         async with SqlUnitOfWork(self.db) as uow:
             s = uow.session
             sp = await _lock_salesperson(s, salesperson_id)
-            attempt = await self._attempt(s, agent_id, attempt_id, supervisor)
+            attempt = await self._attempt(s, agent_id, attempt_id, supervisor or on_desk)
             live = (
                 await s.execute(
                     select(Appointment.id).where(
