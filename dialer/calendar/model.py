@@ -104,8 +104,16 @@ def _weekdays(spec: str, part: str) -> list[int]:
 
 
 def format_hours(hours: Mapping[int, tuple[time, time]]) -> str:
+    """The inverse of :func:`parse_hours`, with runs of days alike written as one: 'mon-fri 08:00-18:00'."""
+    runs: list[tuple[int, int, tuple[time, time]]] = []
+    for day, span in sorted(hours.items()):
+        if runs and runs[-1][1] == day - 1 and runs[-1][2] == span:
+            runs[-1] = (runs[-1][0], day, span)
+        else:
+            runs.append((day, day, span))
     return ", ".join(
-        f"{WEEKDAYS[d]} {s.strftime('%H:%M')}-{e.strftime('%H:%M')}" for d, (s, e) in sorted(hours.items())
+        (WEEKDAYS[a] if a == b else f"{WEEKDAYS[a]}-{WEEKDAYS[b]}") + f" {s:%H:%M}-{e:%H:%M}"
+        for a, b, (s, e) in runs
     )
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
-from dialer.calendar.model import CalendarError, Place, Salesperson, parse_areas, parse_hours
+from dialer.calendar.model import CalendarError, Place, Salesperson, format_hours, parse_areas, parse_hours
 from dialer.calendar.slots import Reason, Visit, check_visit, free_slots
 from dialer.calendar.travel import CalendarConfig, TravelModel, haversine_km
 from tests.calendar.conftest import NOW, TRAVEL_TOML, paris
@@ -37,6 +37,9 @@ def test_working_hours_are_parsed_per_weekday() -> None:
         with pytest.raises(CalendarError):
             parse_hours(bad)
     assert parse_areas(" 75 , sw1a ,75") == ("75", "SW1A")
+    assert format_hours(hours) == "mon-thu 08:00-18:00, fri 08:00-12:30"
+    assert parse_hours(format_hours(hours)) == hours
+    assert format_hours(parse_hours("mon 08:00-12:00, wed 08:00-12:00")) == "mon 08:00-12:00, wed 08:00-12:00"
 
 
 def test_travel_time_comes_from_the_matrix_then_coordinates_then_the_same_area() -> None:
