@@ -375,7 +375,9 @@ class CalendarService:
             current = await self._appointment(s, actor, appointment_id, supervisor, lock=False)
             old_id = current.salesperson or ""
             new_id = salesperson_id or old_id
-            locked = {i: await _lock_salesperson(s, i) for i in sorted({old_id, new_id}) if i}
+            locked = {
+                i: await _lock_salesperson(s, i, to_book=i == new_id) for i in sorted({old_id, new_id}) if i
+            }
             row = await self._appointment(s, actor, appointment_id, supervisor, lock=True)
             if row.salesperson != current.salesperson:
                 raise Refused(f"appointment {appointment_id} changed meanwhile: look at it again")
@@ -404,7 +406,11 @@ class CalendarService:
         async with SqlUnitOfWork(self.db) as uow:
             s = uow.session
             current = await self._appointment(s, actor, appointment_id, supervisor, lock=False)
-            sp = await _lock_salesperson(s, current.salesperson) if current.salesperson else None
+            sp = (
+                await _lock_salesperson(s, current.salesperson, to_book=False)
+                if current.salesperson
+                else None
+            )
             row = await self._appointment(s, actor, appointment_id, supervisor, lock=True)
             row.status, row.sequence, row.updated_at = "cancelled", row.sequence + 1, now
             attempt = await s.get(Attempt, row.attempt_id) if row.attempt_id else None
@@ -555,14 +561,18 @@ def _place(postcode: str) -> Place:
     return Place(code)
 
 
-async def _lock_salesperson(s: AsyncSession, salesperson_id: str) -> Salesperson:
-    """The salesperson, their row locked until the transaction ends: bookings for them queue here."""
+async def _lock_salesperson(s: AsyncSession, salesperson_id: str, *, to_book: bool = True) -> Salesperson:
+    """The salesperson, their row locked until the transaction ends: bookings for them queue here.
+
+    ``to_book``: a new visit goes to them, so they must be active (an inactive one's visits can still be
+    moved away or cancelled).
+    """
     row = (
         await s.execute(select(SalespersonRow).where(SalespersonRow.id == salesperson_id).with_for_update())
     ).scalar_one_or_none()
     if row is None:
         raise NotFound(f"no salesperson {salesperson_id!r}")
-    if not row.active:
+    if to_book and not row.active:
         raise Refused(f"salesperson {row.name} is not active; choose another one")
     return salesperson_of(row)
 

@@ -169,8 +169,12 @@ async def test_salespeople_are_validated(record: Record) -> None:
             areas="1",
             hours="mon 08:00-09:00",
         )
+    booked = await record.calendar.book("agent1", await record.call(), "alice", paris(7, 10))
     changed = await record.calendar.update_salesperson("alice", active=False)
     assert not changed.active
     assert [sp.id for sp in await record.calendar.salespeople()] == ["bob"]
     with pytest.raises(Refused, match="not active"):
         await record.calendar.book("agent1", await record.call(), "alice", paris(7, 10))
+    with pytest.raises(Refused, match="not active"):
+        await record.calendar.move("agent1", booked.id, paris(7, 12))
+    assert (await record.calendar.cancel("agent1", booked.id)).status == "cancelled"  # still possible
