@@ -1320,6 +1320,11 @@ async def write_disposition(
                 )
             )
         ).scalars().first()
+    if disposition.needs_appointment_at and booked is None and await _field_calendar_in_use(s):
+        raise DispositionError(
+            "book the visit in the field calendar first (the free visits for this customer, or POST "
+            "/api/calendar/appointments): an appointment goes only on a salesperson's free slot"
+        )
     if booked is not None:
         booked.disposition_id = record.id
         record.appointment_at = booked.starts_at
@@ -1364,6 +1369,14 @@ async def write_disposition(
         callback_id=callback_id,
         appointment_id=appointment_id,
     )
+
+
+async def _field_calendar_in_use(s: AsyncSession) -> bool:
+    """Salespeople are in the calendar: an appointment must then be one of their free slots."""
+    from dialer.calendar.tables import SalespersonRow
+
+    found = await s.execute(select(SalespersonRow.id).where(SalespersonRow.active.is_(True)).limit(1))
+    return found.first() is not None
 
 
 async def _decides_lead(s: AsyncSession, lead: Lead, attempt: Attempt) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from dialer.domain.dispositions import DispositionError
 from dialer.notify.messages import Notification
 from dialer.service import Invalid, NotFound, Refused
 from dialer.store.models import Appointment, DispositionRecord
@@ -178,3 +179,14 @@ async def test_salespeople_are_validated(record: Record) -> None:
     with pytest.raises(Refused, match="not active"):
         await record.calendar.move("agent1", booked.id, paris(7, 12))
     assert (await record.calendar.cancel("agent1", booked.id)).status == "cancelled"  # still possible
+
+
+async def test_with_salespeople_an_appointment_must_be_a_booked_visit(record: Record) -> None:
+    call = await record.call()
+    with pytest.raises(DispositionError, match="book the visit in the field calendar first"):
+        await record.db.dispositions.record_disposition(
+            call, "appointment_set", "agent1", now=record.clock[0], appointment_at=paris(7, 10)
+        )
+    async with record.db.read_session() as s:
+        assert list((await s.execute(select(Appointment))).scalars()) == []
+        assert list((await s.execute(select(DispositionRecord))).scalars()) == []
