@@ -42,13 +42,16 @@ class Salesperson:
     hours: Mapping[int, tuple[time, time]] = field(default_factory=dict)
     active: bool = True
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "areas", tuple(normalize_postcode(a) for a in self.areas))
+
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
     def covers(self, postcode: str) -> bool:
         code = normalize_postcode(postcode)
-        return any(code.startswith(normalize_postcode(a)) for a in self.areas)
+        return any(code.startswith(a) for a in self.areas)
 
     def working_day(self, day: date) -> tuple[datetime, datetime] | None:
         """The working day ``day`` (a local date) as aware datetimes, or None on a day off."""

@@ -11,7 +11,7 @@ offered slot is bookable unless someone takes it first.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -32,7 +32,11 @@ class Reason(enum.StrEnum):
 @dataclass(frozen=True, slots=True)
 class Refusal:
     reason: Reason
-    message: str
+    describe: Callable[[], str]  # the message is written only when read: the slot search reads none
+
+    @property
+    def message(self) -> str:
+        return self.describe()
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,14 +72,16 @@ def check_visit(
 ) -> Refusal | None:
     """None when the visit fits ``sp``'s calendar (``visits``: their other live appointments)."""
     if starts_at <= now:
-        return Refusal(Reason.IN_PAST, f"{starts_at.isoformat()} is in the past; choose a later slot")
+        return Refusal(Reason.IN_PAST, lambda: f"{starts_at.isoformat()} is in the past; choose a later slot")
     if ends_at <= starts_at:
-        return Refusal(Reason.OUTSIDE_HOURS, "the appointment must end after it starts")
+        return Refusal(Reason.OUTSIDE_HOURS, lambda: "the appointment must end after it starts")
     if not sp.covers(place.postcode):
         return Refusal(
             Reason.NOT_COVERED,
-            f"{sp.name} does not cover postcode {place.postcode} (areas {', '.join(sp.areas)}); "
-            "choose a salesperson who does",
+            lambda: (
+                f"{sp.name} does not cover postcode {place.postcode} (areas {', '.join(sp.areas)}); "
+                "choose a salesperson who does"
+            ),
         )
     day = sp.working_day(starts_at.astimezone(sp.zone).date())
     if day is None or starts_at < day[0] or ends_at > day[1]:
@@ -86,18 +92,16 @@ def check_visit(
         )
         return Refusal(
             Reason.OUTSIDE_HOURS,
-            f"{_hm(starts_at, sp)} is outside {sp.name}'s working hours ({hours}); choose an offered slot",
+            lambda: (
+                f"{_hm(starts_at, sp)} is outside {sp.name}'s working hours ({hours}); choose an offered slot"
+            ),
         )
     day_start, day_end = day
     before: Visit | None = None
     after: Visit | None = None
     for v in visits:
         if v.starts_at < ends_at and starts_at < v.ends_at:
-            return Refusal(
-                Reason.TAKEN,
-                f"{sp.name} already has appointment {v.id} from {_hm(v.starts_at, sp)} to "
-                f"{v.ends_at.astimezone(sp.zone):%H:%M}; choose another slot",
-            )
+            return _taken(sp, v)
         if (
             day_start <= v.starts_at
             and v.ends_at <= starts_at
@@ -118,24 +122,40 @@ def check_visit(
         a, b = (origin, place) if leg_in is None else (place, dest)
         return Refusal(
             Reason.NO_TRAVEL_TIME,
-            f"no travel time is known between {a.postcode} and {b.postcode}: add their areas to the "
-            "travel matrix or give their coordinates (dialer calendar config)",
+            lambda: (
+                f"no travel time is known between {a.postcode} and {b.postcode}: add their areas to the "
+                "travel matrix or give their coordinates (dialer calendar config)"
+            ),
         )
     if free_from + leg_in > starts_at:
         source = "home" if before is None else f"appointment {before.id} (ends {_hm(before.ends_at, sp)})"
         return Refusal(
             Reason.UNREACHABLE_BEFORE,
-            f"{sp.name} cannot get there from {source} in time: the drive with the buffer takes "
-            f"{_minutes(leg_in)} min, so the earliest start is {_hm(free_from + leg_in, sp)}",
+            lambda: (
+                f"{sp.name} cannot get there from {source} in time: the drive with the buffer takes "
+                f"{_minutes(leg_in)} min, so the earliest start is {_hm(free_from + leg_in, sp)}"
+            ),
         )
     if ends_at + leg_out > free_until:
         target = "home by the end of the day" if after is None else f"appointment {after.id}"
         return Refusal(
             Reason.UNREACHABLE_AFTER,
-            f"{sp.name} could not get on to {target} ({_hm(free_until, sp)}) in time: the drive with the "
-            f"buffer takes {_minutes(leg_out)} min; choose an earlier slot",
+            lambda: (
+                f"{sp.name} could not get on to {target} ({_hm(free_until, sp)}) in time: the drive with the "
+                f"buffer takes {_minutes(leg_out)} min; choose an earlier slot"
+            ),
         )
     return None
+
+
+def _taken(sp: Salesperson, v: Visit) -> Refusal:
+    return Refusal(
+        Reason.TAKEN,
+        lambda: (
+            f"{sp.name} already has appointment {v.id} from {_hm(v.starts_at, sp)} to "
+            f"{v.ends_at.astimezone(sp.zone):%H:%M}; choose another slot"
+        ),
+    )
 
 
 def _minutes(d: timedelta) -> int:
@@ -163,13 +183,15 @@ def free_slots(
             if mine >= count:
                 break
             day = sp.working_day(today + timedelta(days=offset))
-            if day is None:
+            if day is None or day[1] <= earliest:
                 continue
+            # only the visits meeting the working day can overlap a slot in it or be its neighbours
+            todays = [v for v in theirs if v.starts_at < day[1] and v.ends_at > day[0]]
             start = day[0]
             while start + config.appointment <= day[1] and mine < count:
                 if start >= earliest:
                     end = start + config.appointment
-                    if check_visit(sp, theirs, start, end, place, config.travel, now) is None:
+                    if check_visit(sp, todays, start, end, place, config.travel, now) is None:
                         found.append(Slot(sp.id, sp.name, start, end))
                         mine += 1
                 start += config.step

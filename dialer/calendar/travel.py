@@ -54,15 +54,18 @@ class TravelModel:
     times: Mapping[frozenset[str], timedelta] = field(default_factory=dict)  # {area, area} -> minutes
     coords: Mapping[str, tuple[float, float]] = field(default_factory=dict)  # area -> (lat, lon)
     area_length: int = 2
+    _areas: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)  # memo
 
     def area_of(self, postcode: str) -> str:
         """The longest known area the postcode starts with, else its first ``area_length`` characters."""
-        code = normalize_postcode(postcode)
-        known = set(self.coords)
-        for pair in self.times:
-            known.update(pair)
-        matches = [a for a in known if code.startswith(a)]
-        return max(matches, key=len) if matches else code[: self.area_length]
+        found = self._areas.get(postcode)
+        if found is None:
+            code = normalize_postcode(postcode)
+            known = set(self.coords).union(*self.times)
+            matches = [a for a in known if code.startswith(a)]
+            found = max(matches, key=len) if matches else code[: self.area_length]
+            self._areas[postcode] = found
+        return found
 
     def _coords(self, place: Place) -> tuple[float, float] | None:
         if place.lat is not None and place.lon is not None:
