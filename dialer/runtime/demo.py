@@ -32,6 +32,7 @@ from dialer.domain.campaign import AmdPolicy, CampaignSettings, CampaignStatus, 
 from dialer.leads.importer import import_leads
 from dialer.runtime.bootstrap import Runtime, build_runtime
 from dialer.runtime.demo_agents import sign_in_simulated_agents
+from dialer.runtime.demo_calendar import seed_field_calendar
 from dialer.runtime.services import start_services
 from dialer.settings import Settings
 from dialer.store.db import Database
@@ -253,6 +254,7 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> dict[str, 
             f"({', '.join(f'{k} {v}' for k, v in sorted(report.rejected.items()))}) -> {report.rejects_path}",
             file=out,
         )
+        await seed_field_calendar(db, record.id, rng)  # salespeople the agents book visits for
         await db.campaigns.set_status(record.id, CampaignStatus.RUNNING)
 
     pbx, stop_sim = await _start_pbx(options, options.seed)
@@ -305,6 +307,8 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> dict[str, 
         await client.aclose()
         await services.stop()
         _summary(runtime, out)
+        visits = sum(a.visits for a in bots.agents)
+        print(f"Field visits booked: {visits} (see `dialer calendar appointments --db {url}`)", file=out)
         return dict(runtime.engine.outcomes)
     finally:
         await runtime.close()

@@ -47,6 +47,7 @@ class ApiAgent:
         self.headers: dict[str, str] = {}
         self.qualified = 0
         self.failures = 0
+        self.visits = 0  # field visits booked in the salespeople's calendar
 
     async def _post(self, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
         reply = await self.client.post(path, json=body, headers=self.headers)
@@ -92,12 +93,35 @@ class ApiAgent:
         if code == "callback_requested":
             body["callback_at"] = (now + timedelta(days=1)).isoformat()
         elif code == "appointment_set":
-            body["appointment_at"] = (now + timedelta(days=2)).isoformat()
+            visit = await self.book_visit(attempt_id)
+            body["appointment_at"] = visit or (now + timedelta(days=2)).isoformat()
         elif code == "sale":
             body["comments"] = "asked for the written offer"
         reply = await self._post(f"/api/calls/{attempt_id}/disposition", body)
         if reply.status_code == 200:
             self.qualified += 1
+
+
+    async def book_visit(self, attempt_id: str) -> str | None:
+        """Book one of the next free field visits for the customer (as on the screen); its start, or None.
+
+        None when there is no field calendar (no salesperson covers the customer) or no slot is left.
+        """
+        for _ in range(2):  # another agent may take the slot first: ask again once
+            reply = await self.client.get(
+                "/api/calendar/slots", params={"attempt_id": attempt_id, "count": 3}, headers=self.headers
+            )
+            slots = reply.json().get("slots", []) if reply.status_code == 200 else []
+            if not slots:
+                return None
+            slot = self.rng.choice(slots)
+            body = {"attempt_id": attempt_id, "salesperson_id": slot["salesperson_id"]}
+            body["starts_at"] = slot["starts_at"]
+            booked = await self.client.post("/api/calendar/appointments", json=body, headers=self.headers)
+            if booked.status_code == 201:
+                self.visits += 1
+                return str(booked.json()["starts_at"])
+        return None
 
 
 class ApiAgents:

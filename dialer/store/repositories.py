@@ -1311,7 +1311,25 @@ async def write_disposition(
         s.add(callback)
         await s.flush()
         callback_id = callback.id
-    if disposition.needs_appointment_at and appointment_at is not None:
+    booked = None
+    if disposition.needs_appointment_at:  # booked in the field calendar on this call: name that one
+        booked = (
+            await s.execute(
+                select(Appointment).where(
+                    Appointment.attempt_id == attempt_id, Appointment.status.in_(("booked", "moved"))
+                )
+            )
+        ).scalars().first()
+    if disposition.needs_appointment_at and booked is None and await _field_calendar_in_use(s):
+        raise DispositionError(
+            "book the visit in the field calendar first (the free visits for this customer, or POST "
+            "/api/calendar/appointments): an appointment goes only on a salesperson's free slot"
+        )
+    if booked is not None:
+        booked.disposition_id = record.id
+        record.appointment_at = booked.starts_at
+        appointment_id = booked.id
+    if disposition.needs_appointment_at and appointment_at is not None and booked is None:
         appointment = Appointment(
             lead_id=attempt.lead_id,
             campaign_id=attempt.campaign_id,
@@ -1351,6 +1369,14 @@ async def write_disposition(
         callback_id=callback_id,
         appointment_id=appointment_id,
     )
+
+
+async def _field_calendar_in_use(s: AsyncSession) -> bool:
+    """Salespeople are in the calendar: an appointment must then be one of their free slots."""
+    from dialer.calendar.tables import SalespersonRow
+
+    found = await s.execute(select(SalespersonRow.id).where(SalespersonRow.active.is_(True)).limit(1))
+    return found.first() is not None
 
 
 async def _decides_lead(s: AsyncSession, lead: Lead, attempt: Attempt) -> bool:
