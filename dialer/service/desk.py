@@ -318,6 +318,11 @@ class Desk:
             return None
         return call
 
+    def call_number(self, agent_id: str) -> tuple[str, str] | None:
+        """(attempt id, number) of the call on the agent's desk: how an agent reaches a customer record."""
+        call = self._call_of(agent_id)
+        return None if call is None else (call.attempt_id, call.number)
+
     async def current_call(self, agent_id: str) -> CurrentCall | None:
         """The call on the agent's desk with the customer's record and history, or None."""
         call = self._call_of(agent_id)
