@@ -84,6 +84,10 @@ def _received(text: str | None, zone: ZoneInfo) -> datetime:
 
 
 def _withdraw(args: argparse.Namespace) -> int:
+    known = [c.value for c in WithdrawalChannel]
+    if args.channel not in known:
+        raise CliError(f"--channel {args.channel!r} is not a channel; use one of: {', '.join(known)}")
+
     async def work(db: Database, sales: Sales) -> int:
         received = _received(args.received, sales.tz)
         view, decision = await sales.withdraw(
@@ -211,7 +215,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     withdraw.add_argument("sale_id", type=int, metavar="SALE_ID", help="see `dialer sales list`")
     withdraw.add_argument(
-        "--channel", required=True, choices=[c.value for c in WithdrawalChannel], help="how it was received"
+        "--channel",
+        required=True,
+        help=f"how it was received: {', '.join(c.value for c in WithdrawalChannel)}",
     )
     withdraw.add_argument(
         "--received", help="when (ISO date-time, the seller's zone unless given; default: now)"

@@ -71,7 +71,7 @@ def test_sales_and_customers_commands(
     code, out, _ = run(capsys, "sales", "delivered", "1", today.isoformat(), *common)
     assert code == 0 and f"until {today + timedelta(days=14)}" in out
     code, _, err = run(capsys, "sales", "withdraw", "1", "--channel", "pigeon", *common)
-    assert code == 2 and "invalid choice" in err
+    assert code == 1 and "use one of: phone, email, post" in err
     code, out, _ = run(capsys, "sales", "withdraw", "1", "--channel", "post", *common)
     assert code == 0 and "withdrawn" in out and "no penalty" in out
     code, out, _ = run(capsys, "sales", "list", *common)
