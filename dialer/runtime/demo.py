@@ -33,7 +33,8 @@ from dialer.leads.importer import import_leads
 from dialer.runtime.bootstrap import Runtime, build_runtime
 from dialer.runtime.demo_agents import sign_in_simulated_agents
 from dialer.runtime.services import start_services
-from dialer.settings import Settings
+from dialer.sales.report import print_sales
+from dialer.settings import SellerSettings, Settings
 from dialer.store.db import Database
 from telephony.asterisk.adapter import AsteriskPbx
 from telephony.asterisk.settings import AsteriskSettings
@@ -179,6 +180,14 @@ class DemoError(Exception):
     """The demo cannot run as asked; the message says what to do."""
 
 
+# Who sells in the demo: printed on the confirmations of its sales.
+DEMO_SELLER = SellerSettings(
+    name="Demo Energy Ltd",
+    address="1 Demo Street, 75001 Paris",
+    email="sales@demo.invalid",
+    phone="+33100000000",
+)
+
 # Every file the demo writes in its folder: none of them may be there before (never overwrite).
 DEMO_FILES = (
     "dialer.db",
@@ -257,7 +266,9 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> dict[str, 
 
     pbx, stop_sim = await _start_pbx(options, options.seed)
     runtime = await build_runtime(
-        Settings(database_url=url, node_id="demo-node", tick_s=0.2), pbx=pbx, profile_files=(profiles,)
+        Settings(database_url=url, node_id="demo-node", tick_s=0.2, seller=DEMO_SELLER),
+        pbx=pbx,
+        profile_files=(profiles,),
     )
     try:
         # As an operator does: the national registry (Bloctel for French numbers) screened today,
@@ -305,6 +316,7 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> dict[str, 
         await client.aclose()
         await services.stop()
         _summary(runtime, out)
+        await print_sales(services.desk.sales, out)
         return dict(runtime.engine.outcomes)
     finally:
         await runtime.close()

@@ -9,6 +9,7 @@ import pypdf
 from sqlalchemy import func, select
 
 from dialer.notify.messages import Notification
+from dialer.sales.report import print_sales
 from dialer.sales.service import Sales
 from dialer.sales.tables import Sale
 from dialer.store.models import Customer, DispositionRecord
@@ -83,3 +84,20 @@ async def test_a_sale_is_refused_while_the_seller_is_not_configured(stack: Stack
     reply = await stack.client.post(f"/api/calls/{attempt_id}/disposition", json=body, headers=me)
     assert reply.status_code == 409 and "[seller] name and address" in reply.json()["detail"]
     assert await _count(stack, DispositionRecord) == 0
+
+
+async def test_the_closing_report_lists_the_sales_and_their_withdrawal_periods(stack: Stack) -> None:
+    attempt_id, me = await call_in_wrap_up(stack)
+    body = {
+        "code": "sale",
+        "sale": {**SALE, "address": "3 chemin des Prés, 69001 Lyon", "delivery_date": "2030-01-31"},
+    }
+    reply = await stack.client.post(f"/api/calls/{attempt_id}/disposition", json=body, headers=me)
+    assert reply.status_code == 200, reply.text
+    out = io.StringIO()
+    assert await print_sales(stack.desk.sales, out) == 1
+    text = out.getvalue()
+    assert (
+        "Sales: 1, 1 in their withdrawal period; confirmations queued: 0 by email, 1 letters to post" in text
+    )
+    assert "Heat pump HP-12" in text and "withdrawal until 2030-02-14 (post)" in text
