@@ -19,6 +19,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from dialer.compliance.dnc import Freshness
 from dialer.compliance.history import NumberKeyer
 from dialer.compliance.tables import ComplianceSetting, DncErased, read_only
 from dialer.domain.compliance import DncHit
@@ -84,14 +85,19 @@ class ErasedNumbers:
         self._keyer: NumberKeyer | None = None
         self._entries: dict[str, dict[str, DncHit]] = {}
         self._last_id = 0
-        self._loaded_at = float("-inf")
+        # Reloaded in the background; a check waits only when the set is older than refresh_seconds.
+        self._fresh = Freshness(self._load, "the erased numbers")
 
     async def start(self) -> None:
+        started = monotime.monotonic()
         self._keyer = await erased_keyer(self._writer)
         await self._load()
+        self._fresh.mark_loaded(started)
+
+    async def close(self) -> None:
+        await self._fresh.close()
 
     async def _load(self) -> None:
-        started = monotime.monotonic()
         async with self._engine.connect() as conn:
             rows = await conn.execute(
                 select(
@@ -109,14 +115,13 @@ class ErasedNumbers:
                 hit = DncHit(GLOBAL if scope == GLOBAL else "campaign", source, expires_at)
                 self._entries.setdefault(key, {})[scope] = hit
                 self._last_id = max(self._last_id, int(row_id))
-        self._loaded_at = started
 
     async def hits(self, number_e164: str, campaign_id: str) -> list[DncHit]:
         """The hashed entries that block ``number_e164`` for ``campaign_id`` (raises if it cannot look)."""
         if self._keyer is None:
             await self.start()
-        elif monotime.monotonic() - self._loaded_at > self.refresh_seconds:
-            await self._load()
+        else:
+            await self._fresh.within(self.refresh_seconds)
         assert self._keyer is not None
         scopes = self._entries.get(self._keyer(number_e164))
         if not scopes:

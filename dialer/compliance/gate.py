@@ -212,6 +212,8 @@ class ComplianceGate:
         if stop_reloads is not None:
             await stop_reloads()
         await self.audit.close()
+        if self.erased is not None:
+            await self.erased.close()
         for resource in self._closers:
             if isinstance(resource, Redis):
                 await resource.aclose()

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select, text
 
+from dialer.compliance.erased import erased_keyer, keep_hashed
 from dialer.compliance.gate import ComplianceConfig, build_gate
 from dialer.domain.compliance import RULE_DNC, CallRequest, CampaignRules
 from dialer.sales.customers import CustomerRecords
@@ -129,3 +130,22 @@ async def test_erasure_waits_while_the_dialer_holds_the_customers_lead(stack: St
     with pytest.raises(Refused, match="in progress"):
         await CustomerRecords(stack.db).erase(customer_id, "root")
     assert (await CustomerRecords(stack.db).get(customer_id)).last_name == "Martin"
+
+
+async def test_a_running_gate_picks_up_a_number_erased_by_another_process(
+    stack: Stack, database_url: str
+) -> None:
+    gate = await build_gate(ComplianceConfig(database_url, dnc_refresh_seconds=0.0))
+    request = CallRequest(NUMBER, "lead-9", "camp-9", CampaignRules("FR"))
+    now = datetime.now(UTC)
+    try:
+        assert (await gate.check(request, now)).rule != RULE_DNC
+        keyer = await erased_keyer(stack.db.engine)
+        async with stack.db.session() as s, s.begin():
+            assert keep_hashed(s, keyer, NUMBER, [("camp-9", "agent refusal", None)], now) == 1
+        blocked = await gate.check(request, now)
+        assert blocked.rule == RULE_DNC and "erased on request" in blocked.reason
+        other_campaign = CallRequest(NUMBER, "lead-9", "camp-8", CampaignRules("FR"))
+        assert (await gate.check(other_campaign, now)).rule != RULE_DNC  # a campaign's list stays its own
+    finally:
+        await gate.close()
