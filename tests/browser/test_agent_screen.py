@@ -95,6 +95,7 @@ async def test_an_agent_takes_a_call_sees_earlier_comments_and_qualifies_it_in_o
     await expect(page.locator("#comments")).to_contain_text("agent9")
     await expect(page.locator("#customer")).to_contain_text("Jeanne")
     await expect(page.locator("#verified")).to_contain_text("first name: Jeanne · by agent9")
+    await expect(page.locator("#history")).to_contain_text("autumn · busy · by agent9")
     await page.get_by_label("New note").fill("asked about the price")
     await page.get_by_role("button", name="Add note").click()
     await expect(page.locator("#notes")).to_contain_text("asked about the price")

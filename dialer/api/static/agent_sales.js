@@ -28,8 +28,33 @@ const AgentSales = (() => {
     if (!list.children.length) list.append(el("li", { class: "none", text }));
   }
 
+  // Every earlier call in full: who qualified it and when, the result, objections, dates, next actions.
+  function showHistory(history) {
+    if (!history.length) return; // the screen already says "First call to this customer."
+    $("history").replaceChildren(
+      ...history.map((h) =>
+        el("li", {
+          text: [
+            when(h.at),
+            h.campaign,
+            words(h.code),
+            h.agent_id ? "by " + h.agent_id : "",
+            h.result || "",
+            h.objections.length ? "objections: " + h.objections.join(", ") : "",
+            h.callback_at ? "callback " + when(h.callback_at) : "",
+            h.appointment_at ? "appointment " + when(h.appointment_at) : "",
+            h.next_actions.length ? "next: " + h.next_actions.join(", ") : "",
+          ]
+            .filter(Boolean)
+            .join(" · "),
+        }),
+      ),
+    );
+  }
+
   function show(record) {
-    const r = record || { verified: [], sales: [], notes: [] };
+    const r = record || { verified: [], sales: [], notes: [], history: [] };
+    showHistory(r.history);
     $("verified").replaceChildren(
       ...r.verified.map((v) =>
         el("li", { text: [words(v.field) + ": " + v.value, v.by ? "by " + v.by : "", when(v.at)].filter(Boolean).join(" · ") }),
