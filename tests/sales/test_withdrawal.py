@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from dialer.domain.campaign import WithdrawalStart
+from dialer.domain.campaign import CampaignSettings, SettingsError, WithdrawalStart
 from dialer.sales.withdrawal import WithdrawalError, decide_withdrawal, period_end, period_start
 
 LATER = WithdrawalStart.LATER_OF_CONTRACT_AND_DELIVERY
@@ -59,3 +59,9 @@ def test_withdrawal_before_the_delivery_is_accepted() -> None:
     assert early.accepted and early.day is None
     with pytest.raises(WithdrawalError):
         decide_withdrawal(datetime(2026, 1, 29), date(2026, 1, 28), None, LATER, 14, PARIS)
+
+
+def test_a_campaign_cannot_default_to_a_sale() -> None:
+    base = CampaignSettings(dial_string="PJSIP/{digits}@trunk", caller_id="+33100000000")
+    with pytest.raises(SettingsError, match="default disposition 'sale' needs the sale's terms"):
+        base.with_changes(default_disposition="sale")
