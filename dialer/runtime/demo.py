@@ -34,7 +34,8 @@ from dialer.runtime.bootstrap import Runtime, build_runtime
 from dialer.runtime.demo_agents import sign_in_simulated_agents
 from dialer.runtime.demo_calendar import seed_field_calendar
 from dialer.runtime.services import start_services
-from dialer.settings import Settings
+from dialer.sales.report import print_sales
+from dialer.settings import SellerSettings, Settings
 from dialer.store.db import Database
 from telephony.asterisk.adapter import AsteriskPbx
 from telephony.asterisk.settings import AsteriskSettings
@@ -180,6 +181,14 @@ class DemoError(Exception):
     """The demo cannot run as asked; the message says what to do."""
 
 
+# Who sells in the demo: printed on the confirmations of its sales.
+DEMO_SELLER = SellerSettings(
+    name="Demo Energy Ltd",
+    address="1 Demo Street, 75001 Paris",
+    email="sales@demo.invalid",
+    phone="+33100000000",
+)
+
 # Every file the demo writes in its folder: none of them may be there before (never overwrite).
 DEMO_FILES = (
     "dialer.db",
@@ -259,7 +268,9 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> dict[str, 
 
     pbx, stop_sim = await _start_pbx(options, options.seed)
     runtime = await build_runtime(
-        Settings(database_url=url, node_id="demo-node", tick_s=0.2), pbx=pbx, profile_files=(profiles,)
+        Settings(database_url=url, node_id="demo-node", tick_s=0.2, seller=DEMO_SELLER),
+        pbx=pbx,
+        profile_files=(profiles,),
     )
     try:
         # As an operator does: the national registry (Bloctel for French numbers) screened today,
@@ -309,6 +320,7 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> dict[str, 
         _summary(runtime, out)
         visits = sum(a.visits for a in bots.agents)
         print(f"Field visits booked: {visits} (see `dialer calendar appointments --db {url}`)", file=out)
+        await print_sales(services.desk.sales, out)
         return dict(runtime.engine.outcomes)
     finally:
         await runtime.close()

@@ -34,6 +34,11 @@ DISPOSITIONS = [
     ("do_not_call", 5),
 ]
 POLL_S = 0.25
+DEMO_PRODUCTS = [
+    ("Heat pump HP-12", "8999.00"),
+    ("Solar panels, 6 kWc", "12490.00"),
+    ("Smart thermostat", "249.90"),
+]
 
 
 class ApiAgent:
@@ -97,6 +102,7 @@ class ApiAgent:
             body["appointment_at"] = visit or (now + timedelta(days=2)).isoformat()
         elif code == "sale":
             body["comments"] = "asked for the written offer"
+            body["sale"] = self._sale(now)
         reply = await self._post(f"/api/calls/{attempt_id}/disposition", body)
         if reply.status_code == 200:
             self.qualified += 1
@@ -122,6 +128,21 @@ class ApiAgent:
                 self.visits += 1
                 return str(booked.json()["starts_at"])
         return None
+    def _sale(self, now: datetime) -> dict[str, Any]:
+        """The terms of a demo sale; most customers give an email, the others a postal address."""
+        product, price = self.rng.choice(DEMO_PRODUCTS)
+        sale: dict[str, Any] = {
+            "product": product,
+            "price": price,
+            "delivery_terms": "Delivered to your door, free of charge",
+            "installation_terms": "Installed by our technician on the delivery day",
+            "delivery_date": (now + timedelta(days=self.rng.randint(3, 20))).date().isoformat(),
+        }
+        if self.rng.random() < 0.75:
+            sale["email"] = f"customer{self.rng.randint(1000, 9999)}@example.org"
+        else:
+            sale["address"] = f"{self.rng.randint(1, 99)} rue des Lilas, 69001 Lyon"
+        return sale
 
 
 class ApiAgents:

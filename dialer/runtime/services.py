@@ -27,6 +27,7 @@ from dialer.notify.metrics import NotificationCollector
 from dialer.notify.worker import DeliveryWorker
 from dialer.runtime.bootstrap import Runtime
 from dialer.runtime.metrics import node_registry
+from dialer.sales.service import Sales
 from dialer.service.accounts import Accounts
 from dialer.service.desk import Desk
 from dialer.service.phone_login import PhoneLogins
@@ -94,6 +95,7 @@ async def start_services(
         relay=runtime.relay,
         clock=time.time,
         follow_campaigns=runtime.load_campaigns,
+        sales=Sales(runtime.db, runtime.settings.seller if runtime.settings is not None else None),
     )
     accounts = Accounts(runtime.db)
     set_phone_login = getattr(runtime.pbx, "set_phone_login", None)

@@ -113,6 +113,7 @@
     $("agent-only").checked = false;
     $("campaign").textContent = c.campaign_name;
     $("number").textContent = "Number " + c.number;
+    AgentSales.newCall();
 
     // Every earlier comment, by any agent, first: what the customer told us before.
     const comments = $("comments");
@@ -231,6 +232,7 @@
     }
     if (appointmentAt) body.appointment_at = appointmentAt;
     if (comments) body.comments = comments;
+    if (d.code === "sale") body.sale = AgentSales.sale();
     for (const b of $("codes").querySelectorAll("button")) b.disabled = true;
     attempt(async () => {
       try {
