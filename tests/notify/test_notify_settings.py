@@ -85,7 +85,12 @@ def test_smtp_password_from_the_environment_and_login_without_password_refused()
 def test_the_commented_example_in_the_shipped_config_is_valid(tmp_path: Path) -> None:
     text = (Path(__file__).resolve().parents[2] / "config" / "dialer.toml").read_text(encoding="utf-8")
     block = text[text.index("# [notify]\n") :]
-    lines = [line[2:] for line in block.splitlines() if line.startswith("# ")]
+    lines = []
+    for line in block.splitlines():  # the commented block, up to the next section
+        if not line.startswith("#"):
+            break
+        if line.startswith("# "):
+            lines.append(line[2:])
     (tmp_path / "smtp-password").write_text("pw")
     (tmp_path / "sms-token").write_text("tok")
     example = "\n".join(lines).replace("/etc/dialer/", f"{tmp_path}/")
