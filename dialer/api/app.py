@@ -290,6 +290,8 @@ def create_app(desk: Desk, accounts: Accounts, *, title: str = "dialer") -> Fast
             appointment_at=body.appointment_at,
             next_actions=body.next_actions,
             comments=body.comments,
+            information_template=body.information_template,
+            follow_up=body.follow_up,
         )
         return _disposition_out(await desk.dispose(who.user_id, attempt_id, given))
 

@@ -103,6 +103,8 @@ class DispositionInput:
     appointment_at: datetime | None = None
     next_actions: Sequence[str] = ()
     comments: str | None = None
+    information_template: str | None = None  # information promised by email (dialer/followup/templates.toml)
+    follow_up: bool = False  # a follow-up contact promised in the customer's preferred channel
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,6 +396,8 @@ class Desk:
                     else None,
                     next_actions=list(given.next_actions),
                     comments=given.comments,
+                    information_template=given.information_template,
+                    follow_up=given.follow_up,
                 )
                 if not written.changed:
                     raise Refused(
