@@ -1,4 +1,4 @@
-"""``dialer callbacks list|reassign``: callbacks booked by agents, and who takes them."""
+"""``dialer callbacks list|reassign|overdue``: callbacks booked by agents, and who takes them."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 
 from dialer.cli import CliError
 from dialer.cli.common import add_config_options, resolve_campaign, run_with_database
+from dialer.cli.followup import add_overdue_callbacks_command
 from dialer.store.db import Database
 from dialer.store.leads_repo import LeadAdmin
 from telephony.base import mask_number
@@ -97,3 +98,4 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     for sub in (lst, reassign):
         add_config_options(sub)
         sub.add_argument("--actor", default="cli", help="who does this, for the audit trail (default: cli)")
+    add_overdue_callbacks_command(commands)

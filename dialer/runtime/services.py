@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from dialer.api.app import create_app
+from dialer.followup.metrics import FollowupGauges
 from dialer.runtime.bootstrap import Runtime
 from dialer.runtime.metrics import node_registry
 from dialer.service.accounts import Accounts
@@ -97,7 +98,8 @@ async def start_services(
     if callable(set_phone_login):  # the login extension (Asterisk FastAGI, FreeSWITCH park + ESL)
         set_phone_login(PhoneLogins(accounts, desk))
     loop = asyncio.get_running_loop()
-    registry = node_registry(runtime.engine, runtime.agents, relay=runtime.relay)
+    followup = FollowupGauges(runtime.db)
+    registry = node_registry(runtime.engine, runtime.agents, relay=runtime.relay, followup=followup)
     services = NodeServices(desk, accounts, None, metrics=registry)
     # Both listeners are bound before any task starts: a port in use stops the start, nothing left running.
     listeners: list[tuple[str, uvicorn.Server]] = []
@@ -130,6 +132,7 @@ async def start_services(
         listeners.append(("api", server))
         log.info("API and pages on %s (OpenAPI at /openapi.json)", services.api_url)
     services.tasks.append(loop.create_task(runtime.relay.run(until), name="outbox-relay"))
+    services.tasks.append(loop.create_task(followup.run(until), name="followup-metrics"))
     for what, bound in listeners:
         services.tasks.append(loop.create_task(bound.main_loop(), name=f"{what}-main-loop"))
         services.tasks.append(loop.create_task(_shutdown_on(until, bound), name=f"{what}-shutdown"))
