@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -13,7 +14,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from dialer.cli import main
+from dialer.domain.campaign import CampaignSettings, CampaignStatus
 from dialer.followup.metrics import FollowupGauges
+from dialer.followup.report import print_deadlines
 from dialer.notify.messages import Notification
 from dialer.runtime.metrics import EXPORTED, node_registry
 from dialer.store.db import Database
@@ -151,3 +154,24 @@ async def test_an_agent_promises_information_by_email_in_the_disposition(stack: 
         ("information", "open", "agent1"),
     ]
     assert next(t for t in tasks if t["kind"] == "information")["notification_id"] == note.id
+
+
+async def test_the_demo_report_shows_each_kind_met_missed_and_open(db: Database) -> None:
+    record = await db.campaigns.create(
+        "report", CampaignSettings(dial_string="PJSIP/{digits}@trunk", caller_id="+33100000000"), now=T0
+    )
+    await db.campaigns.set_status(record.id, CampaignStatus.RUNNING, now=T0)
+    await seed(db, record.id)
+    out = io.StringIO()
+    summary = await print_deadlines(db, datetime.now(UTC), out)
+    lines = out.getvalue().splitlines()
+    assert lines[0].split() == ["Follow-up", "deadlines", "met", "missed", "(overdue)", "open", "refused"]
+    rows = {line[:26].strip(): line[26:].split() for line in lines[1:5]}
+    assert rows == {
+        "callback": ["0", "1", "(1)", "0", "0"],
+        "information": ["0", "0", "(0)", "0", "0"],
+        "follow up": ["1", "0", "(0)", "1", "0"],
+        "missed call back": ["0", "1", "(1)", "0", "0"],
+    }
+    assert summary.overdue == 2
+    assert lines[5].startswith("  the next open task falls due in ")  # the second follow-up, in 43 h
