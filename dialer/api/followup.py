@@ -88,12 +88,13 @@ def summary_out(s: Summary) -> FollowupSummaryOut:
     )
 
 
+SETTLE_EVERY_S = 5.0  # every supervisor page polls; the tasks are settled once for all of them
 Limit = Annotated[int, Query(ge=1, le=1000, description="at most this many, soonest due first")]
 
 
 def router(desk: Desk) -> APIRouter:
     r = APIRouter(prefix="/api", tags=["follow-up"])
-    board = FollowupBoard(desk.db)
+    board = FollowupBoard(desk.db, settle_every_s=SETTLE_EVERY_S)
 
     @r.get("/followup/tasks", response_model=list[FollowupTaskOut])
     async def tasks(

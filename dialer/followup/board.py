@@ -8,6 +8,7 @@ surface reads the same counts (``summary``) after the same settle.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,14 +17,26 @@ from datetime import datetime
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dialer.domain.campaign import LeadStatus
 from dialer.followup.levels import Kind, Level, Stored, Tally, level
 from dialer.followup.tasks import INFORMATION_REASON, FollowupTask, close_task
 from dialer.notify.messages import Notification
 from dialer.store.db import Database
-from dialer.store.models import Attempt, Campaign, Lead
+from dialer.store.models import Attempt, Callback, Campaign, Lead
 from telephony.base import mask_number
 
 SETTLE_BATCH = 5000  # open tasks looked at per settle, soonest due first
+# A lead in one of these will not be called: its pending callback is not going to be made.
+CLOSED_LEADS = frozenset(
+    s.value
+    for s in (
+        LeadStatus.DONE,
+        LeadStatus.INVALID,
+        LeadStatus.DO_NOT_CALL,
+        LeadStatus.EXHAUSTED,
+        LeadStatus.BLOCKED,
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +103,18 @@ async def settle(s: AsyncSession, now: datetime, batch: int = SETTLE_BATCH) -> i
             waiting = callbacks.pop(callback_id, None) if callback_id is not None else None
             if waiting is not None:
                 await close_task(s, waiting, dialed_at, f"attempt:{attempt_id}")
+                closed += 1
+    if callbacks:  # not dialed: still to be made, unless the lead was closed meanwhile (refused, DNC...)
+        leads = await s.execute(
+            select(Callback.id, Callback.status, Lead.status)
+            .join(Lead, Lead.id == Callback.lead_id)
+            .where(Callback.id.in_(list(callbacks)))
+        )
+        for callback_id, callback_status, lead_status in leads:
+            if callback_status in ("cancelled", "refused") or lead_status in CLOSED_LEADS:
+                task = callbacks[callback_id]
+                task.status, task.done_at = Stored.REFUSED.value, now
+                task.detail = f"not made: the callback is {callback_status}, the lead {lead_status}"
                 closed += 1
 
     notes = {t.notification_id: t for t in by_kind[Kind.INFORMATION] if t.notification_id is not None}
@@ -178,12 +203,21 @@ async def counts(s: AsyncSession, now: datetime, campaign_id: int | None = None)
 class FollowupBoard:
     """The tasks over one database, settled before each look."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, settle_every_s: float = 0.0) -> None:
         self.db = db
+        # Pages poll: one settle per this many seconds serves them all (0: settle at every look).
+        self.settle_every_s = settle_every_s
+        self._settled: tuple[float, datetime] | None = None  # (monotonic, the ``now`` it settled for)
 
     async def settle(self, now: datetime) -> int:
+        if self._settled is not None and self.settle_every_s > 0:
+            at, for_now = self._settled
+            if time.monotonic() - at < self.settle_every_s and for_now <= now:
+                return 0
         async with self.db.session() as s, s.begin():
-            return await settle(s, now)
+            closed = await settle(s, now)
+        self._settled = (time.monotonic(), now)
+        return closed
 
     async def summary(
         self, now: datetime, campaign_id: int | None = None, *, settle_first: bool = True

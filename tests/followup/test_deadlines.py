@@ -195,3 +195,18 @@ async def test_a_missed_customer_is_called_back_within_the_hour(
         assert await _one(db, Kind.MISSED_CALL_BACK, T0 + 2 * HOUR) is Level.MET
     else:
         assert await _one(db, Kind.MISSED_CALL_BACK, T0 + HOUR + timedelta(seconds=1)) is Level.OVERDUE
+
+
+async def test_a_callback_whose_lead_was_closed_meanwhile_is_refused_not_overdue(
+    db: Database, campaign: CampaignRecord
+) -> None:
+    await add_leads(db, campaign.id, fr_numbers(1), T0)
+    await _qualify(db, await _call(db, campaign, T0), "callback_requested", T0)
+    async with db.session() as s, s.begin():  # e.g. the person wrote in to refuse calls
+        await s.execute(update(Lead).values(status="do_not_call"))
+    [task] = await FollowupBoard(db).tasks(T0 + 2 * HOUR, kinds=[Kind.CALLBACK], include_done=True)
+    assert (
+        task.level is Level.REFUSED
+        and task.detail == "not made: the callback is pending, the lead do_not_call"
+    )
+    assert (await FollowupBoard(db).summary(T0 + 2 * HOUR)).callbacks_overdue == 0
