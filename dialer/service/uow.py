@@ -82,9 +82,8 @@ class SqlUnitOfWork:
     ) -> DispositionResult:
         """The disposition, the lead's next state and the customer record's fields and comments.
 
-        With it, the follow-up tasks it promises (its callback, the information
-        email, which is queued here, and the follow-up contact; a callback's task is written with
-        the callback itself).
+        With it, the follow-up tasks the agent promises: the information email (queued here)
+        and the follow-up contact.  A booked callback's task is written with the callback.
         """
         written = await write_disposition(
             self.session,
