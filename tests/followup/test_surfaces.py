@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from prometheus_client import generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
@@ -175,3 +175,28 @@ async def test_the_demo_report_shows_each_kind_met_missed_and_open(db: Database)
     }
     assert summary.overdue == 2
     assert lines[5].startswith("  the next open task falls due in ")  # the second follow-up, in 43 h
+
+
+async def test_the_gauges_refresh_on_their_own_and_survive_a_database_that_stops_answering(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    gauges = FollowupGauges(db)
+    registry = CollectorRegistry()
+    registry.register(gauges)
+    assert registry.get_sample_value("dialer_callbacks_overdue") is None  # nothing read yet: no sample
+    stop = asyncio.Event()
+    runner = asyncio.create_task(gauges.run(stop, every_s=0.05))
+    for _ in range(100):
+        if gauges.summary is not None:
+            break
+        await asyncio.sleep(0.02)
+    assert registry.get_sample_value("dialer_callbacks_overdue") == 0
+    assert registry.get_sample_value("dialer_followup_overdue", {"kind": "information"}) == 0
+    await db.close()  # the database goes away: the last counts stay served, one warning is logged
+    await asyncio.sleep(0.3)
+    stop.set()
+    await runner
+    assert gauges.failures >= 2
+    warned = [r for r in caplog.records if "follow-up metrics not refreshed" in r.getMessage()]
+    assert len(warned) == 1 and "retried every 0 s" in warned[0].getMessage()
+    assert registry.get_sample_value("dialer_callbacks_overdue") == 0
