@@ -79,7 +79,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     lst.add_argument("--campaign", help="only this campaign (name or id)")
     lst.add_argument("--agent", help="only the callbacks of this agent")
-    lst.add_argument("--all", action="store_true", help="also callbacks already dialed or cancelled")
+    lst.add_argument("--all", action="store_true", help="also callbacks already dialed, cancelled or refused")
     lst.add_argument("--limit", type=int, default=100, help="at most this many (default: 100)")
     lst.set_defaults(handler=_list)
 

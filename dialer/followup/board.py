@@ -239,10 +239,11 @@ class FollowupBoard:
     ) -> list[TaskView]:
         """Tasks soonest due first: open ones (and done ones with ``include_done``), or only the overdue."""
         await self.settle(now)
+        # Outer join: a task whose lead was erased (retention) is still listed, as it is counted.
         query = (
             select(FollowupTask, Campaign.name, Lead.phone)
             .join(Campaign, Campaign.id == FollowupTask.campaign_id)
-            .join(Lead, Lead.id == FollowupTask.lead_id)
+            .outerjoin(Lead, Lead.id == FollowupTask.lead_id)
         )
         if overdue_only:
             query = query.where(FollowupTask.status == Stored.OPEN.value, FollowupTask.due_at < now)
@@ -261,7 +262,7 @@ class FollowupBoard:
         return await self.tasks(now, overdue_only=True, kinds=[Kind.CALLBACK], limit=limit)
 
 
-def _view(task: FollowupTask, campaign: str, phone: str, now: datetime) -> TaskView:
+def _view(task: FollowupTask, campaign: str, phone: str | None, now: datetime) -> TaskView:
     lvl = level(task.status, task.due_at, now)
     return TaskView(
         id=task.id,
@@ -269,7 +270,7 @@ def _view(task: FollowupTask, campaign: str, phone: str, now: datetime) -> TaskV
         level=lvl,
         campaign=campaign,
         lead_id=task.lead_id,
-        number_masked=mask_number(phone),
+        number_masked=mask_number(phone) if phone else "-",
         agent_id=task.agent_id,
         channel=task.channel,
         created_at=task.created_at,
