@@ -292,6 +292,8 @@ def create_app(desk: Desk, accounts: Accounts, *, title: str = "dialer") -> Fast
             next_actions=body.next_actions,
             comments=body.comments,
             sale=body.sale.terms() if body.sale is not None else None,
+            information_template=body.information_template,
+            follow_up=body.follow_up,
         )
         return _disposition_out(await desk.dispose(who.user_id, attempt_id, given))
 

@@ -183,6 +183,10 @@ class DispositionIn(Strict):
     next_actions: list[Line] = Field(default_factory=list, max_length=20)
     comments: Text | None = None
     sale: SaleIn | None = None
+    information_template: Annotated[str, Field(max_length=40, pattern=r"^[a-z0-9_]+$")] | None = Field(
+        default=None, description="information promised by email: a template name (brochure, configurator)"
+    )
+    follow_up: bool = Field(default=False, description="a follow-up contact promised in the preferred way")
 
 
 class CallbackIn(Strict):

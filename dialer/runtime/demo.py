@@ -29,6 +29,7 @@ from typing import Literal, TextIO
 import httpx
 
 from dialer.domain.campaign import AmdPolicy, CampaignSettings, CampaignStatus, PacingMode
+from dialer.followup.report import print_deadlines
 from dialer.leads.importer import import_leads
 from dialer.runtime.bootstrap import Runtime, build_runtime
 from dialer.runtime.demo_agents import sign_in_simulated_agents
@@ -64,7 +65,8 @@ window.holidays = ["00:00-24:00"]
 max_attempts = 10
 pressure_period = "1d"
 pressure_counts = "attempts"
-min_gap = "1h"
+# A minute: a callback the customer asks for "in a minute" may be made (the demo's deadlines are short).
+min_gap = "1m"
 abandon_rate_cap = 0.03
 abandon_window = "1d"
 """
@@ -250,6 +252,11 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> dict[str, 
                 connect_limit_s=2.0,
                 wrap_up_limit_s=20.0,
                 jurisdiction="CUSTOM-DEMO",
+                # Follow-up deadlines at the shortest the settings allow, so a demo run sees them fall due.
+                callback_default_delay_s=60.0,
+                callback_grace_s=0.0,
+                info_email_within_s=60.0,
+                missed_call_back_within_s=60.0,
             ),
         )
         leads_csv = workdir / "leads.csv"
@@ -321,6 +328,7 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> dict[str, 
         visits = sum(a.visits for a in bots.agents)
         print(f"Field visits booked: {visits} (see `dialer calendar appointments --db {url}`)", file=out)
         await print_sales(services.desk.sales, out)
+        await print_deadlines(runtime.db, datetime.now(UTC), out)
         return dict(runtime.engine.outcomes)
     finally:
         await runtime.close()

@@ -95,14 +95,18 @@ class ApiAgent:
         code = self.rng.choices(codes, weights)[0]
         now = datetime.now(UTC)
         body: dict[str, Any] = {"code": code}
-        if code == "callback_requested":
+        if code == "callback_requested" and attempt_id[-1] in "02468ace":  # else: within the default delay
             body["callback_at"] = (now + timedelta(days=1)).isoformat()
+        elif code == "not_qualified":  # wants to read about it first: the brochure by email
+            body["identity"] = {"email": f"customer-{attempt_id[:8]}@example.com"}
+            body["information_template"] = "brochure"
         elif code == "appointment_set":
             visit = await self.book_visit(attempt_id)
             body["appointment_at"] = visit or (now + timedelta(days=2)).isoformat()
         elif code == "sale":
             body["comments"] = "asked for the written offer"
             body["sale"] = self._sale(now)
+            body["follow_up"] = True
         reply = await self._post(f"/api/calls/{attempt_id}/disposition", body)
         if reply.status_code == 200:
             self.qualified += 1

@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from dialer.api.app import create_app
+from dialer.followup.metrics import FollowupGauges
 from dialer.notify.metrics import NotificationCollector
 from dialer.notify.worker import DeliveryWorker
 from dialer.runtime.bootstrap import Runtime
@@ -102,7 +103,8 @@ async def start_services(
     if callable(set_phone_login):  # the login extension (Asterisk FastAGI, FreeSWITCH park + ESL)
         set_phone_login(PhoneLogins(accounts, desk))
     loop = asyncio.get_running_loop()
-    registry = node_registry(runtime.engine, runtime.agents, relay=runtime.relay)
+    followup = FollowupGauges(runtime.db)
+    registry = node_registry(runtime.engine, runtime.agents, relay=runtime.relay, followup=followup)
     services = NodeServices(desk, accounts, None, metrics=registry)
     # Both listeners are bound before any task starts: a port in use stops the start, nothing left running.
     listeners: list[tuple[str, uvicorn.Server]] = []
@@ -140,6 +142,7 @@ async def start_services(
         services.notifier = DeliveryWorker.from_settings(runtime.db, notify)
         registry.register(NotificationCollector(services.notifier))
         services.tasks.append(loop.create_task(services.notifier.run(until), name="notify-worker"))
+    services.tasks.append(loop.create_task(followup.run(until), name="followup-metrics"))
     for what, bound in listeners:
         services.tasks.append(loop.create_task(bound.main_loop(), name=f"{what}-main-loop"))
         services.tasks.append(loop.create_task(_shutdown_on(until, bound), name=f"{what}-shutdown"))

@@ -105,6 +105,8 @@ class DispositionInput:
     next_actions: Sequence[str] = ()
     comments: str | None = None
     sale: SaleTerms | None = None  # with code "sale": what the written confirmation states
+    information_template: str | None = None  # information promised by email (dialer/followup/templates.toml)
+    follow_up: bool = False  # a follow-up contact promised in the customer's preferred channel
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,6 +412,8 @@ class Desk:
                     else None,
                     next_actions=list(given.next_actions),
                     comments=given.comments,
+                    information_template=given.information_template,
+                    follow_up=given.follow_up,
                 )
                 if not written.changed:
                     raise Refused(

@@ -110,6 +110,8 @@
     booked = null;
     $("slots").replaceChildren();
     $("visit-note").textContent = "";
+    for (const id of ["info-template", "info-email"]) if ($(id)) $(id).value = "";
+    if ($("follow-up")) $("follow-up").checked = false;
     $("agent-only").checked = false;
     $("campaign").textContent = c.campaign_name;
     $("number").textContent = "Number " + c.number;
@@ -233,6 +235,12 @@
     if (appointmentAt) body.appointment_at = appointmentAt;
     if (comments) body.comments = comments;
     if (d.code === "sale") body.sale = AgentSales.sale();
+    if ($("info-template") && $("info-template").value) {
+      body.information_template = $("info-template").value;
+      const email = $("info-email").value.trim();
+      if (email) body.identity = { ...(body.identity || {}), email };
+    }
+    if ($("follow-up") && $("follow-up").checked) body.follow_up = true;
     for (const b of $("codes").querySelectorAll("button")) b.disabled = true;
     attempt(async () => {
       try {
