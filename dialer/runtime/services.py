@@ -23,9 +23,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from dialer.api.app import create_app
+from dialer.followup.metrics import FollowupGauges
+from dialer.notify.metrics import NotificationCollector
+from dialer.notify.worker import DeliveryWorker
 from dialer.runtime.bootstrap import Runtime
 from dialer.runtime.metrics import node_registry
 from dialer.runtime.ops_metrics import OpsMetrics, ops_metrics
+from dialer.sales.service import Sales
 from dialer.service.accounts import Accounts
 from dialer.service.desk import Desk
 from dialer.service.phone_login import PhoneLogins
@@ -44,6 +48,7 @@ class NodeServices:
     metrics: CollectorRegistry | None = None
     metrics_server: uvicorn.Server | None = None
     ops: OpsMetrics | None = None  # hopper depth, the PBX pool's trunks, reloads
+    notifier: DeliveryWorker | None = None  # [notify]: sends email and SMS; wake() after queueing one
 
     @property
     def api_url(self) -> str | None:
@@ -93,13 +98,15 @@ async def start_services(
         relay=runtime.relay,
         clock=time.time,
         follow_campaigns=runtime.load_campaigns,
+        sales=Sales(runtime.db, runtime.settings.seller if runtime.settings is not None else None),
     )
     accounts = Accounts(runtime.db)
     set_phone_login = getattr(runtime.pbx, "set_phone_login", None)
     if callable(set_phone_login):  # the login extension (Asterisk FastAGI, FreeSWITCH park + ESL)
         set_phone_login(PhoneLogins(accounts, desk))
     loop = asyncio.get_running_loop()
-    registry = node_registry(runtime.engine, runtime.agents, relay=runtime.relay)
+    followup = FollowupGauges(runtime.db)
+    registry = node_registry(runtime.engine, runtime.agents, relay=runtime.relay, followup=followup)
     services = NodeServices(desk, accounts, None, metrics=registry)
     services.ops = ops_metrics(runtime.db, runtime.engine)
     registry.register(services.ops.collector)
@@ -135,6 +142,12 @@ async def start_services(
         log.info("API and pages on %s (OpenAPI at /openapi.json)", services.api_url)
     services.tasks.append(loop.create_task(runtime.relay.run(until), name="outbox-relay"))
     services.tasks.append(loop.create_task(services.ops.hopper.run(until), name="hopper-sampler"))
+    notify = runtime.settings.notify if runtime.settings is not None else None
+    if notify is not None:
+        services.notifier = DeliveryWorker.from_settings(runtime.db, notify)
+        registry.register(NotificationCollector(services.notifier))
+        services.tasks.append(loop.create_task(services.notifier.run(until), name="notify-worker"))
+    services.tasks.append(loop.create_task(followup.run(until), name="followup-metrics"))
     for what, bound in listeners:
         services.tasks.append(loop.create_task(bound.main_loop(), name=f"{what}-main-loop"))
         services.tasks.append(loop.create_task(_shutdown_on(until, bound), name=f"{what}-shutdown"))

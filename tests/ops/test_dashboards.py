@@ -17,13 +17,11 @@ from dialer.runtime.metrics import exported_names
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "config/grafana/dialer.json"
 ALERTS = ROOT / "config/prometheus/alerts.yml"
-# Served by the follow-up module's collector (after-call service levels), not by this one.
-FOLLOW_UP_GAUGES = frozenset({"dialer_followup_overdue", "dialer_callbacks_overdue"})
 _METRIC = re.compile(r"\bdialer_[a-z0-9_]+\b")
 
 
 def served() -> frozenset[str]:
-    return exported_names() | FOLLOW_UP_GAUGES
+    return exported_names()
 
 
 def _names(expr: str) -> set[str]:

@@ -1,5 +1,5 @@
-"""The node's Prometheus metrics: read from the engine at scrape time, served over HTTP, and the
-dashboard and alert rules naming only what the node exports."""
+"""The node's Prometheus metrics: read from the engine at scrape time and served over HTTP (the
+dashboard and alert rules are checked in tests/ops/test_dashboards.py)."""
 
 from __future__ import annotations
 
