@@ -114,6 +114,8 @@ def _check_config(args: argparse.Namespace) -> int:
     print(f"  redis     {settings.redis_url or 'none (a single node)'}")
     for pbx in settings.pbxs:
         print(f"  pbx       {pbx.name}: {pbx.kind} at {pbx.host}:{pbx.port}, {pbx.max_lines} lines")
+        if pbx.groups:  # several PBXs: a campaign may name the group
+            print(f"            group {', '.join(pbx.groups)}, {pbx.max_calls_per_second:g} calls/s")
     shown = settings.profiles_file or "none: the built-in profiles"
     print(f"  profiles  {shown} ({len(profiles.profiles)} profiles: {', '.join(sorted(profiles.profiles))})")
     if settings.notify is not None:

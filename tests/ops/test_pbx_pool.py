@@ -324,3 +324,19 @@ async def test_an_agents_phone_is_called_by_the_pbx_of_the_campaigns_they_sign_i
     assert await pool.login_agent("8", "PJSIP/8@agents") == "lyon-leg-8"
     assert await pool.login_agent("9", "PJSIP/9@agents") == "paris-leg-9"  # no campaign known: the first
     assert paris.logins == [("9", "PJSIP/9@agents")]
+
+
+def test_check_config_shows_each_pbx_with_its_group(tmp_path, capsys) -> None:
+    from dialer.cli import main
+
+    config = tmp_path / "dialer.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path}/x.db"\n'
+        '[pbx.paris-1]\ntype = "asterisk"\nsecret = "x"\ngroup = "paris"\n'
+        '[pbx.paris-2]\ntype = "freeswitch"\nsecret = "y"\ngroup = "paris"\nmax_calls_per_second = 4.0\n',
+        encoding="utf-8",
+    )
+    assert main(["check-config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "paris-1: asterisk at 127.0.0.1:5038, 100 lines\n            group paris, 10 calls/s" in out
+    assert "paris-2: freeswitch at 127.0.0.1:8021, 100 lines\n            group paris, 4 calls/s" in out
