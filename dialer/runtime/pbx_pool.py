@@ -123,6 +123,8 @@ class PbxPool:
         if not members:
             raise ValueError("a PBX pool needs at least one PBX")
         self.members = list(members)
+        # A node with one PBX names it as before (messages at start); several answer as a pool.
+        self.name = self.members[0].name if len(self.members) == 1 else "pool"
         self._clock = clock
         now = clock()
         for member in self.members:
@@ -180,16 +182,46 @@ class PbxPool:
         return any(m.pbx.connected for m in self.members)
 
     async def start(self) -> None:
+        """Start every PBX.  One that does not answer holds its campaigns and is tried again in the
+        background; only when none answers does the start fail (there is nothing to dial on)."""
+        failed: list[tuple[Member, PbxError]] = []
         for member in self.members:
             try:
                 await member.pbx.start()
-            except PbxError as exc:
-                raise PbxError(f"PBX {member.name!r}: {exc}") from exc
+            except PbxError as refused:
+                failed.append((member, refused))
             member.was_up = member.pbx.connected
+        if len(failed) == 1 == len(self.members):
+            raise failed[0][1]
+        if len(failed) == len(self.members):
+            first, error = failed[0]
+            raise PbxError(f"no PBX answers (PBX {first.name!r}: {error})") from error
         loop = asyncio.get_running_loop()
         for member in self.members:
             self._tasks.append(loop.create_task(self._pump(member), name=f"pbx-pool-{member.name}"))
+        for member, error in failed:
+            log.error(
+                "PBX %s does not answer at start (%s): its campaigns hold their dialing until it does; "
+                "trying again in the background",
+                member.name,
+                error,
+                extra={"pbx": member.name},
+            )
+            self._tasks.append(loop.create_task(self._start_later(member), name=f"pbx-start-{member.name}"))
         self._tasks.append(loop.create_task(self._watch_links(), name="pbx-pool-links"))
+
+    async def _start_later(self, member: Member, first_s: float = 1.0, most_s: float = 30.0) -> None:
+        delay = first_s
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await member.pbx.start()
+            except PbxError as exc:
+                log.warning("PBX %s still does not answer: %s; next try in %.0f s", member.name, exc, delay)
+                delay = min(most_s, delay * 2)
+                continue
+            log.info("PBX %s answers: started", member.name, extra={"pbx": member.name})
+            return
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -252,8 +284,12 @@ class PbxPool:
         return self.members[0]
 
     async def live_attempts(self) -> set[str]:
+        """The calls every PBX has; a PBX that is down cannot say (its calls count as gone)."""
         live: set[str] = set()
         for member in self.members:
+            if not member.pbx.connected:
+                log.warning("PBX %s is down: the calls it may still carry cannot be listed", member.name)
+                continue
             live |= await member.pbx.live_attempts()
         return live
 

@@ -21,7 +21,7 @@ from dialer.runtime.pbx_pool import Member, PbxPool, pool_of
 from dialer.runtime.ports import AmdPolicy, CampaignPlan, Lead
 from dialer.settings import SettingsError, parse
 from dialer.store.db import Database
-from telephony.base import HungUp, PbxUnavailable
+from telephony.base import HungUp, PbxError, PbxUnavailable
 from tests.runtime.fakes import FakeGate, FakePbx, FixedPacer, MemoryRecord
 
 
@@ -340,3 +340,47 @@ def test_check_config_shows_each_pbx_with_its_group(tmp_path, capsys) -> None:
     out = capsys.readouterr().out
     assert "paris-1: asterisk at 127.0.0.1:5038, 100 lines\n            group paris, 10 calls/s" in out
     assert "paris-2: freeswitch at 127.0.0.1:8021, 100 lines\n            group paris, 4 calls/s" in out
+
+
+class StubbornPbx(SwitchablePbx):
+    """Refuses to start (an Asterisk that is down) until ``answers``."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.up = False
+        self.answers = False
+        self.tries = 0
+
+    async def start(self) -> None:
+        self.tries += 1
+        if not self.answers:
+            raise PbxUnavailable(f"cannot reach {self.name}")
+        self.up = True
+
+
+async def test_a_pbx_down_at_start_holds_its_campaign_and_is_started_when_it_answers() -> None:
+    paris, lyon = StubbornPbx("paris"), SwitchablePbx("lyon")
+    engine, pool, _, _ = node(
+        [Member("paris", paris, 10, 100), Member("lyon", lyon, 10, 100)], {"1": "paris", "2": "lyon"}, lines=2
+    )
+    await pool.start()  # lyon answers: the node starts
+    try:
+        await engine.tick()
+        assert paris.originates == [] and len(lyon.originates) == 2
+        assert await pool.live_attempts() == set()  # paris cannot be asked; lyon has no live call
+        paris.answers = True
+        for _ in range(60):
+            if paris.up:
+                break
+            await asyncio.sleep(0.05)
+        assert paris.up and paris.tries >= 2
+        await engine.tick()
+        assert len(paris.originates) == 2
+    finally:
+        await pool.stop()
+
+
+async def test_the_start_fails_when_no_pbx_answers() -> None:
+    pool = PbxPool([Member("paris", StubbornPbx("paris"), 1, 1), Member("lyon", StubbornPbx("lyon"), 1, 1)])
+    with pytest.raises(PbxError, match=r"no PBX answers \(PBX 'paris': cannot reach paris\)"):
+        await pool.start()
