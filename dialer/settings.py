@@ -77,6 +77,8 @@ class PbxSettings:
     # FreeSWITCH only: the keys of _FREESWITCH_KEYS that the table sets (the adapter's defaults
     # stand for the others), passed through to telephony.freeswitch.adapter.FreeSwitchSettings.
     freeswitch: tuple[tuple[str, str | int | float], ...] = ()
+    # Groups this PBX belongs to: a campaign naming a group dials on any of its PBXs (``group``).
+    groups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,8 @@ class Settings:
     database_source: str = "default"
     notify: NotifySettings | None = None  # [notify]: the delivery worker of email and SMS runs
     seller: SellerSettings = field(default_factory=SellerSettings)
+    # ``[logging] format``: one line per event, "text" or "json" (dialer.runtime.logs).
+    log_format: str = "text"
 
     @property
     def profile_files(self) -> tuple[Path, ...]:
@@ -131,10 +135,15 @@ class Settings:
         """Why a campaign naming PBX ``name`` cannot dial on this node, or None."""
         if self.pbx_for(name) is not None:
             return None
+        if any(name in p.groups for p in self.pbxs):  # a group of PBXs
+            return None
         where = str(self.config_path) if self.config_path else "the config (no config file found)"
         if name == DEFAULT_PBX:
             return f"no PBX is configured in {where}; add a [pbx.<name>] table"
         known = ", ".join(self.pbx_names) or "none"
+        groups = sorted({g for p in self.pbxs for g in p.groups})
+        if groups:
+            known += f"; groups: {', '.join(groups)}"
         return (
             f"PBX {name!r} is not configured in {where} (configured: {known}); "
             f"add [pbx.{name}] there or name a configured PBX"
@@ -217,6 +226,7 @@ _PBX_KEYS = {
     "max_lines",
     "max_calls_per_second",
     "sounds_dir",
+    "group",
 }
 # [pbx.<name>] keys only a FreeSWITCH PBX takes, with their types (FreeSwitchSettings; a test
 # checks that every key of the adapter is here or among the common keys above).
@@ -283,6 +293,9 @@ def _pbx(name: str, raw: Mapping[str, Any], env: Mapping[str, str], need_secret:
         _problem(
             f"{where}.sounds_dir: {sounds_dir!r} must be an absolute path, e.g. /var/lib/asterisk/sounds/en"
         )
+    group = _take(raw, where, "group", str, "")
+    if group and group == name:
+        _problem(f"{where}.group: {group!r} is this PBX's own name; give the group a name of its own")
     return PbxSettings(
         name=name,
         kind=kind,
@@ -298,6 +311,7 @@ def _pbx(name: str, raw: Mapping[str, Any], env: Mapping[str, str], need_secret:
         max_calls_per_second=_take(raw, where, "max_calls_per_second", float, 10.0),
         sounds_dir=sounds_dir,
         freeswitch=freeswitch,
+        groups=(group,) if group else (),
     )
 
 
@@ -378,7 +392,7 @@ def _parse(
     compliance = _section(data, "compliance")
     _check_keys(compliance, "compliance", {"profiles_file"})
     logging_ = _section(data, "logging")
-    _check_keys(logging_, "logging", {"level"})
+    _check_keys(logging_, "logging", {"level", "format"})
     shutdown = _section(data, "shutdown")
     _check_keys(shutdown, "shutdown", {"drain_timeout_s"})
 
@@ -394,12 +408,10 @@ def _parse(
             pbxs.append(_pbx(name, raw, env, need_secrets))
         except SettingsError as exc:  # a check that stops at its first problem
             _problem(str(exc))
-    if len(pbx_tables) > 1:
-        # One engine drives one PBX: a second table would be ignored, so it is refused instead.
-        _problem(
-            f"pbx: {len(pbx_tables)} PBXs configured ({', '.join(f'[pbx.{n}]' for n in pbx_tables)}); "
-            "a node drives one PBX: keep one table here and run one dialer node per PBX"
-        )
+    # Several [pbx.*] tables: the node drives them all (dialer.runtime.pbx_pool); a group must not
+    # shadow a PBX's name, or a campaign naming it would be ambiguous.
+    for clash in sorted({g for p in pbxs for g in p.groups} & {p.name for p in pbxs}):
+        _problem(f"pbx: group {clash!r} is also the name of a [pbx.{clash}] table; rename one of them")
 
     database_url, source = DEFAULT_DATABASE_URL, "default"
     configured = _take(database, "database", "url", str, "")
@@ -421,6 +433,10 @@ def _parse(
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         _problem(f"logging.level: {level!r} is not one of DEBUG, INFO, WARNING, ERROR")
         level = "INFO"
+    log_format = _take(logging_, "logging", "format", str, "text")
+    if log_format not in ("text", "json"):
+        _problem(f"logging.format: {log_format!r} is not one of text, json")
+        log_format = "text"
     profiles_text = _take(compliance, "compliance", "profiles_file", str, "")
     profiles: Path | None
     if profiles_text:
@@ -458,6 +474,7 @@ def _parse(
         database_source=source,
         notify=notify,
         seller=seller,
+        log_format=log_format,
     )
 
 

@@ -18,6 +18,7 @@ from dialer.settings import DEFAULT_PATH, ENV_CONFIG, Settings, SettingsError, c
 
 if TYPE_CHECKING:
     from dialer.runtime.bootstrap import Runtime
+    from dialer.runtime.services import NodeServices
     from dialer.runtime.systemd import Notifier
 
 log = logging.getLogger("dialer.run")
@@ -63,6 +64,7 @@ def _run(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     if not args.verbose:
         logging.getLogger().setLevel(settings.log_level)
+    _configure_logging(settings, args.verbose)
     log.info(
         "config %s; database %s (from %s); redis %s",
         settings.config_path,
@@ -71,6 +73,13 @@ def _run(args: argparse.Namespace) -> int:
         settings.redis_url or "none",
     )
     return asyncio.run(serve(settings))
+
+
+def _configure_logging(settings: Settings, verbose: bool = False) -> None:
+    """One line per event, ``[logging] format``, numbers masked (dialer.runtime.logs)."""
+    from dialer.runtime.logs import configure
+
+    configure("json" if settings.log_format == "json" else "text", "DEBUG" if verbose else settings.log_level)
 
 
 def _shown_url(url: str) -> str:
@@ -127,10 +136,13 @@ async def serve(settings: Settings, on_started: Callable[[Runtime], Awaitable[No
     from telephony.base import PbxError
 
     notifier = Notifier()
-    stop = asyncio.Event()
+    stopper = _Stopper(settings.drain_timeout_s)
+    stop = stopper.stop
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, stopper)
+    hup = asyncio.Event()  # SIGHUP: reload; taken from the start so that an early one never kills the node
+    loop.add_signal_handler(signal.SIGHUP, hup.set)
     try:
         runtime = await build_runtime(settings)
     except DatabaseError as exc:
@@ -148,6 +160,9 @@ async def serve(settings: Settings, on_started: Callable[[Runtime], Awaitable[No
             await runtime.pbx.start()
         except PbxError as exc:
             raise CliError(f"cannot start PBX {runtime.pbx.name!r}: {exc}") from exc
+        from dialer.runtime.logs import CampaignOf, set_campaign_lookup
+
+        set_campaign_lookup(CampaignOf(runtime.engine))  # each line naming an attempt names its campaign
         await runtime.recover(datetime.now(UTC))
         names = await runtime.load_campaigns(datetime.now(UTC))
         if on_started is not None:
@@ -170,12 +185,21 @@ async def serve(settings: Settings, on_started: Callable[[Runtime], Awaitable[No
             raise CliError(str(exc)) from None
         notifier.ready(f"dialing {len(names)} campaign(s)")
         helpers = [loop.create_task(_refresh_campaigns(runtime, stop))]
+        helpers.append(loop.create_task(_reload_on(hup, runtime, settings, services, notifier, stop)))
         if notifier.watchdog_interval_s:
             helpers.append(loop.create_task(_watchdog(notifier, notifier.watchdog_interval_s, stop)))
-        await runtime.engine.run(stop, drain_timeout_s=settings.drain_timeout_s)
+        stopper.engine = loop.create_task(runtime.engine.run(stop, drain_timeout_s=settings.drain_timeout_s))
+        await asyncio.wait({stopper.engine})  # a second SIGTERM cancels it: the drain ends there
+        if not stopper.engine.cancelled():
+            stopper.engine.result()  # an error of the engine stops the node as before
         notifier.stopping()
         serving.set()  # the API and the relay served the drain (agents qualified their last calls)
         await services.stop()
+        try:  # the outbox's last messages (refusals, do-not-calls of the last dispositions) reach the gate
+            if not stopper.forced:
+                await runtime.relay.deliver_pending()
+        except Exception as exc:
+            log.warning("the outbox could not be flushed (%s); the next start delivers it", exc)
         for task in helpers:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -184,7 +208,7 @@ async def serve(settings: Settings, on_started: Callable[[Runtime], Awaitable[No
         if left:
             log.warning("stopped with %d call(s) still up; the next start reconciles them", left)
         log.info("stopped: %s", dict(runtime.engine.outcomes))
-        return 0
+        return 1 if stopper.forced else 0
     finally:
         await runtime.close()
 
@@ -211,3 +235,63 @@ async def _watchdog(notifier: Notifier, interval_s: float, stop: asyncio.Event) 
         notifier.watchdog()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval_s)
+
+
+class _Stopper:
+    """The first SIGTERM drains (no new dials, calls finish, dispositions and the outbox flushed);
+    a second one ends the drain at once and leaves the calls still up to the next start's
+    reconciliation (the process exits with status 1)."""
+
+    def __init__(self, drain_s: float) -> None:
+        self.stop = asyncio.Event()
+        self.drain_s = drain_s
+        self.forced = False
+        self.engine: asyncio.Task[None] | None = None
+
+    def __call__(self) -> None:
+        if not self.stop.is_set():
+            log.info(
+                "stopping: no new dials; calls in progress get up to %.0f s to finish (SIGTERM again to "
+                "exit at once)",
+                self.drain_s,
+            )
+            self.stop.set()
+            return
+        if self.forced:
+            return
+        self.forced = True
+        log.warning("second stop signal: exiting now; calls still up are reconciled at the next start")
+        if self.engine is not None:
+            self.engine.cancel()
+
+
+async def _reload_on(
+    hup: asyncio.Event,
+    runtime: Runtime,
+    settings: Settings,
+    services: NodeServices,
+    notifier: Notifier,
+    stop: asyncio.Event,
+) -> None:
+    """Each SIGHUP re-reads the file and the profiles (dialer.runtime.reload); calls stay up."""
+    from dialer.runtime.reload import Reloader
+
+    path = settings.config_path or DEFAULT_PATH
+    reloader = Reloader(
+        runtime,
+        settings,
+        read=lambda: load(path),
+        configure_logging=_configure_logging,
+        reloads=services.ops.reloads if services.ops is not None else None,
+    )
+    while not stop.is_set():
+        await hup.wait()
+        hup.clear()
+        if stop.is_set():
+            return
+        notifier.reloading()
+        try:
+            await reloader.reload(datetime.now(UTC))
+        except Exception:
+            log.exception("reload failed; the node keeps running with its settings")
+        notifier.ready("reloaded")

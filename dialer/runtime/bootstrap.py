@@ -34,6 +34,7 @@ from dialer.pacing.limits import PacingLimits
 from dialer.pacing.pacers import Pacer, make_pacer
 from dialer.runtime.agents import AgentRegistry
 from dialer.runtime.engine import Engine
+from dialer.runtime.pbx_pool import PbxPool, pool_of
 from dialer.runtime.ports import (
     AmdPolicy,
     AttemptResult,
@@ -371,10 +372,14 @@ class Runtime:
                 if not running:
                     continue
                 problem = self.campaign_problem(record.settings)
-                problem = problem or await prompt_problem(self.pbx, record.settings, record.name)
+                sounds: object = self.pbx
+                if isinstance(self.pbx, PbxPool):  # only the PBXs this campaign dials on are asked
+                    sounds = self.pbx.sounds_of(record.settings.pbx)
+                problem = problem or await prompt_problem(sounds, record.settings, record.name)
                 if problem is None:
                     try:
-                        pacer = await pacer_of(self.db, self.gate, record, self.limits, now)
+                        limits = self.limits_for(record.settings.pbx)
+                        pacer = await pacer_of(self.db, self.gate, record, limits, now)
                     except ProfileError as exc:
                         problem = f"compliance profile: {exc}"
                 if problem is not None:
@@ -390,6 +395,22 @@ class Runtime:
                     "campaign %s %s", record.name, "resumed" if running else f"now {record.status.value}"
                 )
         return names
+
+    def limits_for(self, pbx_name: str) -> PacingLimits:
+        """The pacer's limits for a campaign on this PBX or group: the trunks it may use, together
+        (the pool shares each trunk between its campaigns)."""
+        node = self.settings
+        if node is None or not node.pbxs:
+            return self.limits
+        first = node.pbx_for(pbx_name)
+        tables = [first] if first is not None else [p for p in node.pbxs if pbx_name in p.groups]
+        if not tables:
+            return self.limits
+        return PacingLimits(
+            max_lines=sum(t.max_lines for t in tables),
+            calls_per_second=sum(t.max_calls_per_second for t in tables),
+            burst=self.limits.burst,
+        )
 
     def campaign_problem(self, settings: CampaignSettings) -> str | None:
         """Why this node cannot dial a campaign with these settings, or None."""
@@ -537,11 +558,13 @@ async def build_runtime(
             await gate.close()
             await db.close()
             raise ValueError("no PBX configured: add a [pbx.<name>] table to the config")
-        pbx = pbx_of(settings.pbxs[0])
+        pbx = pool_of(settings.pbxs, pbx_of)  # every [pbx.*] table, each with its own trunk limits
     agents = AgentRegistry(clock=time.time)
     record = SqlRecord(db, settings.node_id, agents)
     gate_port = GatePort(gate)
     engine = Engine(pbx, record, gate_port, agents, tick_s=settings.tick_s)
+    if isinstance(pbx, PbxPool):
+        pbx.attach(engine)
     relay = OutboxRelay(db, gate_port)
     record.outbox_written = relay.wake
     first = settings.pbxs[0] if settings.pbxs else None

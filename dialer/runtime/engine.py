@@ -145,6 +145,8 @@ class Engine:
         self.connect_delays: deque[float] = deque(maxlen=10_000)
         # Called as listener(attempt_id, agent_id) when a call joins an agent.
         self.connected_listeners: list[Callable[[str, str], None]] = []
+        # Lines a campaign may open now on its PBX's trunk (dialer.runtime.pbx_pool); None: no shared limit.
+        self.line_limit: Callable[[CampaignPlan], int] | None = None
         self._draining = False
         self._idle = asyncio.Event()  # set when the last call in progress ends and its outcome is written
         self._closing = 0  # outcomes being written
@@ -199,6 +201,8 @@ class Engine:
             lines = run.pacer.lines_to_open(self.snapshot(run), self._clock())
             live = sum(1 for c in self.calls.values() if c.plan.campaign_id == run.plan.campaign_id)
             lines = min(lines, run.plan.max_lines - live)
+            if self.line_limit is not None:
+                lines = min(lines, self.line_limit(run.plan))
             if lines <= 0:
                 continue
             leads = await self.record.claim_leads(run.plan.campaign_id, lines, self._wall())

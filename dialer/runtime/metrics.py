@@ -83,6 +83,16 @@ EXPORTED = frozenset(
 )
 
 
+def exported_names() -> frozenset[str]:
+    """Every sample name a node serves: this module's and the operations collector's.
+
+    The dashboard and alert tests read this one set; a module that adds metrics adds its names here.
+    """
+    from dialer.runtime.ops_metrics import OPS_EXPORTED
+
+    return EXPORTED | OPS_EXPORTED
+
+
 class NodeCollector(Collector):
     """Reads one node's engine at scrape time.  ``clock`` gives the pacers' epoch seconds."""
 
@@ -170,13 +180,26 @@ class NodeCollector(Collector):
             "Calls between the originate and their end, by state",
             labels=["pbx", "state"],
         )
-        states = Counter(active.call.state for active in engine.calls.values())
-        for state in LIVE_CALL_STATES:
-            in_flight.add_metric([pbx_name, state.value], states[state])
-        yield in_flight
-        up = GaugeMetricFamily("dialer_pbx_up", "1 when the PBX link (AMI / ESL) is up", labels=["pbx"])
-        up.add_metric([pbx_name], 1.0 if engine.pbx.connected else 0.0)
-        yield up
+        members = getattr(engine.pbx, "members", None)  # a PBX pool: each member on its own
+        if members is not None:
+            where = engine.pbx.pbx_of_attempt  # type: ignore[attr-defined]
+            by_pbx = Counter((where(a.call.attempt_id), a.call.state) for a in engine.calls.values())
+            for member in members:
+                for state in LIVE_CALL_STATES:
+                    in_flight.add_metric([member.name, state.value], by_pbx[(member.name, state)])
+            yield in_flight
+            up = GaugeMetricFamily("dialer_pbx_up", "1 when the PBX link (AMI / ESL) is up", labels=["pbx"])
+            for member in members:
+                up.add_metric([member.name], 1.0 if member.pbx.connected else 0.0)
+            yield up
+        else:
+            states = Counter(active.call.state for active in engine.calls.values())
+            for state in LIVE_CALL_STATES:
+                in_flight.add_metric([pbx_name, state.value], states[state])
+            yield in_flight
+            up = GaugeMetricFamily("dialer_pbx_up", "1 when the PBX link (AMI / ESL) is up", labels=["pbx"])
+            up.add_metric([pbx_name], 1.0 if engine.pbx.connected else 0.0)
+            yield up
 
         agents = GaugeMetricFamily("dialer_agents", "Logged-in agents by state", labels=["state"])
         by_state = Counter(a.state for a in self.agents.view())

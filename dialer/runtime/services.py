@@ -28,6 +28,7 @@ from dialer.notify.metrics import NotificationCollector
 from dialer.notify.worker import DeliveryWorker
 from dialer.runtime.bootstrap import Runtime
 from dialer.runtime.metrics import node_registry
+from dialer.runtime.ops_metrics import OpsMetrics, ops_metrics
 from dialer.sales.service import Sales
 from dialer.service.accounts import Accounts
 from dialer.service.desk import Desk
@@ -47,6 +48,7 @@ class NodeServices:
     metrics: CollectorRegistry | None = None
     metrics_server: uvicorn.Server | None = None
     notifier: DeliveryWorker | None = None  # [notify]: sends email and SMS; wake() after queueing one
+    ops: OpsMetrics | None = None  # hopper depth, the PBX pool's trunks, reloads
 
     @property
     def api_url(self) -> str | None:
@@ -106,6 +108,8 @@ async def start_services(
     followup = FollowupGauges(runtime.db)
     registry = node_registry(runtime.engine, runtime.agents, relay=runtime.relay, followup=followup)
     services = NodeServices(desk, accounts, None, metrics=registry)
+    services.ops = ops_metrics(runtime.db, runtime.engine)
+    registry.register(services.ops.collector)
     # Both listeners are bound before any task starts: a port in use stops the start, nothing left running.
     listeners: list[tuple[str, uvicorn.Server]] = []
     if metrics is not None:
@@ -143,6 +147,7 @@ async def start_services(
         registry.register(NotificationCollector(services.notifier))
         services.tasks.append(loop.create_task(services.notifier.run(until), name="notify-worker"))
     services.tasks.append(loop.create_task(followup.run(until), name="followup-metrics"))
+    services.tasks.append(loop.create_task(services.ops.hopper.run(until), name="hopper-sampler"))
     for what, bound in listeners:
         services.tasks.append(loop.create_task(bound.main_loop(), name=f"{what}-main-loop"))
         services.tasks.append(loop.create_task(_shutdown_on(until, bound), name=f"{what}-shutdown"))

@@ -265,7 +265,7 @@ def test_check_config_names_every_bad_key_and_every_command_refuses_them(
     config = tmp_path / "dialer.toml"
     config.write_text(
         '[databse]\nurl = "x"\n[pacing]\ntick = 1\n[pbx.main]\ntype = "asterisk"\nsecret = "x"\nprot = 5038\n'
-        '[pbx.second]\ntype = "freeswitch"\nsecret = "y"\n',
+        '[pbx.second]\ntype = "freeswitch"\nsecret = "y"\ngroup = "main"\n',
         encoding="utf-8",
     )
     code, _, err = run(capsys, "check-config", str(config))
@@ -274,7 +274,7 @@ def test_check_config_names_every_bad_key_and_every_command_refuses_them(
         "unknown key(s) databse",
         "pacing: unknown key(s) tick",
         "pbx.main: unknown key(s) prot",
-        "2 PBXs configured ([pbx.main], [pbx.second]); a node drives one PBX",
+        "group 'main' is also the name of a [pbx.main] table",
     ):
         assert named in err
     code, _, err = run(capsys, "campaign", "list", "--config", str(config))
