@@ -182,6 +182,8 @@
   async function showSlots(then) {
     if (!call) return;
     const id = call.attempt_id;
+    $("slots").replaceChildren(); // the slots shown before may belong to another choice: never click those
+    $("visit-note").textContent = "Looking for free visits…";
     const found = await api("GET", `/api/calendar/slots?attempt_id=${encodeURIComponent(id)}&count=6`);
     $("visit-note").textContent = found.slots.length
       ? `Free visits near ${found.postcode}: one click books it`
