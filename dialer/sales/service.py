@@ -14,6 +14,7 @@ import asyncio
 import enum
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
@@ -44,6 +45,13 @@ from dialer.store.repositories import AttemptRecord
 log = logging.getLogger(__name__)
 
 CONFIRMATION_REASON = "sale.confirmation"
+# PDFs are made one at a time on one thread of their own: the event loop never waits for one, and the
+# memory fpdf2 and its fonts take stays in one thread's allocator instead of one per pool thread.
+_PDF_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="confirmation-pdf")
+
+
+async def _make_pdf(template: ConfirmationTemplate, data: ConfirmationData) -> bytes:
+    return await asyncio.get_running_loop().run_in_executor(_PDF_THREAD, confirmation_pdf, template, data)
 
 
 class SaleStatus(enum.StrEnum):
@@ -198,7 +206,7 @@ class Sales:
         )
         self._check_seller()
         template = self.template()
-        pdf = await asyncio.to_thread(confirmation_pdf, template, data)
+        pdf = await _make_pdf(template, data)
         letter = "\n\n".join(f"{h}\n{t}" if h else t for h, t in render_text(template, data))
         if email:
             return PreparedSale(terms, data, Channel.EMAIL, email, pdf, letter)
@@ -442,7 +450,7 @@ class Sales:
             withdrawal_end=sale.withdrawal_end,
         )
         self._check_seller()
-        pdf = await asyncio.to_thread(confirmation_pdf, self.template(), data)
+        pdf = await _make_pdf(self.template(), data)
         return f"confirmation-{data.sale_ref}.pdf", pdf
 
 
