@@ -28,6 +28,7 @@ from dialer.domain.campaign import CampaignSettings, CampaignStatus, StatusChang
 from dialer.domain.dispositions import CATALOGUE, DispositionError
 from dialer.runtime.agents import AgentRegistry
 from dialer.runtime.engine import Engine
+from dialer.sales.customers import CustomerRecords
 from dialer.sales.service import Sales, SaleTerms
 from dialer.service import Invalid, NotFound, Refused
 from dialer.service.outbox import GATE_KIND_OF_DISPOSITION, OutboxRelay
@@ -171,9 +172,11 @@ class Desk:
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
         follow_campaigns: Callable[[datetime], Awaitable[object]] | None = None,
         sales: Sales | None = None,
+        customers: CustomerRecords | None = None,
     ) -> None:
         self.db = db
         self.sales = sales or Sales(db, wall=wall)  # sales, their confirmations and withdrawal periods
+        self.customers = customers or CustomerRecords(db, wall=wall)  # search, notes, export, erasure
         self._engine = engine
         self._agents = agents
         self._relay = relay
