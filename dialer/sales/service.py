@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import multiprocessing
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
@@ -45,13 +47,25 @@ from dialer.store.repositories import AttemptRecord
 log = logging.getLogger(__name__)
 
 CONFIRMATION_REASON = "sale.confirmation"
-# PDFs are made one at a time on one thread of their own: the event loop never waits for one, and the
-# memory fpdf2 and its fonts take stays in one thread's allocator instead of one per pool thread.
-_PDF_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="confirmation-pdf")
+# PDFs are made one at a time in a worker process of their own, started at the first sale: a PDF takes
+# about 0.1 s of CPU, which in the node's own process would hold the interpreter lock while calls are
+# being connected, and fpdf2 with its fonts (some 20-30 MiB) stays out of the node's memory.
+_pdf_workers: ProcessPoolExecutor | None = None
 
 
 async def _make_pdf(template: ConfirmationTemplate, data: ConfirmationData) -> bytes:
-    return await asyncio.get_running_loop().run_in_executor(_PDF_THREAD, confirmation_pdf, template, data)
+    global _pdf_workers
+    for _ in range(2):  # a worker that died (killed, out of memory) is replaced once
+        if _pdf_workers is None:
+            _pdf_workers = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                _pdf_workers, confirmation_pdf, template, data
+            )
+        except BrokenProcessPool:
+            log.warning("the process making confirmation PDFs stopped; starting another")
+            _pdf_workers = None
+    raise Refused("the confirmation PDF could not be made (its worker process keeps stopping); try again")
 
 
 class SaleStatus(enum.StrEnum):
