@@ -168,7 +168,6 @@ class Sales:
     async def prepare(
         self,
         attempt: AttemptRecord,
-        agent_id: str,
         terms: SaleTerms | None,
         identity: dict[str, str],
         now: datetime,

@@ -391,7 +391,7 @@ class Desk:
         kind = GATE_KIND_OF_DISPOSITION.get(given.code)
         sale_id: int | None = None
         prepared = (
-            await self.sales.prepare(attempt, agent_id, given.sale, dict(given.identity), now)
+            await self.sales.prepare(attempt, given.sale, dict(given.identity), now)
             if given.code == "sale"
             else None
         )
