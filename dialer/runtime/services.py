@@ -29,6 +29,7 @@ from dialer.notify.worker import DeliveryWorker
 from dialer.runtime.bootstrap import Runtime
 from dialer.runtime.metrics import node_registry
 from dialer.runtime.ops_metrics import OpsMetrics, ops_metrics
+from dialer.sales.customers import CustomerRecords
 from dialer.sales.service import Sales
 from dialer.service.accounts import Accounts
 from dialer.service.desk import Desk
@@ -99,6 +100,11 @@ async def start_services(
         clock=time.time,
         follow_campaigns=runtime.load_campaigns,
         sales=Sales(runtime.db, runtime.settings.seller if runtime.settings is not None else None),
+        customers=CustomerRecords(
+            runtime.db,
+            redis_url=runtime.settings.redis_url if runtime.settings is not None else None,
+            redis_namespace=runtime.settings.redis_namespace if runtime.settings is not None else "dialer:",
+        ),
     )
     accounts = Accounts(runtime.db)
     set_phone_login = getattr(runtime.pbx, "set_phone_login", None)

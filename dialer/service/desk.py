@@ -28,6 +28,7 @@ from dialer.domain.campaign import CampaignSettings, CampaignStatus, StatusChang
 from dialer.domain.dispositions import CATALOGUE, DispositionError
 from dialer.runtime.agents import AgentRegistry
 from dialer.runtime.engine import Engine
+from dialer.sales.customers import CustomerRecords
 from dialer.sales.service import Sales, SaleTerms
 from dialer.service import Invalid, NotFound, Refused
 from dialer.service.outbox import GATE_KIND_OF_DISPOSITION, OutboxRelay
@@ -173,9 +174,11 @@ class Desk:
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
         follow_campaigns: Callable[[datetime], Awaitable[object]] | None = None,
         sales: Sales | None = None,
+        customers: CustomerRecords | None = None,
     ) -> None:
         self.db = db
         self.sales = sales or Sales(db, wall=wall)  # sales, their confirmations and withdrawal periods
+        self.customers = customers or CustomerRecords(db, wall=wall)  # search, notes, export, erasure
         self._engine = engine
         self._agents = agents
         self._relay = relay
@@ -390,7 +393,7 @@ class Desk:
         kind = GATE_KIND_OF_DISPOSITION.get(given.code)
         sale_id: int | None = None
         prepared = (
-            await self.sales.prepare(attempt, agent_id, given.sale, dict(given.identity), now)
+            await self.sales.prepare(attempt, given.sale, dict(given.identity), now)
             if given.code == "sale"
             else None
         )
