@@ -150,6 +150,8 @@ async def serve(settings: Settings, on_started: Callable[[Runtime], Awaitable[No
             raise CliError(f"cannot start PBX {runtime.pbx.name!r}: {exc}") from exc
         await runtime.recover(datetime.now(UTC))
         names = await runtime.load_campaigns(datetime.now(UTC))
+        leases_done = asyncio.Event()  # set after the drain: the calls in progress finish under the lease
+        leasing = _start_leases(runtime, leases_done)
         if on_started is not None:
             await on_started(runtime)
         log.info(
@@ -173,6 +175,9 @@ async def serve(settings: Settings, on_started: Callable[[Runtime], Awaitable[No
         if notifier.watchdog_interval_s:
             helpers.append(loop.create_task(_watchdog(notifier, notifier.watchdog_interval_s, stop)))
         await runtime.engine.run(stop, drain_timeout_s=settings.drain_timeout_s)
+        leases_done.set()
+        if leasing is not None:
+            await leasing
         notifier.stopping()
         serving.set()  # the API and the relay served the drain (agents qualified their last calls)
         await services.stop()
@@ -187,6 +192,18 @@ async def serve(settings: Settings, on_started: Callable[[Runtime], Awaitable[No
         return 0
     finally:
         await runtime.close()
+
+
+def _start_leases(runtime: Runtime, done: asyncio.Event) -> asyncio.Task[None] | None:
+    """With Redis: take and renew the running campaigns' leases (one node paces a campaign)."""
+    if runtime.leases is None:
+        return None
+    engine = runtime.engine
+
+    def wanted() -> list[str]:
+        return [c for c, run in engine.campaigns.items() if not run.paused]
+
+    return asyncio.get_running_loop().create_task(runtime.leases.run(wanted, done))
 
 
 async def _refresh_campaigns(runtime: Runtime, stop: asyncio.Event) -> None:
