@@ -196,14 +196,12 @@ async def serve(settings: Settings, on_started: Callable[[Runtime], Awaitable[No
 
 def _start_leases(runtime: Runtime, done: asyncio.Event) -> asyncio.Task[None] | None:
     """With Redis: take and renew the running campaigns' leases (one node paces a campaign)."""
+    from dialer.runtime.takeover import campaigns_to_hold
+
     if runtime.leases is None:
         return None
     engine = runtime.engine
-
-    def wanted() -> list[str]:
-        return [c for c, run in engine.campaigns.items() if not run.paused]
-
-    return asyncio.get_running_loop().create_task(runtime.leases.run(wanted, done))
+    return asyncio.get_running_loop().create_task(runtime.leases.run(lambda: campaigns_to_hold(engine), done))
 
 
 async def _refresh_campaigns(runtime: Runtime, stop: asyncio.Event) -> None:

@@ -202,6 +202,7 @@ class CampaignLeases:
         self.last_tokens: dict[str, int] = {}  # the latest token held per campaign, even if lost since
         self.fenced: Counter[str] = Counter()  # writes the record refused, by campaign id
         self.acquired: Counter[str] = Counter()  # leases taken, by campaign id
+        self.others: dict[str, str | None] = {}  # the holder last seen of campaigns another node paces
 
     @property
     def renew_every_s(self) -> float:
@@ -275,6 +276,7 @@ class CampaignLeases:
             log.warning("campaign %s: lease not taken (%s: %s)", campaign_id, type(exc).__name__, exc)
             return
         if token is None:
+            await self._note_holder(campaign_id)
             return
         value = lease_value(self.node_id, token)
         if self.on_acquired is not None:
@@ -293,6 +295,21 @@ class CampaignLeases:
         self.acquired[campaign_id] += 1
         log.info("campaign %s: lease taken by node %s (token %d)", campaign_id, self.node_id, token)
 
+    async def _note_holder(self, campaign_id: str) -> None:
+        """Say once which node paces a campaign this node waits for (its agents get calls there)."""
+        try:
+            holder = await self.store.holder(campaign_id)
+        except (RedisError, OSError):
+            return
+        if holder is not None and holder != self.others.get(campaign_id):
+            log.info(
+                "campaign %s is paced by %s; node %s waits (agents signed in here get its calls only "
+                "once this node takes it)",
+                campaign_id,
+                holder,
+                self.node_id,
+            )
+        self.others[campaign_id] = holder
     async def release(self, campaign_id: str) -> None:
         held = self.held.pop(campaign_id, None)
         if held is None:

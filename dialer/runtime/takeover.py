@@ -26,6 +26,21 @@ from dialer.store.models import Lead
 log = logging.getLogger(__name__)
 
 
+def campaigns_to_hold(engine: Engine) -> list[str]:
+    """The campaigns this node asks the lease of: running here, with agents signed in here to take
+    their calls or calls of theirs still in progress here (a drain, the last agent gone meanwhile).
+
+    A node without agents for a campaign leaves it to a node that has some, so the campaign goes where
+    its agents signed in; two nodes with agents: the first to take it keeps it.
+    """
+    busy = {active.plan.campaign_id for active in engine.calls.values()}
+    return [
+        campaign_id
+        for campaign_id, run in engine.campaigns.items()
+        if campaign_id in busy or (not run.paused and engine.agents.view(campaign_id))
+    ]
+
+
 class Takeover:
     """``on_acquired`` of the node's ``CampaignLeases``."""
 

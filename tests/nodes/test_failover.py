@@ -47,7 +47,7 @@ from tests.store.helpers import add_leads
 
 LEASE_S = 3.0
 # B asks for the lease every third of it: a takeover comes at most a third after the lease ran out.
-TAKEOVER_LIMIT_S = LEASE_S + LEASE_S / 3 + 1.0  # + start-up jitter of two busy cores
+TAKEOVER_LIMIT_S = LEASE_S + LEASE_S / 3 + 1.5  # + the event loops of busy cores
 SIM = Path(__file__).with_name("sim_process.py")
 DIALER = [sys.executable, "-c", "import sys; from dialer.cli import main; sys.exit(main())"]
 AGENTS = ("1001", "1002", "1003", "1004")
@@ -290,13 +290,15 @@ async def test_two_nodes_hand_a_campaign_over_without_dialing_a_lead_twice_or_lo
         async def dialed(at_least: int) -> bool:
             return len(c.originates()) >= at_least
 
-        # A takes the campaign; B waits beside it.  Agents sign in on either node.
+        # A takes the campaign once its agents sign in; B waits beside it with agents of its own.
         await a.start()
-        await _until("node-a holds the lease", lambda: held_by("node-a"), 30.0)
         await b.start()
         await _until("node-a's API answers", lambda: c.api_up(a), 30.0)
         await _until("node-b's API answers", lambda: c.api_up(b), 30.0)
+        await asyncio.sleep(LEASE_S / 2)  # the nodes' first lease rounds are over
+        assert await c.holder() is None  # no agents anywhere: no node takes the campaign
         await c.sign_in(a, AGENTS[:2])
+        await _until("node-a holds the lease", lambda: held_by("node-a"), LEASE_S)
         await c.sign_in(b, AGENTS[2:])  # with tokens node-a's API gave them
         await _until("node-a dials", lambda: dialed(10), 30.0)
 
@@ -307,7 +309,7 @@ async def test_two_nodes_hand_a_campaign_over_without_dialing_a_lead_twice_or_lo
         took = await _until("node-b takes the campaign", lambda: held_by("node-b"), 3 * LEASE_S)
         first_takeover = took - killed
         before = len(c.originates())
-        await _until("node-b dials", lambda: dialed(before + 10), 30.0)
+        await _until("node-b dials", lambda: dialed(before + 8), 30.0)
 
         # A comes back (systemd restarts it); its agents sign in again with the tokens they hold.
         await a.start()
@@ -321,12 +323,12 @@ async def test_two_nodes_hand_a_campaign_over_without_dialing_a_lead_twice_or_lo
         took = await _until("node-a takes the campaign back", lambda: held_by("node-a"), 3 * LEASE_S)
         second_takeover = took - paused_at
         before = len(c.originates())
-        await _until("node-a dials again", lambda: dialed(before + 10), 30.0)
+        await _until("node-a dials again", lambda: dialed(before + 8), 30.0)
 
         # B wakes up: it holds nothing and dials nothing for the campaign.
         resumed_wall = time.time()
         b.signal(signal.SIGCONT)
-        await asyncio.sleep(3.0)
+        await asyncio.sleep(2.0)  # ten of its pacing ticks, two lease rounds
         assert 'dialer_campaign_lease_held{campaign="failover"} 0.0' in await b.metrics()
         assert 'dialer_campaign_lease_held{campaign="failover"} 1.0' in await a.metrics()
         a.signal(signal.SIGTERM)

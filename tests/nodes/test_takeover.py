@@ -144,3 +144,22 @@ async def test_the_next_holder_closes_what_the_dead_one_left_and_the_late_one_is
     assert await b.engine.tick() == 2
     rows_now = await _attempts(db)
     assert len({r.lead_id for r in rows_now}) == len(rows_now) == 4
+
+
+async def test_a_node_asks_the_lease_only_of_campaigns_its_agents_or_its_calls_need(two_nodes):
+    from dialer.runtime.takeover import campaigns_to_hold
+
+    campaign, a, _ = two_nodes
+    key = str(campaign)
+    assert campaigns_to_hold(a.engine) == []  # nobody signed in here: left to a node with agents
+    a.agents.login("a1", [key])
+    assert campaigns_to_hold(a.engine) == [key]
+    a.engine.pause_campaign(key)
+    assert campaigns_to_hold(a.engine) == []
+    assert a.leases is not None
+    a.engine.campaigns[key].paused = False
+    await a.leases.refresh(campaigns_to_hold(a.engine))
+    assert await a.engine.tick() == 2
+    a.agents.logout("a1")
+    a.engine.pause_campaign(key)
+    assert campaigns_to_hold(a.engine) == [key]  # its calls still in progress finish under the lease
