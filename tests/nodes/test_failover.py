@@ -255,7 +255,14 @@ async def cluster(tmp: Path) -> AsyncIterator[Cluster]:
             api, metrics = _free_port(), _free_port()
             config = _config(tmp, node, db_url, namespace, sim_port, api, metrics)
             result.nodes[node] = NodeProcess(node, config, tmp / f"{node}.log", api, metrics)
-        yield result
+        try:
+            yield result
+        except BaseException:
+            for node in result.nodes.values():  # what the nodes said, for the failure's report
+                if node.log.exists():
+                    tail = node.log.read_text(errors="replace").splitlines()[-25:]
+                    print(f"\n--- {node.name} (last lines)\n" + "\n".join(tail))
+            raise
     finally:
         if result is not None:
             for node in result.nodes.values():
@@ -298,7 +305,7 @@ async def test_two_nodes_hand_a_campaign_over_without_dialing_a_lead_twice_or_lo
         await asyncio.sleep(LEASE_S / 2)  # the nodes' first lease rounds are over
         assert await c.holder() is None  # no agents anywhere: no node takes the campaign
         await c.sign_in(a, AGENTS[:2])
-        await _until("node-a holds the lease", lambda: held_by("node-a"), LEASE_S)
+        await _until("node-a holds the lease", lambda: held_by("node-a"), 3 * LEASE_S)
         await c.sign_in(b, AGENTS[2:])  # with tokens node-a's API gave them
         await _until("node-a dials", lambda: dialed(10), 30.0)
 
