@@ -116,6 +116,8 @@ class Settings:
     seller: SellerSettings = field(default_factory=SellerSettings)
     # ``[logging] format``: one line per event, "text" or "json" (dialer.runtime.logs).
     log_format: str = "text"
+    # With Redis: how long a campaign's lease lasts without renewal (another node takes over after it).
+    lease_s: float = 10.0
 
     @property
     def profile_files(self) -> tuple[Path, ...]:
@@ -382,7 +384,7 @@ def _parse(
     redis = _section(data, "redis")
     _check_keys(redis, "redis", {"url", "namespace"})
     node = _section(data, "node")
-    _check_keys(node, "node", {"id"})
+    _check_keys(node, "node", {"id", "lease_s"})
     pacing = _section(data, "pacing")
     _check_keys(pacing, "pacing", {"tick_s"})
     metrics = _section(data, "metrics")
@@ -455,7 +457,11 @@ def _parse(
     notify = None
     if "notify" in data:
         notify = parse_notify(_section(data, "notify"), env, _problem, need_secrets=need_secrets)
+    lease_s = _take(node, "node", "lease_s", float, 10.0)
+    if not 1.0 <= lease_s <= 300.0:
+        _problem(f"node.lease_s: {lease_s} is outside 1..300 seconds")
     return Settings(
+        lease_s=lease_s,
         database_url=database_url,
         redis_url=redis_url,
         node_id=_take(node, "node", "id", str, "node-1"),

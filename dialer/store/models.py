@@ -173,6 +173,8 @@ class Attempt(Base):
     pbx_uniqueid: Mapped[str | None] = mapped_column(String(64))
     recording_file: Mapped[str | None] = mapped_column(String(500))
     talk_seconds: Mapped[float | None] = mapped_column(Float)
+    # The campaign lease token the attempt was opened under (dialer.store.fences); None without Redis.
+    fencing_token: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Customer(Base):
