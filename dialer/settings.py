@@ -95,6 +95,9 @@ class Settings:
     # Where the file and the database URL came from, for messages (``--verbose``).
     config_path: Path | None = None
     database_source: str = "default"
+    # [recordings] dir: where the dialer finds the PBX's recordings (<attempt>.wav): Asterisk's
+    # <astspooldir>/monitor, FreeSWITCH's recordings_dir, shared with this host.
+    recordings_dir: Path = Path("/var/spool/asterisk/monitor")
 
     @property
     def profile_files(self) -> tuple[Path, ...]:
@@ -432,6 +435,9 @@ def _parse(
         number_hash_key=env.get(ENV_HASH_KEY) or None,
         config_path=path,
         database_source=source,
+        recordings_dir=Path(
+            _take(_section(data, "recordings"), "recordings", "dir", str, "/var/spool/asterisk/monitor")
+        ),
     )
 
 

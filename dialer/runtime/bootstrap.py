@@ -276,6 +276,8 @@ def plan_of(record: CampaignRecord) -> CampaignPlan:
         wrap_up_limit_s=s.wrap_up_limit_s,
         default_disposition=s.default_disposition,
         pbx_name=s.pbx,
+        recording=s.recording.value,
+        recording_announcement=s.recording_announcement,
     )
 
 

@@ -28,8 +28,9 @@ from typing import Literal, TextIO
 
 import httpx
 
-from dialer.domain.campaign import AmdPolicy, CampaignSettings, CampaignStatus, PacingMode
+from dialer.domain.campaign import AmdPolicy, CampaignSettings, CampaignStatus, PacingMode, RecordingPolicy
 from dialer.leads.importer import import_leads
+from dialer.recordings.report import recordings_summary
 from dialer.runtime.bootstrap import Runtime, build_runtime
 from dialer.runtime.demo_agents import sign_in_simulated_agents
 from dialer.runtime.services import start_services
@@ -143,7 +144,9 @@ def _free_port() -> int:
         return port
 
 
-async def _start_pbx(options: DemoOptions, rng_seed: int) -> tuple[Pbx, Callable[[], Awaitable[None]]]:
+async def _start_pbx(
+    options: DemoOptions, rng_seed: int, recordings_dir: Path | None = None
+) -> tuple[Pbx, Callable[[], Awaitable[None]]]:
     """Start the simulator and the adapter that talks to it; returns the adapter and a stopper."""
     model = WithAgentPhones(
         RandomCallee(
@@ -162,6 +165,7 @@ async def _start_pbx(options: DemoOptions, rng_seed: int) -> tuple[Pbx, Callable
         asterisk = AsteriskSimulator(
             model=model, shape="sip", time_scale=options.time_scale, secret="demo", fastagi_port=agi_port
         )
+        asterisk.recordings.directory = recordings_dir  # the calls' WAV files (MixMonitor)
         await asterisk.start()
         pbx = AsteriskPbx(
             AsteriskSettings(port=asterisk.port, secret="demo", fastagi_port=agi_port, name="demo-asterisk")
@@ -169,6 +173,7 @@ async def _start_pbx(options: DemoOptions, rng_seed: int) -> tuple[Pbx, Callable
         await pbx.start()
         return pbx, asterisk.stop
     switch = FreeSwitchSimulator(model=model, time_scale=options.time_scale, password="demo")
+    switch.recordings.directory = recordings_dir  # the calls' WAV files (uuid_record)
     await switch.start()
     fs = FreeSwitchPbx(FreeSwitchSettings(port=switch.port, password="demo"))
     await fs.start()
@@ -188,6 +193,7 @@ DEMO_FILES = (
     "leads.csv",
     "rejects.csv",
     "bloctel.txt",
+    "recordings",
 )
 
 
@@ -240,6 +246,7 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> dict[str, 
                 connect_limit_s=2.0,
                 wrap_up_limit_s=20.0,
                 jurisdiction="CUSTOM-DEMO",
+                recording=RecordingPolicy.ALL,
             ),
         )
         leads_csv = workdir / "leads.csv"
@@ -255,9 +262,12 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> dict[str, 
         )
         await db.campaigns.set_status(record.id, CampaignStatus.RUNNING)
 
-    pbx, stop_sim = await _start_pbx(options, options.seed)
+    recordings_dir = workdir / "recordings"
+    pbx, stop_sim = await _start_pbx(options, options.seed, recordings_dir)
     runtime = await build_runtime(
-        Settings(database_url=url, node_id="demo-node", tick_s=0.2), pbx=pbx, profile_files=(profiles,)
+        Settings(database_url=url, node_id="demo-node", tick_s=0.2, recordings_dir=recordings_dir),
+        pbx=pbx,
+        profile_files=(profiles,),
     )
     try:
         # As an operator does: the national registry (Bloctel for French numbers) screened today,
@@ -305,6 +315,7 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> dict[str, 
         await client.aclose()
         await services.stop()
         _summary(runtime, out)
+        await recordings_summary(runtime.db, recordings_dir, out, time_scale=options.time_scale)
         return dict(runtime.engine.outcomes)
     finally:
         await runtime.close()

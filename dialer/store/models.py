@@ -172,6 +172,7 @@ class Attempt(Base):
     agent_id: Mapped[str | None] = mapped_column(String(64))
     pbx_uniqueid: Mapped[str | None] = mapped_column(String(64))
     recording_file: Mapped[str | None] = mapped_column(String(500))
+    recording_seconds: Mapped[float | None] = mapped_column(Float)  # read from the file once written
     talk_seconds: Mapped[float | None] = mapped_column(Float)
 
 

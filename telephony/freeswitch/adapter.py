@@ -107,6 +107,7 @@ from telephony.freeswitch.client import (
 )
 from telephony.freeswitch.protocol import EslEvent, EslFrame
 from telephony.freeswitch.tracker import FreeSwitchCallTracker, cause_code
+from telephony.supervision import MonitorMode, MonitorRefused
 
 log = logging.getLogger(__name__)
 
@@ -863,11 +864,15 @@ class FreeSwitchPbx:
     async def _decide(self, call: AnsweredCall) -> None:
         attempt = call.attempt_id
         decision = await self._ask(call, None)
+        prepared = False
         for _ in range(MAX_CONNECT_ROUNDS):
             try:
                 if not isinstance(decision, ConnectToAgent):
                     await self._execute(attempt, decision)
                     return
+                if not prepared:
+                    prepared = True
+                    await self._start_recording(attempt, decision)
                 reason, still_there = await self._move(attempt, decision.agent_id)
             except PbxError as exc:
                 self.action_errors += 1
@@ -889,6 +894,63 @@ class FreeSwitchPbx:
         log.error("attempt %s: %d connects failed; hanging up", attempt, MAX_CONNECT_ROUNDS)
         with contextlib.suppress(PbxError):
             await self.hangup(attempt)
+
+    async def _start_recording(self, attempt: str, decision: ConnectToAgent) -> None:
+        """``uuid_record start`` (record_session) before the move: ``<attempt>.wav`` in recordings_dir.
+
+        On demand: ``mask`` at once (silence in the file) until the agent asks.  A refused
+        recording is logged; the customer still reaches the agent.
+        """
+        if not decision.record:
+            return
+        verbs = ("start", "mask") if decision.record_muted else ("start",)
+        for verb in verbs:
+            reply = await self.client.api(f"uuid_record {attempt} {verb} {attempt}.wav")
+            if not reply.startswith("+OK"):
+                log.error("attempt %s: FreeSWITCH refused uuid_record %s: %s", attempt, verb, reply.strip())
+                return
+        log.info("attempt %s: recording to %s.wav%s", attempt, attempt, " (masked)" * decision.record_muted)
+
+    async def set_recording_muted(self, attempt_id: str, muted: bool) -> None:
+        """``uuid_record mask|unmask``: silence or resume the call's recording."""
+        attempt = _ident("attempt id", attempt_id)
+        verb = "mask" if muted else "unmask"
+        reply = await self.client.api(f"uuid_record {attempt} {verb} {attempt}.wav")
+        if not reply.startswith("+OK"):
+            raise PbxError(f"FreeSWITCH refused uuid_record {verb} for attempt {attempt}: {reply.strip()}")
+
+    async def monitor(self, agent_id: str, mode: MonitorMode, endpoint: str) -> str:
+        """Originate the supervisor's phone into ``eavesdrop`` on the agent's leg.
+
+        Whisper: ``eavesdrop_whisper_aleg=true`` (the agent's leg hears the supervisor);
+        barge: ``three_way`` (both hear).
+        """
+        agent = _ident("agent id", agent_id)
+        target = self._current.get(agent)
+        if target is None or target not in self._seats.get(agent, set()):
+            raise MonitorRefused(
+                f"agent {agent} has no phone leg in its conference on FreeSWITCH {self.name}"
+            )
+        if not endpoint or not re.fullmatch(r"[\w./@:+-]+", endpoint):
+            raise MonitorRefused(f"supervisor phone {endpoint!r} is not a dial string (e.g. user/2001)")
+        leg = f"spy-{agent}-{uuidlib.uuid4().hex[:12]}"
+        variables = f"origination_uuid={leg},origination_caller_id_name={mode.value}"
+        if mode is MonitorMode.WHISPER:
+            variables += ",eavesdrop_whisper_aleg=true"
+        app = f"three_way({target})" if mode is MonitorMode.BARGE else f"eavesdrop({target})"
+        reply = await self.client.api(f"originate {{{variables}}}{endpoint} &{app}")
+        if not reply.startswith("+OK"):
+            raise MonitorRefused(
+                f"FreeSWITCH {self.name} did not call the supervisor's phone: {reply.strip()}"
+            )
+        log.info("agent %s: supervisor %s leg %s", agent, mode.value, leg)
+        return leg
+
+    async def end_monitor(self, leg_id: str) -> None:
+        leg = _ident("monitoring leg", leg_id)
+        reply = await self.client.api(f"uuid_kill {leg}")
+        if not reply.startswith("+OK") and "No such channel" not in reply:
+            raise PbxError(f"FreeSWITCH did not hang up the supervisor's leg {leg}: {reply.strip()}")
 
     async def _execute(self, attempt: str, decision: AnswerDecision) -> None:
         if isinstance(decision, ConnectToAgent):
