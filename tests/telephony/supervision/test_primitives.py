@@ -62,6 +62,7 @@ class Line:
     supervisor_endpoint: str
     muted: Callable[[str], bool | None]  # the simulator's view: is the attempt's recording muted?
     channels: Callable[[], set[str]]
+    sim: AsteriskSimulator | FreeSwitchSimulator
     events: dict[str, list[CallEvent]] = field(default_factory=lambda: defaultdict(list))
 
     def request(self, attempt: str, number: str) -> OriginateRequest:
@@ -117,6 +118,7 @@ async def _asterisk(directory: Path) -> AsyncIterator[Line]:
             "PJSIP/1002@agents",
             muted,
             channels,
+            sim,
         )
     finally:
         await pbx.stop()
@@ -147,16 +149,17 @@ async def _freeswitch(directory: Path) -> AsyncIterator[Line]:
             "sofia/dialer/1002@127.0.0.1:5081",
             muted,
             channels,
+            sim,
         )
     finally:
         await pbx.stop()
         await sim.stop()
 
 
-@pytest.fixture(params=["asterisk", "freeswitch"])
-async def line(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Line]:
-    factory = _asterisk if request.param == "asterisk" else _freeswitch
-    async with factory(tmp_path) as line:
+@contextlib.asynccontextmanager
+async def _started(kind: str, directory: Path) -> AsyncIterator[Line]:
+    factory = _asterisk if kind == "asterisk" else _freeswitch
+    async with factory(directory) as line:
         line.pbx.set_answer_router(line.router)
         await line.pbx.start()
 
@@ -171,6 +174,18 @@ async def line(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+@pytest.fixture(params=["asterisk", "freeswitch"])
+async def line(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Line]:
+    async with _started(request.param, tmp_path) as line:
+        yield line
+
+
+@pytest.fixture
+async def asterisk(tmp_path: Path) -> AsyncIterator[Line]:
+    async with _started("asterisk", tmp_path) as line:
+        yield line
 
 
 async def _agent_seated(line: Line) -> str:
@@ -199,6 +214,18 @@ async def _file(path: Path, within_s: float = 10.0) -> float:
             return seconds
         await asyncio.sleep(0.05)
     raise AssertionError(f"no recording {path.name}")
+
+
+async def _running_app(line: Line, uid: str, app: str) -> tuple[str, str] | None:
+    """The channel's application and its data once it runs ``app`` (it dials first)."""
+    assert isinstance(line.sim, AsteriskSimulator)
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        for ch in line.sim.live_channels():
+            if ch.uniqueid == uid and ch.application == app:
+                return ch.application, ch.app_data
+        await asyncio.sleep(0.02)
+    return None
 
 
 async def test_the_adapters_offer_supervision(line: Line) -> None:
@@ -271,3 +298,28 @@ async def test_a_supervisor_phone_is_called_into_the_agents_call(line: Line, mod
 async def test_monitoring_an_agent_with_no_phone_leg_is_refused_with_a_reason(line: Line) -> None:
     with pytest.raises(MonitorRefused, match="agent 1001 has no phone leg"):
         await line.pbx.monitor("1001", MonitorMode.LISTEN, line.supervisor_endpoint)
+
+
+async def test_asterisk_without_the_originate_class_refuses_monitoring_with_the_reason(
+    asterisk: Line,
+) -> None:
+    await _agent_seated(asterisk)
+    assert isinstance(asterisk.sim, AsteriskSimulator)
+    asterisk.sim.originate_write = False  # a manager user without "originate"
+    with pytest.raises(MonitorRefused, match=r"Permission denied.*originate write class"):
+        await asterisk.pbx.monitor("1001", MonitorMode.LISTEN, asterisk.supervisor_endpoint)
+
+
+async def test_asterisk_chanspy_spies_on_the_agents_own_channel(asterisk: Line) -> None:
+    await _agent_seated(asterisk)
+    assert isinstance(asterisk.pbx, AsteriskPbx)
+    channel = await asterisk.pbx.agent_channel("1001")
+    assert channel is not None and channel.startswith("PJSIP/agents-")  # PJSIP/<aor>@<endpoint>
+    for mode, options in (
+        (MonitorMode.LISTEN, "qE"),
+        (MonitorMode.WHISPER, "qwE"),
+        (MonitorMode.BARGE, "qBE"),
+    ):
+        leg = await asterisk.pbx.monitor("1001", mode, asterisk.supervisor_endpoint)
+        assert await _running_app(asterisk, leg, "ChanSpy") == ("ChanSpy", f"{channel},{options}")
+        await asterisk.pbx.end_monitor(leg)
