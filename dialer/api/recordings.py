@@ -75,6 +75,9 @@ class MonitorOut(BaseModel):
 
 class WatchedOut(BaseModel):
     listening: bool
+    record_on_demand: str | None = Field(
+        default=None, description="your call in progress, when its campaign records on demand"
+    )
 
 
 class RecordIn(BaseModel):
@@ -288,7 +291,11 @@ def router(desk: Desk) -> APIRouter:
     @api.get("/monitoring/me", response_model=WatchedOut)
     async def watched(request: Request, who: Anyone) -> WatchedOut:
         """For the agent screen: whether a supervisor listens (only if the campaign shows it)."""
-        return WatchedOut(listening=await bind(request).watched(who.user_id))
+        watching = bind(request)
+        return WatchedOut(
+            listening=await watching.watched(who.user_id),
+            record_on_demand=await watching.call_on_demand(who.user_id),
+        )
 
     @api.put("/users/{user_id}/team", status_code=204)
     async def team(who: Admin, user_id: str, body: TeamIn) -> None:

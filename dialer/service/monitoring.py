@@ -125,6 +125,21 @@ class Monitoring:
         await self.prune()
         return any(m.agent_id == agent_id and m.visible for m in self.active.values())
 
+    async def call_on_demand(self, agent_id: str) -> str | None:
+        """The agent's call in progress when its campaign records on demand, else None."""
+        async with self.db.session() as s:
+            query = (
+                select(Attempt.id, Campaign.settings)
+                .join(Campaign, Campaign.id == Attempt.campaign_id)
+                .where(Attempt.agent_id == agent_id, Attempt.status == "open")
+                .order_by(Attempt.created_at.desc())
+                .limit(1)
+            )
+            found = (await s.execute(query)).first()
+        if found is None or CampaignSettings.from_dict(found[1]).recording is not RecordingPolicy.ON_DEMAND:
+            return None
+        return str(found[0])
+
     async def record_on_demand(self, who: Principal, attempt_id: str, on: bool) -> None:
         """Resume (``on``) or silence the recording of a call in progress (campaigns recording on demand)."""
         async with self.db.session() as s:

@@ -413,8 +413,12 @@ class FreeSwitchPbx:
         if reason is not None:
             raise PbxError(f"FreeSWITCH could not move attempt {attempt_id} to agent {agent_id}: {reason}")
 
-    async def _move(self, attempt_id: str, agent_id: str) -> tuple[str | None, bool]:
-        """``uuid_transfer`` into the agent's conference: (why it failed or None, customer still there)."""
+    async def _move(self, attempt_id: str, agent_id: str, announcement: str = "") -> tuple[str | None, bool]:
+        """``uuid_transfer`` into the agent's conference: (why it failed or None, customer still there).
+
+        With an ``announcement`` the parked session plays it, then runs the ``transfer`` application
+        (two ``sendmsg`` with event-lock, run in order): a ``uuid_transfer`` would cut the message short.
+        """
         attempt = _ident("attempt id", attempt_id)
         agent = _ident("agent id", agent_id)
         s = self.settings
@@ -425,6 +429,18 @@ class FreeSwitchPbx:
         live = self._live.get(attempt)
         if live is not None:
             live.connecting_to = agent
+        if announcement:
+            try:
+                sound = self._sound(announcement)
+                await self.client.sendmsg_execute(attempt, "playback", sound, event_lock=True)
+                await self.client.sendmsg_execute(
+                    attempt, "transfer", f"{conference} XML {s.context}", event_lock=True
+                )
+            except PbxError as exc:
+                if live is not None:
+                    live.connecting_to = None
+                return str(exc), "invalid session id" not in str(exc)
+            return None, True
         reply = await self.client.api(f"uuid_transfer {attempt} {conference} XML {s.context}")
         if reply.startswith("+OK"):
             return None, True
@@ -465,6 +481,13 @@ class FreeSwitchPbx:
             return
         await self.client.sendmsg_execute(attempt, "playback", path, event_lock=True)
         await self.client.sendmsg_execute(attempt, "hangup", "NORMAL_CLEARING", event_lock=True)
+
+    def _sound(self, message: str) -> str:
+        """The file ``playback`` plays for a message name (the configured extension unless it has one)."""
+        if not re.fullmatch(r"[\w./-]+", message) or ".." in message:
+            raise PbxError(f"message {message!r} must be a sound file name (letters, digits, '/', '.', '-')")
+        extension = self.settings.message_extension
+        return message if "." in message.rsplit("/", 1)[-1] else f"{message}.{extension}"
 
     async def has_sound(self, name: str) -> bool | None:
         """Whether FreeSWITCH has the file ``play_then_hangup(name)`` plays; None: cannot tell.
@@ -870,10 +893,12 @@ class FreeSwitchPbx:
                 if not isinstance(decision, ConnectToAgent):
                     await self._execute(attempt, decision)
                     return
+                announcement = ""
                 if not prepared:
                     prepared = True
                     await self._start_recording(attempt, decision)
-                reason, still_there = await self._move(attempt, decision.agent_id)
+                    announcement = decision.announcement
+                reason, still_there = await self._move(attempt, decision.agent_id, announcement)
             except PbxError as exc:
                 self.action_errors += 1
                 log.error("attempt %s: %s failed (%s); hanging up", attempt, type(decision).__name__, exc)

@@ -119,13 +119,13 @@ async def test_the_agent_screen_is_told_only_when_the_campaign_says_so(
     await _visible(stack, visible)
     await recorded_calls(stack.db, SimpleNamespace(id=stack.campaign_id), tmp_path, [("agent1", T0, 2.0)])  # type: ignore[arg-type]
     agent = await stack.token("agent1")
-    assert (await stack.client.get("/api/monitoring/me", headers=agent)).json() == {"listening": False}
+    assert (await stack.client.get("/api/monitoring/me", headers=agent)).json()["listening"] is False
     sup = await stack.token("sup")
     body = {"agent_id": "agent1", "mode": "listen", "phone": "PJSIP/2001"}
     leg = (await stack.client.post("/api/monitoring", json=body, headers=sup)).json()["leg_id"]
-    assert (await stack.client.get("/api/monitoring/me", headers=agent)).json() == {"listening": visible}
+    assert (await stack.client.get("/api/monitoring/me", headers=agent)).json()["listening"] is visible
     stack.app.state.pbx.legs.pop(leg)  # the supervisor hung up their phone
-    assert (await stack.client.get("/api/monitoring/me", headers=agent)).json() == {"listening": False}
+    assert (await stack.client.get("/api/monitoring/me", headers=agent)).json()["listening"] is False
 
 
 async def test_an_agent_starts_the_recording_of_their_own_call_on_demand(
@@ -146,11 +146,14 @@ async def test_an_agent_starts_the_recording_of_their_own_call_on_demand(
     pbx: SupervisedPbx = stack.app.state.pbx
     pbx.muted = {mine: True, theirs: True}
     agent = await stack.token("agent1")
+    screen = (await stack.client.get("/api/monitoring/me", headers=agent)).json()
+    assert screen == {"listening": False, "record_on_demand": mine}  # the agent screen offers the button
     reply = await stack.client.post(f"/api/calls/{mine}/recording", json={"on": True}, headers=agent)
     assert reply.status_code == 204, reply.text
     assert pbx.muted[mine] is False
     reply = await stack.client.post(f"/api/calls/{theirs}/recording", json={"on": True}, headers=agent)
     assert reply.status_code == 404 and pbx.muted[theirs] is True
     await _visible(stack, False, RecordingPolicy.ALL)
+    assert (await stack.client.get("/api/monitoring/me", headers=agent)).json()["record_on_demand"] is None
     reply = await stack.client.post(f"/api/calls/{mine}/recording", json={"on": False}, headers=agent)
     assert reply.status_code == 409 and "does not record on demand" in reply.json()["detail"]

@@ -18,9 +18,9 @@
   );
 
   async function poll() {
-    const [watched, me] = await Promise.all([api("GET", "/api/monitoring/me"), api("GET", "/api/me")]);
+    const watched = await api("GET", "/api/monitoring/me");
     banner.hidden = !watched.listening;
-    const onCall = me.desk && me.desk.state === "on_call" ? me.desk.attempt_id : null;
+    const onCall = watched.record_on_demand;
     if (onCall !== attemptId) {
       attemptId = onCall;
       record.textContent = "Record this call";

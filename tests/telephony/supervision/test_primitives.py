@@ -37,6 +37,7 @@ from telephony.sim.asterisk import AsteriskSimulator
 from telephony.sim.freeswitch import FreeSwitchSimulator
 from telephony.sim.model import ScriptedCallee
 from telephony.supervision import MonitorMode, MonitorRefused, Supervision
+from tests.telephony.sim.ami_client import AmiTestClient, event, response
 
 TIME_SCALE = 10.0
 
@@ -78,9 +79,9 @@ class Line:
     async def until(self, attempt: str, kind: type[CallEvent], within_s: float = 15.0) -> CallEvent:
         deadline = time.monotonic() + within_s
         while time.monotonic() < deadline:
-            for event in self.events[attempt]:
-                if isinstance(event, kind):
-                    return event
+            for seen in self.events[attempt]:
+                if isinstance(seen, kind):
+                    return seen
             await asyncio.sleep(0.02)
         raise AssertionError(f"{attempt}: no {kind.__name__} within {within_s} s; got {self.events[attempt]}")
 
@@ -323,3 +324,36 @@ async def test_asterisk_chanspy_spies_on_the_agents_own_channel(asterisk: Line) 
         leg = await asterisk.pbx.monitor("1001", mode, asterisk.supervisor_endpoint)
         assert await _running_app(asterisk, leg, "ChanSpy") == ("ChanSpy", f"{channel},{options}")
         await asterisk.pbx.end_monitor(leg)
+
+
+async def test_asterisk_least_privilege_user_records_through_the_channel_not_over_ami(asterisk: Line) -> None:
+    """The dialer user may not start MixMonitor over AMI (sip_call_recording), yet the call is recorded."""
+    assert isinstance(asterisk.sim, AsteriskSimulator) and not asterisk.sim.system_write
+    client = await AmiTestClient.connect(asterisk.sim.port, secret="s")
+    try:
+        await _agent_seated(asterisk)
+        asterisk.router.decision = ConnectToAgent("1001", record=True, announcement="dialer-recorded")
+        await asterisk.pbx.originate(asterisk.request("lp-1", "2001"))
+        await asterisk.until("lp-1", Connected)
+        client.send(Action="MixMonitor", ActionID="mm", Channel="lp-1", File="x.wav")
+        refused = await client.wait_for(response("mm"))
+        assert (refused["Response"], refused["Message"]) == ("Error", "Permission denied")
+        start = await client.wait_for(event("MixMonitorStart", Uniqueid="lp-1"))
+        [played] = client.matching(event("VarSet", Uniqueid="lp-1", Variable="PLAYBACKSTATUS"))
+        # the announcement came before the recording, the recording before the bridge
+        join = await client.wait_for(event("ConfbridgeJoin", Uniqueid="lp-1"))
+        assert client.messages.index(played) < client.messages.index(start) < client.messages.index(join)
+        assert asterisk.sim.recordings.running  # recording, by the channel's own MixMonitor
+    finally:
+        await client.close()
+
+
+async def test_the_announcement_is_played_before_the_customer_reaches_the_agent(line: Line) -> None:
+    await _agent_seated(line)
+    line.router.decision = ConnectToAgent("1001", record=True, announcement="dialer-recorded")
+    await line.pbx.originate(line.request("ann", "2001"))
+    answered = await line.until("ann", Answered)
+    connected = await line.until("ann", Connected)
+    # the message takes seconds (the simulators play a prompt for 2 to 3 PBX seconds)
+    assert (connected.at - answered.at) * TIME_SCALE >= 1.5
+    assert line.muted("ann") is False  # and the call is recorded
