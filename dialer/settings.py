@@ -138,6 +138,7 @@ _TOP_KEYS = {
     "compliance",
     "logging",
     "shutdown",
+    "recordings",
 }
 
 # While a file is parsed, problems are collected here so that every bad key is named at once.
@@ -365,6 +366,8 @@ def _parse(
     _check_keys(logging_, "logging", {"level"})
     shutdown = _section(data, "shutdown")
     _check_keys(shutdown, "shutdown", {"drain_timeout_s"})
+    recordings = _section(data, "recordings")
+    _check_keys(recordings, "recordings", {"dir"})
 
     pbx_tables = _section(data, "pbx")
     pbxs = []
@@ -436,7 +439,7 @@ def _parse(
         config_path=path,
         database_source=source,
         recordings_dir=Path(
-            _take(_section(data, "recordings"), "recordings", "dir", str, "/var/spool/asterisk/monitor")
+            _take(recordings, "recordings", "dir", str, "/var/spool/asterisk/monitor")
         ),
     )
 
