@@ -1,4 +1,4 @@
-"""A jurisdiction that wants recorded calls announced: a recording campaign with no announcement is refused."""
+"""A jurisdiction that wants recorded calls announced: a recording campaign without one is refused."""
 
 from __future__ import annotations
 
