@@ -362,10 +362,16 @@ class AsteriskPbx:
     # Supervision (telephony.supervision): recordings on demand, listen / whisper / barge
 
     async def _mute_new_recording(self, attempt_id: str) -> None:
+        """Silence a recording on demand until the agent asks; one that cannot be muted is stopped."""
         try:
             await self.set_recording_muted(attempt_id, True)
+            return
         except PbxError as exc:
-            log.error("attempt %s: the on-demand recording could not be muted: %s", attempt_id, exc)
+            log.error("attempt %s: the on-demand recording could not be muted (%s): stopped", attempt_id, exc)
+        try:
+            await self.client.send_action({"Action": "StopMixMonitor", "Channel": attempt_id})
+        except (AmiActionError, PbxError) as exc:
+            log.error("attempt %s: the recording could not be stopped either: %s", attempt_id, exc)
 
     async def set_recording_muted(self, attempt_id: str, muted: bool) -> None:
         """AMI ``MixMonitorMute`` (``call`` class): silence or resume the call's recording."""

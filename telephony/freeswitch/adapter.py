@@ -933,6 +933,8 @@ class FreeSwitchPbx:
             reply = await self.client.api(f"uuid_record {attempt} {verb} {attempt}.wav")
             if not reply.startswith("+OK"):
                 log.error("attempt %s: FreeSWITCH refused uuid_record %s: %s", attempt, verb, reply.strip())
+                if verb == "mask":  # never record unasked: a recording that cannot be muted is stopped
+                    await self.client.api(f"uuid_record {attempt} stop {attempt}.wav")
                 return
         log.info("attempt %s: recording to %s.wav%s", attempt, attempt, " (masked)" * decision.record_muted)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import socket
 import time
 import wave
@@ -357,3 +358,23 @@ async def test_the_announcement_is_played_before_the_customer_reaches_the_agent(
     # the message takes seconds (the simulators play a prompt for 2 to 3 PBX seconds)
     assert (connected.at - answered.at) * TIME_SCALE >= 1.5
     assert line.muted("ann") is False  # and the call is recorded
+
+
+async def test_a_recording_on_demand_that_cannot_be_muted_is_stopped_never_kept_running(line: Line) -> None:
+    """Fail closed: a recording the agent did not ask for must not run because the mute was refused."""
+    await _agent_seated(line)
+    if isinstance(line.sim, AsteriskSimulator):
+        line.sim.unanswered_actions.add("MixMonitorMute")  # no answer: the mute times out
+        line.pbx.client.settings = dataclasses.replace(line.pbx.client.settings, action_timeout_s=0.3)
+    else:
+        recordings = line.sim.recordings
+        command = recordings.command
+
+        def refuse_mask(exists: bool, arg: str) -> str:
+            return "-ERR Cannot execute command\n" if " mask " in arg else command(exists, arg)
+
+        recordings.command = refuse_mask  # type: ignore[method-assign]
+    line.router.decision = ConnectToAgent("1001", record=True, record_muted=True)
+    await line.pbx.originate(line.request("unmuted", "2001"))
+    await line.until("unmuted", Connected)
+    assert line.muted("unmuted") is None  # stopped before the customer reached the agent
