@@ -68,7 +68,7 @@ def check_link(
 ) -> LinkHolder:
     """The link's holder; Unauthorized when it was not made here for this call, or has expired."""
     good = _signature(attempt_id, user_id, role, expires)
-    if not hmac.compare_digest(good, signature):
+    if not hmac.compare_digest(good.encode(), signature.encode("utf-8", "replace")):
         raise Unauthorized("this recording link is not valid: open the recording again from its page")
     if expires < clock():
         raise Unauthorized("this recording link has expired: open the recording again from its page")

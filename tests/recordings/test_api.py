@@ -104,6 +104,8 @@ async def test_a_signed_link_plays_without_a_token_with_ranges_and_only_for_its_
     assert (await stack.client.get(forged)).status_code == 401
     assert (await stack.client.get(mine["audio_url"].replace("r=agent", "r=admin"))).status_code == 401
     assert (await stack.client.get(f"/api/recordings/{calls['agent1']}/audio")).status_code == 401
+    odd = mine["audio_url"].split("&s=")[0] + "&s=%C3%AA%C2%B4"  # not even hexadecimal
+    assert (await stack.client.get(odd)).status_code == 401
 
 
 async def test_a_missing_or_unreadable_file_is_reported_never_served(stack: Stack, tmp_path: Path) -> None:
