@@ -12,6 +12,7 @@ from dialer.recordings.service import Recordings
 from tests.api.conftest import PASSWORD, T0
 from tests.browser.conftest import Served, screenshot
 from tests.recordings.helpers import recorded_calls
+from tests.recordings.test_monitoring_api import SupervisedPbx
 
 
 async def test_the_recordings_page_plays_a_call_and_reports_a_missing_file(
@@ -57,3 +58,27 @@ async def test_the_recordings_page_plays_a_call_and_reports_a_missing_file(
     await page.get_by_role("button", name="Listen").click()
     await expect(page.locator("#error")).to_contain_text("cannot monitor calls")
     await screenshot(page, "recordings")
+
+
+async def test_the_agent_screen_says_a_supervisor_listens_when_the_campaign_shows_it(
+    served: Served, page: Page, tmp_path: Path
+) -> None:
+    stack = served.stack
+    stack.app.state.pbx = SupervisedPbx()
+    record = await stack.db.campaigns.get(stack.campaign_id)
+    await stack.db.campaigns.update_settings(
+        stack.campaign_id, record.settings.with_changes(monitoring_visible=True), now=T0
+    )
+    await recorded_calls(stack.db, SimpleNamespace(id=stack.campaign_id), tmp_path, [("agent1", T0, 2.0)])  # type: ignore[arg-type]
+
+    await page.goto(f"{served.url}/agent")
+    await page.get_by_label("User").fill("agent1")
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    banner = page.locator("#listening")
+    await expect(banner).to_be_hidden()
+    sup = await stack.token("sup")
+    body = {"agent_id": "agent1", "mode": "listen", "phone": "PJSIP/2001"}
+    assert (await stack.client.post("/api/monitoring", json=body, headers=sup)).status_code == 201
+    await expect(banner).to_have_text("A supervisor is listening.")
+    await expect(page.locator("#record")).to_be_hidden()  # this campaign does not record on demand
