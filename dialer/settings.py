@@ -118,6 +118,9 @@ class Settings:
     log_format: str = "text"
     # With Redis: how long a campaign's lease lasts without renewal (another node takes over after it).
     lease_s: float = 10.0
+    # [recordings] dir: where the dialer finds the PBX's recordings (<attempt>.wav): Asterisk's
+    # <astspooldir>/monitor, FreeSWITCH's recordings_dir, shared with this host.
+    recordings_dir: Path = Path("/var/spool/asterisk/monitor")
 
     @property
     def profile_files(self) -> tuple[Path, ...]:
@@ -165,6 +168,7 @@ _TOP_KEYS = {
     "shutdown",
     "notify",
     "seller",
+    "recordings",
 }
 
 # While a file is parsed, problems are collected here so that every bad key is named at once.
@@ -397,6 +401,8 @@ def _parse(
     _check_keys(logging_, "logging", {"level", "format"})
     shutdown = _section(data, "shutdown")
     _check_keys(shutdown, "shutdown", {"drain_timeout_s"})
+    recordings = _section(data, "recordings")
+    _check_keys(recordings, "recordings", {"dir"})
 
     seller = _seller(_section(data, "seller"), path)
 
@@ -481,6 +487,7 @@ def _parse(
         notify=notify,
         seller=seller,
         log_format=log_format,
+        recordings_dir=Path(_take(recordings, "recordings", "dir", str, "/var/spool/asterisk/monitor")),
     )
 
 

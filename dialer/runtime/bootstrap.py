@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 from dialer.compliance.gate import ComplianceConfig, ComplianceGate, build_gate
 from dialer.compliance.history import RedisContactHistory
 from dialer.compliance.profiles import ProfileSet, load_profiles
-from dialer.domain.campaign import CampaignSettings, CampaignStatus, LeadStatus, PacingMode
+from dialer.domain.campaign import CampaignSettings, CampaignStatus, LeadStatus, PacingMode, RecordingPolicy
 from dialer.domain.compliance import (
     RULE_CONSENT,
     RULE_DNC,
@@ -316,6 +316,8 @@ def plan_of(record: CampaignRecord) -> CampaignPlan:
         wrap_up_limit_s=s.wrap_up_limit_s,
         default_disposition=s.default_disposition,
         pbx_name=s.pbx,
+        recording=s.recording.value,
+        recording_announcement=s.recording_announcement,
     )
 
 
@@ -503,9 +505,18 @@ def campaign_problem(profiles: ProfileSet, campaign: CampaignSettings, node: Set
     The same check refuses a campaign when it is created or started, and at run time.
     """
     try:
-        profiles.for_campaign(rules_of(campaign))
+        profile = profiles.for_campaign(rules_of(campaign))
     except ProfileError as exc:
         return f"compliance profile: {exc}"
+    if (
+        profile.recording_announcement
+        and campaign.recording is not RecordingPolicy.NONE
+        and not campaign.recording_announcement
+    ):
+        return (
+            f"compliance profile {profile.code}: a recorded call must be announced; set the campaign's "
+            "recording_announcement (a sound the PBX plays before the agent) or record none"
+        )
     if node is not None:
         return node.pbx_problem(campaign.pbx)
     return None

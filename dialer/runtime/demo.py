@@ -28,9 +28,10 @@ from typing import Literal, TextIO
 
 import httpx
 
-from dialer.domain.campaign import AmdPolicy, CampaignSettings, CampaignStatus, PacingMode
+from dialer.domain.campaign import AmdPolicy, CampaignSettings, CampaignStatus, PacingMode, RecordingPolicy
 from dialer.followup.report import print_deadlines
 from dialer.leads.importer import import_leads
+from dialer.recordings.report import recordings_summary
 from dialer.runtime.bootstrap import Runtime, build_runtime
 from dialer.runtime.demo_agents import sign_in_simulated_agents
 from dialer.runtime.demo_calendar import seed_field_calendar
@@ -147,7 +148,9 @@ def _free_port() -> int:
         return port
 
 
-async def _start_pbx(options: DemoOptions, rng_seed: int) -> tuple[Pbx, Callable[[], Awaitable[None]]]:
+async def _start_pbx(
+    options: DemoOptions, rng_seed: int, recordings_dir: Path | None = None
+) -> tuple[Pbx, Callable[[], Awaitable[None]]]:
     """Start the simulator and the adapter that talks to it; returns the adapter and a stopper."""
     model = WithAgentPhones(
         RandomCallee(
@@ -166,6 +169,7 @@ async def _start_pbx(options: DemoOptions, rng_seed: int) -> tuple[Pbx, Callable
         asterisk = AsteriskSimulator(
             model=model, shape="sip", time_scale=options.time_scale, secret="demo", fastagi_port=agi_port
         )
+        asterisk.recordings.directory = recordings_dir  # the calls' WAV files (MixMonitor)
         await asterisk.start()
         pbx = AsteriskPbx(
             AsteriskSettings(port=asterisk.port, secret="demo", fastagi_port=agi_port, name="demo-asterisk")
@@ -173,6 +177,7 @@ async def _start_pbx(options: DemoOptions, rng_seed: int) -> tuple[Pbx, Callable
         await pbx.start()
         return pbx, asterisk.stop
     switch = FreeSwitchSimulator(model=model, time_scale=options.time_scale, password="demo")
+    switch.recordings.directory = recordings_dir  # the calls' WAV files (uuid_record)
     await switch.start()
     fs = FreeSwitchPbx(FreeSwitchSettings(port=switch.port, password="demo"))
     await fs.start()
@@ -200,6 +205,7 @@ DEMO_FILES = (
     "leads.csv",
     "rejects.csv",
     "bloctel.txt",
+    "recordings",
 )
 
 
@@ -257,6 +263,7 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> dict[str, 
                 callback_grace_s=0.0,
                 info_email_within_s=60.0,
                 missed_call_back_within_s=60.0,
+                recording=RecordingPolicy.ALL,
             ),
         )
         leads_csv = workdir / "leads.csv"
@@ -273,9 +280,16 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> dict[str, 
         await seed_field_calendar(db, record.id, rng)  # salespeople the agents book visits for
         await db.campaigns.set_status(record.id, CampaignStatus.RUNNING)
 
-    pbx, stop_sim = await _start_pbx(options, options.seed)
+    recordings_dir = workdir / "recordings"
+    pbx, stop_sim = await _start_pbx(options, options.seed, recordings_dir)
     runtime = await build_runtime(
-        Settings(database_url=url, node_id="demo-node", tick_s=0.2, seller=DEMO_SELLER),
+        Settings(
+            database_url=url,
+            node_id="demo-node",
+            tick_s=0.2,
+            seller=DEMO_SELLER,
+            recordings_dir=recordings_dir,
+        ),
         pbx=pbx,
         profile_files=(profiles,),
     )
@@ -329,6 +343,7 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> dict[str, 
         print(f"Field visits booked: {visits} (see `dialer calendar appointments --db {url}`)", file=out)
         await print_sales(services.desk.sales, out)
         await print_deadlines(runtime.db, datetime.now(UTC), out)
+        await recordings_summary(runtime.db, recordings_dir, out, time_scale=options.time_scale)
         return dict(runtime.engine.outcomes)
     finally:
         await runtime.close()

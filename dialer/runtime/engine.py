@@ -552,7 +552,13 @@ class Engine:
         active.agent_id = agent_id
         self._advance(active, CallInput.SENT_TO_AGENT)
         log.info("attempt %s: sent to agent %s", attempt_id, agent_id)
-        return ConnectToAgent(agent_id)
+        recorded = plan.recording in ("all", "on_demand")
+        return ConnectToAgent(
+            agent_id,
+            record=recorded,
+            record_muted=plan.recording == "on_demand",
+            announcement=plan.recording_announcement if recorded else "",
+        )
 
     def _person_handled(self, active: ActiveCall, abandoned: bool) -> None:
         """Tell the pacer once whether this answered person was abandoned."""

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, make_asgi_app
@@ -26,6 +27,8 @@ from dialer.api.app import create_app
 from dialer.followup.metrics import FollowupGauges
 from dialer.notify.metrics import NotificationCollector
 from dialer.notify.worker import DeliveryWorker
+from dialer.recordings.runtime import note_recorded_calls, purge_hourly
+from dialer.recordings.service import Recordings
 from dialer.runtime.bootstrap import Runtime
 from dialer.runtime.metrics import node_registry
 from dialer.runtime.ops_metrics import OpsMetrics, ops_metrics
@@ -34,6 +37,7 @@ from dialer.sales.service import Sales
 from dialer.service.accounts import Accounts
 from dialer.service.desk import Desk
 from dialer.service.phone_login import PhoneLogins
+from dialer.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +120,8 @@ async def start_services(
     services = NodeServices(desk, accounts, None, metrics=registry)
     services.ops = ops_metrics(runtime.db, runtime.engine)
     registry.register(services.ops.collector)
+    recordings = Recordings(runtime.db, _recordings_dir(runtime))
+    note_recorded_calls(runtime.engine, recordings)
     # Both listeners are bound before any task starts: a port in use stops the start, nothing left running.
     listeners: list[tuple[str, uvicorn.Server]] = []
     if metrics is not None:
@@ -133,6 +139,8 @@ async def start_services(
         listeners.append(("metrics", services.metrics_server))
     if serve_api:
         app = create_app(desk, accounts)
+        app.state.recordings = recordings
+        app.state.pbx = runtime.pbx
         app.add_route("/metrics", _metrics_endpoint(registry), methods=["GET"])
         config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="off")
         server = uvicorn.Server(config)  # the daemon owns the signals: only main_loop is run, not serve()
@@ -154,6 +162,7 @@ async def start_services(
         services.tasks.append(loop.create_task(services.notifier.run(until), name="notify-worker"))
     services.tasks.append(loop.create_task(followup.run(until), name="followup-metrics"))
     services.tasks.append(loop.create_task(services.ops.hopper.run(until), name="hopper-sampler"))
+    services.tasks.append(loop.create_task(purge_hourly(recordings, until), name="recordings-retention"))
     for what, bound in listeners:
         services.tasks.append(loop.create_task(bound.main_loop(), name=f"{what}-main-loop"))
         services.tasks.append(loop.create_task(_shutdown_on(until, bound), name=f"{what}-shutdown"))
@@ -191,3 +200,8 @@ async def _shutdown_on(stop: asyncio.Event, server: uvicorn.Server) -> None:
     await stop.wait()
     server.should_exit = True
     await server.shutdown()
+
+
+def _recordings_dir(runtime: Runtime) -> Path:
+    """``[recordings] dir`` of the node's settings (the default when it was built without them)."""
+    return (runtime.settings or Settings()).recordings_dir
