@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from dialer.api.app import create_app
+from dialer.quality.complaints import watch_overdue
 from dialer.runtime.bootstrap import Runtime
 from dialer.runtime.metrics import node_registry
 from dialer.service.accounts import Accounts
@@ -130,6 +131,7 @@ async def start_services(
         listeners.append(("api", server))
         log.info("API and pages on %s (OpenAPI at /openapi.json)", services.api_url)
     services.tasks.append(loop.create_task(runtime.relay.run(until), name="outbox-relay"))
+    services.tasks.append(loop.create_task(watch_overdue(runtime.db, until), name="complaints-overdue"))
     for what, bound in listeners:
         services.tasks.append(loop.create_task(bound.main_loop(), name=f"{what}-main-loop"))
         services.tasks.append(loop.create_task(_shutdown_on(until, bound), name=f"{what}-shutdown"))
