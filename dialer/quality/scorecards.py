@@ -274,3 +274,46 @@ async def scorecards(
             grouped[key] = Scorecard(key)
         grouped[key].add(c)
     return [grouped[k] for k in sorted(grouped)]
+
+
+SCORECARD_COLUMNS = (
+    "agent",
+    "calls",
+    "contacts",
+    "sales",
+    "appointments",
+    "talk_s",
+    "wrap_s",
+    "pause_s",
+    "abandoned_while_ready",
+    "dispositions_complete",
+    "records_complete",
+    "evaluations",
+    "avg_score",
+    "score_trend",
+    "complaints",
+)
+
+
+def scorecard_rows(cards: Iterable[Scorecard]) -> list[tuple[str, ...]]:
+    """Scorecards as text cells, in the order of ``SCORECARD_COLUMNS``."""
+    return [
+        (
+            c.key,
+            str(c.calls),
+            str(c.contacts),
+            str(c.sales),
+            str(c.appointments),
+            f"{c.talk_seconds:.0f}",
+            f"{c.wrap_seconds:.0f}",
+            f"{c.pause_seconds:.0f}",
+            str(c.abandoned_while_ready),
+            f"{c.disposition_completeness:.0%}",
+            f"{c.record_completeness:.0%}",
+            str(c.evaluations),
+            "-" if c.avg_score is None else f"{c.avg_score:.1f}",
+            "-" if c.score_trend is None else f"{c.score_trend:+.1f}",
+            str(c.complaints),
+        )
+        for c in cards
+    ]
