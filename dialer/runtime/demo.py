@@ -30,6 +30,7 @@ import httpx
 
 from dialer.domain.campaign import AmdPolicy, CampaignSettings, CampaignStatus, PacingMode
 from dialer.leads.importer import import_leads
+from dialer.quality.scorecards import print_scorecards
 from dialer.runtime.bootstrap import Runtime, build_runtime
 from dialer.runtime.demo_agents import sign_in_simulated_agents
 from dialer.runtime.services import start_services
@@ -305,6 +306,8 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> dict[str, 
         await client.aclose()
         await services.stop()
         _summary(runtime, out)
+        await services.desk.state_log.flush()  # the agents' last intervals, for their scorecards
+        await print_scorecards(runtime.db, out)
         return dict(runtime.engine.outcomes)
     finally:
         await runtime.close()
