@@ -105,7 +105,7 @@ async def test_a_supervisor_scores_three_calls_and_the_agent_scorecard_shows_the
     assert len(set(scores)) == 3  # the three answers differ
     average = round(sum(scores) / 3, 1)
     row = sup_page.locator('#scorecards tr[data-key="agent1"]')
-    await expect(row.locator("td.avg")).to_have_text(str(average))
+    await expect(row.locator("td.avg")).to_have_text(f"{average:.1f}")
     await expect(sup_page.locator("#calls tr.done")).to_have_count(3)
     await screenshot(sup_page, "quality-scorecards")
     assert errors == []

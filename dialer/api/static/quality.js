@@ -129,7 +129,7 @@
           el("td", { class: "num", text: pct(c.disposition_completeness) }),
           el("td", { class: "num", text: pct(c.record_completeness) }),
           el("td", { class: "num", text: String(c.evaluations) }),
-          el("td", { class: "num avg", text: c.avg_score === null ? "—" : String(c.avg_score) }),
+          el("td", { class: "num avg", text: c.avg_score === null ? "—" : c.avg_score.toFixed(1) }),
           el("td", { class: "num", text: c.score_trend === null ? "—" : (c.score_trend > 0 ? "+" : "") + c.score_trend }),
           el("td", { class: "num", text: String(c.complaints) }),
         ),
