@@ -33,8 +33,15 @@ async def test_a_supervisor_scores_three_calls_and_the_agent_scorecard_shows_the
 ) -> None:
     stack, c = served.stack, served.stack.client
     sup, agent = await stack.token("sup"), await stack.token("agent1")
-    saved = await c.put(f"/api/campaigns/{stack.campaign_id}/script", headers=sup, json={"sections": SCRIPT})
-    assert saved.status_code == 200, saved.text
+    # The supervisor writes the campaign's script on the quality page.
+    sup_page = await page.context.new_page()
+    errors: list[str] = []
+    sup_page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await _sign_in(sup_page, f"{served.url}/supervisor/quality", "sup")
+    await expect(sup_page.locator("#script-saved")).to_have_text("no script yet")
+    await sup_page.get_by_label("Opening").fill(SCRIPT["opening"])
+    await sup_page.get_by_role("button", name="Save as a new version").click()
+    await expect(sup_page.locator("#script-saved")).to_have_text("version 1 saved")
 
     # The agent works on the agent screen; the first call shows the filled script.
     await _sign_in(page, f"{served.url}/agent", "agent1")
@@ -66,11 +73,8 @@ async def test_a_supervisor_scores_three_calls_and_the_agent_scorecard_shows_the
         assert reply.status_code == 200, reply.text
         calls.append(attempt_id)
 
-    # The supervisor, in another tab, evaluates the three calls.
-    sup_page = await page.context.new_page()
-    errors: list[str] = []
-    sup_page.on("pageerror", lambda exc: errors.append(str(exc)))
-    await _sign_in(sup_page, f"{served.url}/supervisor/quality", "sup")
+    # The supervisor, in the other tab, evaluates the three calls.
+    await sup_page.get_by_role("button", name="Filter").click()
     await expect(sup_page.locator("#calls tr[data-attempt]")).to_have_count(3)
     for n, attempt_id in enumerate(calls):
         await sup_page.locator(f'#calls tr[data-attempt="{attempt_id}"] button').click()

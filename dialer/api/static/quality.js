@@ -183,6 +183,37 @@
     if (!data.complaints.length) $("complaints").append(el("tr", {}, el("td", { colspan: "7", class: "none", text: "No complaint." })));
   }
 
+  const SECTIONS = ["opening", "presentation", "questions", "objections", "closing"];
+
+  async function loadScript() {
+    const id = $("script-campaign").value;
+    $("script-saved").textContent = "";
+    if (!id) return;
+    let s = null;
+    try {
+      s = await api("GET", `/api/campaigns/${id}/script`);
+    } catch (e) {
+      if (!(e instanceof Dialer.ApiError && e.status === 404)) throw e;
+    }
+    for (const name of SECTIONS) $("script-" + name).value = s ? s.sections[name] || "" : "";
+    $("script-product").value = s && s.product ? s.product : "";
+    $("script-saved").textContent = s ? `version ${s.version} by ${s.created_by}` : "no script yet";
+  }
+
+  async function saveScript() {
+    const sections = {};
+    for (const name of SECTIONS) sections[name] = $("script-" + name).value;
+    const product = $("script-product").value.trim() || null;
+    const s = await api("PUT", `/api/campaigns/${$("script-campaign").value}/script`, { sections, product });
+    $("script-saved").textContent = `version ${s.version} saved`;
+  }
+
+  async function loadCampaigns() {
+    const campaigns = await api("GET", "/api/campaigns");
+    $("script-campaign").replaceChildren(...campaigns.map((c) => el("option", { value: String(c.id), text: c.name })));
+    await loadScript();
+  }
+
   $("sample-form").addEventListener("submit", (e) => {
     e.preventDefault();
     attempt(async () => {
@@ -205,6 +236,11 @@
     attempt(save);
   });
   $("cards-by").addEventListener("change", () => attempt(loadCards));
+  $("script-campaign").addEventListener("change", () => attempt(loadScript));
+  $("script-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    attempt(saveScript);
+  });
   $("cards-period").addEventListener("change", () => attempt(loadCards));
 
   Dialer.signIn(() => {
@@ -215,6 +251,7 @@
       showCalls(await api("GET", "/api/quality/calls"));
       await loadCards();
       await loadComplaints();
+      await loadCampaigns();
     });
   });
 })();
