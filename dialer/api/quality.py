@@ -231,7 +231,6 @@ def router(desk: Desk) -> APIRouter:
 
     @r.get("/quality/grids")
     async def grids(who: Supervisor) -> list[dict[str, Any]]:
-        await ev.sync_grids(db, _now())
         async with db.read_session() as s:
             return [{"name": n, "version": v} for n, v in await grid_names(s)]
 

@@ -10,6 +10,7 @@ and the weighted score, in one transaction.  Who may see what is decided by
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,6 +27,8 @@ from dialer.store.db import Database
 from dialer.store.models import Attempt, Campaign, DispositionRecord
 
 MAX_COMMENT = 2000
+
+log = logging.getLogger(__name__)
 
 
 class QualityError(Exception):
@@ -114,6 +117,16 @@ async def sync_grids(db: Database, now: datetime | None = None) -> dict[str, int
         raise Rejected(str(exc)) from None
     async with db.session() as s, s.begin():
         return {name: await store_grid(s, grid, now) for name, grid in grids.items()}
+
+
+async def store_shipped_grids(db: Database) -> None:
+    """At the node's start: store the grid files; a file that cannot be read is logged, not fatal."""
+    try:
+        versions = await sync_grids(db)
+    except Rejected as exc:
+        log.error("evaluation grids not loaded: %s; fix the file, the other grids keep their versions", exc)
+        return
+    log.info("evaluation grids: %s", ", ".join(f"{n} v{v}" for n, v in sorted(versions.items())) or "none")
 
 
 async def _call(s: AsyncSession, attempt_id: str) -> CallInfo:

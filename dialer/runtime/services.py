@@ -24,6 +24,7 @@ from starlette.responses import Response
 
 from dialer.api.app import create_app
 from dialer.quality.complaints import watch_overdue
+from dialer.quality.evaluations import store_shipped_grids
 from dialer.runtime.bootstrap import Runtime
 from dialer.runtime.metrics import node_registry
 from dialer.service.accounts import Accounts
@@ -93,6 +94,7 @@ async def start_services(
         clock=time.time,
         follow_campaigns=runtime.load_campaigns,
     )
+    await store_shipped_grids(runtime.db)  # a changed grid file becomes a new version
     accounts = Accounts(runtime.db)
     set_phone_login = getattr(runtime.pbx, "set_phone_login", None)
     if callable(set_phone_login):  # the login extension (Asterisk FastAGI, FreeSWITCH park + ESL)

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from dialer.quality.grids import AUTO_FACTS, Answer, GridError, grid_from_dict, score, shipped_grids
+from dialer.quality.evaluations import store_shipped_grids
+from dialer.quality.grids import (
+    AUTO_FACTS,
+    Answer,
+    GridError,
+    grid_from_dict,
+    grid_names,
+    score,
+    shipped_grids,
+)
+from dialer.store.db import Database
 
 
 def test_the_phone_contact_grid_ships_with_person_and_system_items() -> None:
@@ -56,3 +66,10 @@ def test_score_is_weighted_and_leaves_out_not_applicable_items() -> None:
 def test_a_bad_item_is_refused_naming_what_to_fix(item: dict[str, object], message: str) -> None:
     with pytest.raises(GridError, match=message):
         grid_from_dict({"name": "g", "sections": [{"title": "s", "items": [item]}]})
+
+
+async def test_the_node_start_stores_the_shipped_grids_once(db: Database) -> None:
+    await store_shipped_grids(db)
+    await store_shipped_grids(db)  # unchanged files: no new version
+    async with db.read_session() as s:
+        assert dict(await grid_names(s)) == {"phone_contact": 1}

@@ -247,7 +247,6 @@
     $("board").hidden = false;
     $("week").value = isoWeek(new Date());
     attempt(async () => {
-      await api("GET", "/api/quality/grids"); // stores a changed grid file as a new version
       showCalls(await api("GET", "/api/quality/calls"));
       await loadCards();
       await loadComplaints();
