@@ -384,6 +384,8 @@ def router(desk: Desk) -> APIRouter:
             )
         except cp.ComplaintNotFound as exc:
             raise NotFound(str(exc)) from None
+        except cp.BadComplaint as exc:
+            raise Invalid(str(exc)) from None
         except cp.ComplaintError as exc:
             raise Refused(str(exc)) from None
         return _complaint(c, _now())

@@ -73,6 +73,10 @@ class ComplaintError(ValueError):
     """A complaint action that cannot be done; the message says why and what to do."""
 
 
+class BadComplaint(ComplaintError):
+    """The input itself is wrong (an empty text, no way to answer): fix it and send it again."""
+
+
 class ComplaintNotFound(LookupError):
     pass
 
@@ -126,9 +130,9 @@ def _record(c: Complaint) -> ComplaintRecord:
 def _text(value: str, what: str) -> str:
     value = value.strip()
     if not value:
-        raise ComplaintError(f"{what} is empty: write it")
+        raise BadComplaint(f"{what} is empty: write it")
     if len(value) > MAX_TEXT:
-        raise ComplaintError(f"{what} is {len(value)} characters: keep it under {MAX_TEXT}")
+        raise BadComplaint(f"{what} is {len(value)} characters: keep it under {MAX_TEXT}")
     return value
 
 
@@ -237,7 +241,7 @@ async def act(
             raise ComplaintError(f"complaint {complaint_id} is {status.value}: you can {allowed}")
         if action is Action.ASSIGN:
             if not assignee:
-                raise ComplaintError("say who investigates it")
+                raise BadComplaint("say who investigates it")
             row.assigned_to = assignee[:64]
         elif action is Action.INVESTIGATE:
             findings = _text(text or "", "the findings")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -85,7 +85,6 @@ class EvaluationRecord:
     comment: str | None
     call_at: datetime | None
     created_at: datetime
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _record(e: Evaluation) -> EvaluationRecord:

@@ -118,6 +118,8 @@ async def test_a_complaint_recorded_by_an_agent_is_handled_by_a_supervisor(stack
     assert (
         await c.post(f"/api/complaints/{cid}/investigate", headers=sup, json={"text": "Checked"})
     ).status_code == 200
+    empty = await c.post(f"/api/complaints/{cid}/answer", headers=sup, json={"text": " "})
+    assert empty.status_code == 422 and "the answer is empty" in empty.json()["detail"]
     answered = (
         await c.post(f"/api/complaints/{cid}/answer", headers=sup, json={"text": "We apologise"})
     ).json()

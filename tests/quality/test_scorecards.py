@@ -108,3 +108,18 @@ async def test_the_weekly_sample_is_seeded_per_agent_and_week(db: Database) -> N
     assert all(c.at < T0 + timedelta(days=6) for c in first)
     mine = await calls(db, "agent1", "agent")
     assert {c.agent_id for c in mine} == {"agent1"}
+
+
+async def test_the_state_log_keeps_its_rows_when_the_database_is_away(db: Database) -> None:
+    clock = Clock()
+    agents = AgentRegistry(clock)
+    closed = Database(db.url)  # never connected: every write fails
+    log = StateLog(closed, agents, to_wall=lambda t: T0 + timedelta(seconds=t))
+    agents.login("agent1", ["1"])
+    clock.t = 10.0
+    agents.ready("agent1")  # the registry goes on: nothing is raised to it
+    await log.flush()
+    log._db = db  # the database is back
+    await log.flush()
+    (card,) = await scorecards(db)
+    assert card.pause_seconds == 10.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -105,3 +106,21 @@ async def test_a_complaint_without_a_way_to_answer_is_refused(db: Database) -> N
         await cp.record_complaint(
             db, "sup", complainant="Someone", what="x", now=T0, channel="phone", contact="+33612345678"
         )
+
+
+async def test_the_overdue_gauge_is_kept_current_by_the_watcher(db: Database) -> None:
+    await cp.record_complaint(
+        db,
+        "sup",
+        complainant="Old",
+        what="Never answered",
+        now=datetime.now(UTC) - timedelta(days=10),
+        channel="post",
+        contact="1 rue X, Lyon",
+    )
+    until = asyncio.Event()
+    watcher = asyncio.create_task(cp.watch_overdue(db, until, every_s=0.05))
+    await asyncio.sleep(0.2)
+    until.set()
+    await watcher
+    assert cp.OVERDUE._value.get() == 1  # recorded ten days ago, due in five
