@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal, TextIO, TypeVar
 
 from sqlalchemy import Select, select
@@ -132,6 +132,7 @@ async def scorecards(
     campaign_id: int | None = None,
     user_id: str | None = None,
     role: str = "admin",
+    now: datetime | None = None,
 ) -> list[Scorecard]:
     """Scorecards grouped ``by`` agent, team or campaign, limited to what ``user_id`` may see."""
     async with db.read_session() as s:
@@ -183,7 +184,9 @@ async def scorecards(
             ),
             Attempt.ended_at,
         )
-        previous_since = since - (until - since) if since is not None and until is not None else None
+        # The trend compares with the period of the same length just before (open-ended: up to now).
+        end = until or now or datetime.now(UTC)
+        previous_since = since - (end - since) if since is not None else None
         evaluations_q = select(
             Evaluation.agent_id,
             Evaluation.campaign_id,

@@ -85,6 +85,9 @@ async def test_average_score_its_trend_and_grouping_by_team_and_campaign(db: Dat
     assert a1.evaluations == 1 and a1.avg_score is not None and a1.score_trend is not None
     assert a1.score_trend > 0  # better than the week before
     assert by_agent["agent2"].score_trend is None  # nothing the week before
+    open_ended = await scorecards(db, since=T0 - timedelta(days=3), now=T0 + timedelta(days=1))
+    (open_ended,) = [c for c in open_ended if c.key == "agent1"]
+    assert open_ended.score_trend == a1.score_trend  # up to now: the week before is in the period before
     (team,) = await scorecards(db, by="team", since=week[0], until=week[1])
     assert team.key == "north" and team.calls == 2 and team.evaluations == 2
     campaigns = {c.key: c.calls for c in await scorecards(db, by="campaign", since=week[0], until=week[1])}
