@@ -47,7 +47,8 @@ from dialer.domain.agent import AgentState
 from dialer.domain.campaign import AmdPolicy, CampaignSettings, CampaignStatus, PacingMode
 from dialer.leads.importer import import_leads
 from dialer.runtime.bootstrap import build_runtime
-from dialer.runtime.demo import DEMO_PROFILE
+from dialer.runtime.demo import DEMO_PROFILE, DEMO_SELLER
+from dialer.sales.service import Sales, SaleTerms
 from dialer.service.desk import Desk, DispositionInput
 from dialer.settings import Settings
 from dialer.store.db import Database
@@ -113,6 +114,13 @@ class CountingPbx:
             yield event
 
 
+def _sale(code: str) -> SaleTerms | None:
+    """The terms an agent enters with a sale (its confirmation PDF is made and queued)."""
+    if code != "sale":
+        return None
+    return SaleTerms("Heat pump", 899_900, "EUR", "Within 30 days", "On delivery", email="c@example.net")
+
+
 class Team:
     """The agents at their desks: ready, and qualifying each call ``think`` PBX seconds into wrap-up."""
 
@@ -141,7 +149,7 @@ class Team:
         codes, weights = zip(*CODES, strict=True)
         try:
             code = self.rng.choices(codes, weights)[0]
-            await self.desk.dispose(agent, attempt, DispositionInput(code=code))
+            await self.desk.dispose(agent, attempt, DispositionInput(code=code, sale=_sale(code)))
             self.qualified += 1
         except Exception:
             self.refused += 1  # the wrap-up limit qualified it first: the desk says so, nothing is lost
@@ -217,7 +225,8 @@ async def run(args: argparse.Namespace) -> tuple[list[Sample], dict[str, Any]]:
         await runtime.gate.dnc.import_registry(registry, "bloctel", datetime.now(UTC).date())
         await runtime.load_campaigns(datetime.now(UTC))
         engine = runtime.engine
-        desk = Desk(runtime.db, engine, runtime.agents, relay=runtime.relay, clock=time.time)
+        sales = Sales(runtime.db, DEMO_SELLER)  # a sale's confirmation is made as in production
+        desk = Desk(runtime.db, engine, runtime.agents, relay=runtime.relay, clock=time.time, sales=sales)
         ids = [str(2001 + i) for i in range(args.agents)]
         team = Team(desk, ids, random.Random(args.seed), args.time_scale)
         engine.connected_listeners.append(team.connected)

@@ -29,6 +29,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dialer.notify.config import NotifySettings, parse_notify
 
 CONFIG_DIR = Path("/etc/dialer")
 DEFAULT_PATH = CONFIG_DIR / "dialer.toml"
@@ -77,6 +80,18 @@ class PbxSettings:
 
 
 @dataclass(frozen=True)
+class SellerSettings:
+    """Who sells (``[seller]``): printed on every sale's written confirmation."""
+
+    name: str = ""
+    address: str = ""
+    email: str = ""
+    phone: str = ""
+    timezone: str = "Europe/Paris"  # the withdrawal period's days are counted in this zone
+    confirmation_template: Path | None = None  # None: the template shipped in dialer/sales/templates
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str | None = None
@@ -95,6 +110,8 @@ class Settings:
     # Where the file and the database URL came from, for messages (``--verbose``).
     config_path: Path | None = None
     database_source: str = "default"
+    notify: NotifySettings | None = None  # [notify]: the delivery worker of email and SMS runs
+    seller: SellerSettings = field(default_factory=SellerSettings)
 
     @property
     def profile_files(self) -> tuple[Path, ...]:
@@ -135,6 +152,8 @@ _TOP_KEYS = {
     "compliance",
     "logging",
     "shutdown",
+    "notify",
+    "seller",
 }
 
 # While a file is parsed, problems are collected here so that every bad key is named at once.
@@ -363,6 +382,8 @@ def _parse(
     shutdown = _section(data, "shutdown")
     _check_keys(shutdown, "shutdown", {"drain_timeout_s"})
 
+    seller = _seller(_section(data, "seller"), path)
+
     pbx_tables = _section(data, "pbx")
     pbxs = []
     for name, raw in pbx_tables.items():
@@ -415,6 +436,9 @@ def _parse(
     else:
         beside = (path.parent if path is not None else CONFIG_DIR) / PROFILES_NAME
         profiles = beside if beside.is_file() else None
+    notify = None
+    if "notify" in data:
+        notify = parse_notify(_section(data, "notify"), env, _problem, need_secrets=need_secrets)
     return Settings(
         database_url=database_url,
         redis_url=redis_url,
@@ -432,6 +456,38 @@ def _parse(
         number_hash_key=env.get(ENV_HASH_KEY) or None,
         config_path=path,
         database_source=source,
+        notify=notify,
+        seller=seller,
+    )
+
+
+def _seller(raw: Mapping[str, Any], path: Path | None) -> SellerSettings:
+    _check_keys(raw, "seller", {"name", "address", "email", "phone", "timezone", "confirmation_template"})
+    zone = _take(raw, "seller", "timezone", str, "Europe/Paris")
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        _problem(f"seller.timezone: {zone!r} is not a known time zone; use an IANA name like Europe/Paris")
+        zone = "Europe/Paris"
+    template_text = _take(raw, "seller", "confirmation_template", str, "")
+    template: Path | None = None
+    if template_text:
+        template = Path(template_text)
+        if not template.is_absolute() and path is not None:
+            template = path.parent / template
+        if not template.is_file():
+            _problem(
+                f"seller.confirmation_template: {template} does not exist; copy "
+                "dialer/sales/templates/confirmation.toml there, or remove the key to use it as shipped"
+            )
+            template = None
+    return SellerSettings(
+        name=_take(raw, "seller", "name", str, ""),
+        address=_take(raw, "seller", "address", str, ""),
+        email=_take(raw, "seller", "email", str, ""),
+        phone=_take(raw, "seller", "phone", str, ""),
+        timezone=zone,
+        confirmation_template=template,
     )
 
 

@@ -114,6 +114,7 @@ def _disposition_out(d: DispositionOutcome) -> DispositionOut:
         appointment_id=d.appointment_id,
         gate_update_queued=d.gate_update_queued,
         agent_state=None if d.agent_state is None else d.agent_state.value,
+        sale_id=d.sale_id,
     )
 
 
@@ -290,6 +291,9 @@ def create_app(desk: Desk, accounts: Accounts, *, title: str = "dialer") -> Fast
             appointment_at=body.appointment_at,
             next_actions=body.next_actions,
             comments=body.comments,
+            sale=body.sale.terms() if body.sale is not None else None,
+            information_template=body.information_template,
+            follow_up=body.follow_up,
         )
         return _disposition_out(await desk.dispose(who.user_id, attempt_id, given))
 

@@ -7,12 +7,14 @@ otherwise be a database error).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from dialer.domain.dispositions import DispositionCode
+from dialer.sales.service import SaleTerms
 from dialer.service.desk import PauseReason
 from dialer.store.repositories import Role
 
@@ -143,6 +145,31 @@ class CallOut(BaseModel):
     )
 
 
+class SaleIn(Strict):
+    """With a ``sale``: what the written confirmation states; a missing field is named in the 422."""
+
+    product: Line | None = None
+    price: Decimal | None = Field(None, gt=0, max_digits=12, decimal_places=2, description="taxes included")
+    currency: str = Field("EUR", pattern=r"^[A-Z]{3}$")
+    delivery_terms: Text | None = None
+    installation_terms: Text | None = None
+    delivery_date: date | None = None
+    email: Annotated[str, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
+    address: Text | None = Field(None, description="postal address: without email, it goes by post")
+
+    def terms(self) -> SaleTerms:
+        return SaleTerms(
+            product=self.product,
+            price_cents=None if self.price is None else int(self.price * 100),
+            currency=self.currency,
+            delivery_terms=self.delivery_terms,
+            installation_terms=self.installation_terms,
+            delivery_date=self.delivery_date,
+            email=self.email,
+            address=self.address,
+        )
+
+
 class DispositionIn(Strict):
     code: DispositionCode
     identity: dict[Annotated[str, Field(max_length=40, pattern=r"^[a-z_]+$")], Line] = Field(
@@ -155,6 +182,11 @@ class DispositionIn(Strict):
     appointment_at: AwareDatetime | None = None
     next_actions: list[Line] = Field(default_factory=list, max_length=20)
     comments: Text | None = None
+    sale: SaleIn | None = None
+    information_template: Annotated[str, Field(max_length=40, pattern=r"^[a-z0-9_]+$")] | None = Field(
+        default=None, description="information promised by email: a template name (brochure, configurator)"
+    )
+    follow_up: bool = Field(default=False, description="a follow-up contact promised in the preferred way")
 
 
 class CallbackIn(Strict):
@@ -171,6 +203,7 @@ class DispositionOut(BaseModel):
     appointment_id: int | None
     gate_update_queued: bool
     agent_state: str | None
+    sale_id: int | None = None
 
 
 class CallInProgressOut(BaseModel):

@@ -1,4 +1,4 @@
-"""``dialer callbacks list|reassign``: callbacks booked by agents, and who takes them."""
+"""``dialer callbacks list|reassign|overdue``: callbacks booked by agents, and who takes them."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 
 from dialer.cli import CliError
 from dialer.cli.common import add_config_options, resolve_campaign, run_with_database
+from dialer.cli.followup import add_overdue_callbacks_command
 from dialer.store.db import Database
 from dialer.store.leads_repo import LeadAdmin
 from telephony.base import mask_number
@@ -78,7 +79,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     lst.add_argument("--campaign", help="only this campaign (name or id)")
     lst.add_argument("--agent", help="only the callbacks of this agent")
-    lst.add_argument("--all", action="store_true", help="also callbacks already dialed or cancelled")
+    lst.add_argument("--all", action="store_true", help="also callbacks already dialed, cancelled or refused")
     lst.add_argument("--limit", type=int, default=100, help="at most this many (default: 100)")
     lst.set_defaults(handler=_list)
 
@@ -97,3 +98,4 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     for sub in (lst, reassign):
         add_config_options(sub)
         sub.add_argument("--actor", default="cli", help="who does this, for the audit trail (default: cli)")
+    add_overdue_callbacks_command(commands)

@@ -107,6 +107,8 @@ def _check_config(args: argparse.Namespace) -> int:
         print(f"  pbx       {pbx.name}: {pbx.kind} at {pbx.host}:{pbx.port}, {pbx.max_lines} lines")
     shown = settings.profiles_file or "none: the built-in profiles"
     print(f"  profiles  {shown} ({len(profiles.profiles)} profiles: {', '.join(sorted(profiles.profiles))})")
+    if settings.notify is not None:
+        print(f"  notify    {settings.notify.describe()}")
     return 0
 
 

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialer.compliance.audit import DECISIONS, AuditEntry, SqlAuditSink
 from dialer.compliance.dnc import DncStore, StoreUnavailable
+from dialer.compliance.erased import ErasedNumbers
 from dialer.compliance.history import (
     ContactHistory,
     InProcessContactHistory,
@@ -86,6 +87,7 @@ class ComplianceGate:
         audit_sink: AuditSink,
         keyer: NumberKeyer,
         closers: tuple[object, ...] = (),
+        erased: ErasedNumbers | None = None,
     ) -> None:
         self.profiles = profiles
         self.dnc = dnc_store
@@ -93,6 +95,7 @@ class ComplianceGate:
         self.audit = audit_sink
         self.keyer = keyer
         self._closers = closers
+        self.erased = erased  # do-not-call entries of erased customers, as keyed hashes
         # The metric's children by (allowed, rule): a closed set, looked up once each.
         self._counters: dict[tuple[bool, str], Counter] = {}
 
@@ -188,6 +191,8 @@ class ComplianceGate:
         else:
             hits = await self.dnc.lookup(digits, request.campaign_id)
             events = await history.events(number_key, request.lead_id, since)
+        if self.erased is not None:
+            hits = [*hits, *await self.erased.hits(f"+{digits}", request.campaign_id)]
         return Facts(hits, status, events)
 
     async def record_attempt(self, number: str, lead_id: str, campaign_id: str, at: datetime) -> None:
@@ -207,6 +212,8 @@ class ComplianceGate:
         if stop_reloads is not None:
             await stop_reloads()
         await self.audit.close()
+        if self.erased is not None:
+            await self.erased.close()
         for resource in self._closers:
             if isinstance(resource, Redis):
                 await resource.aclose()
@@ -258,4 +265,6 @@ async def build_gate(
         await local_history.start()
         history = local_history
     audit = SqlAuditSink(engine, config.audit_flush_seconds)
-    return ComplianceGate(profiles, dnc, history, audit, keyer, tuple(closers))
+    erased = ErasedNumbers(engine, config.dnc_refresh_seconds)
+    await erased.start()
+    return ComplianceGate(profiles, dnc, history, audit, keyer, tuple(closers), erased)

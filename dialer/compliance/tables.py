@@ -119,6 +119,20 @@ class ComplianceSetting(Base):
     value: Mapped[str] = mapped_column(Text)
 
 
+class DncErased(Base):
+    """One do-not-call entry of an erased person: the number only as its keyed hash."""
+
+    __tablename__ = "dnc_erased"
+    __table_args__ = (Index("ix_dnc_erased_number_key", "number_key"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    number_key: Mapped[str] = mapped_column(String(64))
+    campaign_id: Mapped[str | None] = mapped_column(String(64))  # None: the global list
+    source: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
 COMPLIANCE_TABLES = [
     DncEntry.__table__,
     DncRegistryImport.__table__,
@@ -126,4 +140,5 @@ COMPLIANCE_TABLES = [
     ContactEventRow.__table__,
     ComplianceAudit.__table__,
     ComplianceSetting.__table__,
+    DncErased.__table__,
 ]

@@ -513,6 +513,11 @@ class CampaignSettings:
                 f"default disposition {self.default_disposition!r} needs a date, which nobody gives when "
                 "wrap-up times out; choose e.g. not_qualified"
             )
+        if default.code == "sale":
+            raise SettingsError(
+                "default disposition 'sale' needs the sale's terms and a written confirmation, which nobody "
+                "gives when wrap-up times out; choose e.g. not_qualified"
+            )
 
     def with_changes(self, **changes: Any) -> CampaignSettings:
         return replace(self, **changes).validate()

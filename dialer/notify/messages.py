@@ -34,6 +34,7 @@ class Channel(enum.StrEnum):
 
 class Status(enum.StrEnum):
     PENDING = "pending"  # waiting for its first try or its next retry
+    SENDING = "sending"  # a worker holds it until next_try_at (its lease); then another may try again
     SENT = "sent"  # the server or gateway accepted it
     FAILED = "failed"  # given up: a permanent refusal or too many tries (last_error says why)
     TO_MAIL = "to_mail"  # a letter waiting to be printed and posted

@@ -151,6 +151,17 @@ class AgentRegistry:
         self._apply(best.agent_id, AgentInput.RESERVE)
         return best.agent_id
 
+    def reserve_agent(self, agent_id: str, campaign_id: str) -> bool:
+        """Reserve this one agent if READY for the campaign (a callback booked for them)."""
+        agent = self._agents.get(agent_id)
+        if (
+            agent is None
+            or agent.state is not AgentState.READY
+            or campaign_id not in self._campaigns.get(agent_id, ())
+        ):
+            return False
+        return self._apply(agent_id, AgentInput.RESERVE)
+
     async def wait_and_reserve(self, campaign_id: str, timeout_s: float) -> str | None:
         """Reserve an agent, waiting up to ``timeout_s`` for one to become READY."""
         agent_id = self.reserve(campaign_id)

@@ -29,12 +29,15 @@ from typing import Literal, TextIO
 import httpx
 
 from dialer.domain.campaign import AmdPolicy, CampaignSettings, CampaignStatus, PacingMode
+from dialer.followup.report import print_deadlines
 from dialer.leads.importer import import_leads
 from dialer.quality.scorecards import print_scorecards
 from dialer.runtime.bootstrap import Runtime, build_runtime
 from dialer.runtime.demo_agents import sign_in_simulated_agents
+from dialer.runtime.demo_calendar import seed_field_calendar
 from dialer.runtime.services import start_services
-from dialer.settings import Settings
+from dialer.sales.report import print_sales
+from dialer.settings import SellerSettings, Settings
 from dialer.store.db import Database
 from telephony.asterisk.adapter import AsteriskPbx
 from telephony.asterisk.settings import AsteriskSettings
@@ -63,7 +66,8 @@ window.holidays = ["00:00-24:00"]
 max_attempts = 10
 pressure_period = "1d"
 pressure_counts = "attempts"
-min_gap = "1h"
+# A minute: a callback the customer asks for "in a minute" may be made (the demo's deadlines are short).
+min_gap = "1m"
 abandon_rate_cap = 0.03
 abandon_window = "1d"
 """
@@ -180,6 +184,14 @@ class DemoError(Exception):
     """The demo cannot run as asked; the message says what to do."""
 
 
+# Who sells in the demo: printed on the confirmations of its sales.
+DEMO_SELLER = SellerSettings(
+    name="Demo Energy Ltd",
+    address="1 Demo Street, 75001 Paris",
+    email="sales@demo.invalid",
+    phone="+33100000000",
+)
+
 # Every file the demo writes in its folder: none of them may be there before (never overwrite).
 DEMO_FILES = (
     "dialer.db",
@@ -241,6 +253,11 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> dict[str, 
                 connect_limit_s=2.0,
                 wrap_up_limit_s=20.0,
                 jurisdiction="CUSTOM-DEMO",
+                # Follow-up deadlines at the shortest the settings allow, so a demo run sees them fall due.
+                callback_default_delay_s=60.0,
+                callback_grace_s=0.0,
+                info_email_within_s=60.0,
+                missed_call_back_within_s=60.0,
             ),
         )
         leads_csv = workdir / "leads.csv"
@@ -254,11 +271,14 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> dict[str, 
             f"({', '.join(f'{k} {v}' for k, v in sorted(report.rejected.items()))}) -> {report.rejects_path}",
             file=out,
         )
+        await seed_field_calendar(db, record.id, rng)  # salespeople the agents book visits for
         await db.campaigns.set_status(record.id, CampaignStatus.RUNNING)
 
     pbx, stop_sim = await _start_pbx(options, options.seed)
     runtime = await build_runtime(
-        Settings(database_url=url, node_id="demo-node", tick_s=0.2), pbx=pbx, profile_files=(profiles,)
+        Settings(database_url=url, node_id="demo-node", tick_s=0.2, seller=DEMO_SELLER),
+        pbx=pbx,
+        profile_files=(profiles,),
     )
     try:
         # As an operator does: the national registry (Bloctel for French numbers) screened today,
@@ -306,6 +326,10 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> dict[str, 
         await client.aclose()
         await services.stop()
         _summary(runtime, out)
+        visits = sum(a.visits for a in bots.agents)
+        print(f"Field visits booked: {visits} (see `dialer calendar appointments --db {url}`)", file=out)
+        await print_sales(services.desk.sales, out)
+        await print_deadlines(runtime.db, datetime.now(UTC), out)
         await services.desk.state_log.flush()  # the agents' last intervals, for their scorecards
         await print_scorecards(runtime.db, out)
         return dict(runtime.engine.outcomes)

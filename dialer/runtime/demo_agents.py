@@ -34,6 +34,11 @@ DISPOSITIONS = [
     ("do_not_call", 5),
 ]
 POLL_S = 0.25
+DEMO_PRODUCTS = [
+    ("Heat pump HP-12", "8999.00"),
+    ("Solar panels, 6 kWc", "12490.00"),
+    ("Smart thermostat", "249.90"),
+]
 
 
 class ApiAgent:
@@ -47,6 +52,7 @@ class ApiAgent:
         self.headers: dict[str, str] = {}
         self.qualified = 0
         self.failures = 0
+        self.visits = 0  # field visits booked in the salespeople's calendar
 
     async def _post(self, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
         reply = await self.client.post(path, json=body, headers=self.headers)
@@ -89,15 +95,58 @@ class ApiAgent:
         code = self.rng.choices(codes, weights)[0]
         now = datetime.now(UTC)
         body: dict[str, Any] = {"code": code}
-        if code == "callback_requested":
+        if code == "callback_requested" and attempt_id[-1] in "02468ace":  # else: within the default delay
             body["callback_at"] = (now + timedelta(days=1)).isoformat()
+        elif code == "not_qualified":  # wants to read about it first: the brochure by email
+            body["identity"] = {"email": f"customer-{attempt_id[:8]}@example.com"}
+            body["information_template"] = "brochure"
         elif code == "appointment_set":
-            body["appointment_at"] = (now + timedelta(days=2)).isoformat()
+            visit = await self.book_visit(attempt_id)
+            body["appointment_at"] = visit or (now + timedelta(days=2)).isoformat()
         elif code == "sale":
             body["comments"] = "asked for the written offer"
+            body["sale"] = self._sale(now)
+            body["follow_up"] = True
         reply = await self._post(f"/api/calls/{attempt_id}/disposition", body)
         if reply.status_code == 200:
             self.qualified += 1
+
+
+    async def book_visit(self, attempt_id: str) -> str | None:
+        """Book one of the next free field visits for the customer (as on the screen); its start, or None.
+
+        None when there is no field calendar (no salesperson covers the customer) or no slot is left.
+        """
+        for _ in range(2):  # another agent may take the slot first: ask again once
+            reply = await self.client.get(
+                "/api/calendar/slots", params={"attempt_id": attempt_id, "count": 3}, headers=self.headers
+            )
+            slots = reply.json().get("slots", []) if reply.status_code == 200 else []
+            if not slots:
+                return None
+            slot = self.rng.choice(slots)
+            body = {"attempt_id": attempt_id, "salesperson_id": slot["salesperson_id"]}
+            body["starts_at"] = slot["starts_at"]
+            booked = await self.client.post("/api/calendar/appointments", json=body, headers=self.headers)
+            if booked.status_code == 201:
+                self.visits += 1
+                return str(booked.json()["starts_at"])
+        return None
+    def _sale(self, now: datetime) -> dict[str, Any]:
+        """The terms of a demo sale; most customers give an email, the others a postal address."""
+        product, price = self.rng.choice(DEMO_PRODUCTS)
+        sale: dict[str, Any] = {
+            "product": product,
+            "price": price,
+            "delivery_terms": "Delivered to your door, free of charge",
+            "installation_terms": "Installed by our technician on the delivery day",
+            "delivery_date": (now + timedelta(days=self.rng.randint(3, 20))).date().isoformat(),
+        }
+        if self.rng.random() < 0.75:
+            sale["email"] = f"customer{self.rng.randint(1000, 9999)}@example.org"
+        else:
+            sale["address"] = f"{self.rng.randint(1, 99)} rue des Lilas, 69001 Lyon"
+        return sale
 
 
 class ApiAgents:

@@ -102,6 +102,7 @@ class ActiveCall:
     writes: list[asyncio.Future[object]] = field(default_factory=list)  # its event writes under way
     served_by: str | None = None  # the agent a machine reached before its beep was heard
     originated_at: datetime | None = None  # when the PBX accepted the originate
+    held_agent: str | None = None  # reserved from the dial for an agent-only callback, until the answer
 
 
 @dataclass
@@ -251,16 +252,29 @@ class Engine:
             run.counts[f"blocked:{verdict.rule}"] += 1
             await self.record.release_lead(lead, verdict, now)
             return False
-        attempt_id = await self.record.open_attempt(lead, now)
+        held = lead.callback_agent_id
+        if held is not None and not self.agents.reserve_agent(held, plan.campaign_id):
+            # The callback's agent is no longer ready: it waits for them (or for the grace to run out).
+            away = GateVerdict(False, "callback_agent_away", f"agent {held} is not ready", retry_after=now)
+            await self.record.release_lead(lead, away, now)
+            return False
+        try:
+            attempt_id = await self.record.open_attempt(lead, now)
+        except BaseException:
+            if held is not None:
+                self.agents.release(held)
+            raise
         await self.gate.record_attempt(lead, now)
         if self._draining:  # stopped meanwhile: the attempt row is closed, nothing is dialed
+            if held is not None:
+                self.agents.release(held)
             await self.record.close_attempt(
                 attempt_id, AttemptResult("cancelled", self._wall(), detail="the node stopped before dialing")
             )
             self.outcomes["cancelled"] += 1
             run.counts["cancelled"] += 1
             return False
-        active = ActiveCall(lead, plan, Call(attempt_id), self._clock())
+        active = ActiveCall(lead, plan, Call(attempt_id), self._clock(), held_agent=held)
         self.calls[attempt_id] = active  # before the originate: its events may beat the reply
         request = OriginateRequest(
             attempt_id=attempt_id,
@@ -412,6 +426,10 @@ class Engine:
         if run is not None:
             run.counts[outcome] += 1
         self.outcomes[outcome] += 1
+        if active.held_agent is not None:  # the callback ended before reaching its agent
+            if self.agents.state_of(active.held_agent) is AgentState.RESERVED:
+                self.agents.release(active.held_agent)
+            active.held_agent = None
         # The agent moves on now; a slow store delays only the writes below.
         agent_state = None if active.agent_id is None else self.agents.state_of(active.agent_id)
         if active.agent_id is not None and agent_state is AgentState.ON_CALL:
@@ -484,7 +502,11 @@ class Engine:
         self._advance(active, CallInput.WAIT_FOR_AGENT)
         answered_at = active.answered_at if active.answered_at is not None else self._clock()
         budget = plan.answer_to_agent_limit_s - (self._clock() - answered_at)
-        agent_id = await self.agents.wait_and_reserve(plan.campaign_id, budget)
+        held, active.held_agent = active.held_agent, None
+        if held is not None and self.agents.state_of(held) is AgentState.RESERVED:
+            agent_id: str | None = held  # the callback's own agent, kept for it since the dial
+        else:
+            agent_id = await self.agents.wait_and_reserve(plan.campaign_id, budget)
         if active.call.finished or active.call.state is not CallState.WAITING:
             # The person left (or the PBX cut the call) while we looked: its result is already recorded.
             if agent_id is not None:

@@ -72,6 +72,11 @@ EXPORTED = frozenset(
         "dialer_engine_errors_total",
         "dialer_agent_transitions_refused_total",
         "dialer_outbox_failed_passes",
+        "dialer_notifications",  # dialer.notify.metrics, when [notify] is configured
+        # Follow-up deadlines (dialer.followup.metrics), refreshed from the database every 30 s.
+        "dialer_followup_overdue",
+        "dialer_followup_tasks",
+        "dialer_callbacks_overdue",
         # In prometheus-client's default registry, served with the node's metrics.
         "dialer_compliance_decisions_total",
         "dialer_complaints_overdue",  # dialer.quality.complaints, kept by watch_overdue
@@ -223,10 +228,13 @@ def node_registry(
     relay: OutboxRelay | None = None,
     clock: Callable[[], float] = time.time,
     process_wide: bool = True,
+    followup: Collector | None = None,
 ) -> CollectorRegistry:
     """A registry serving this node's collector and, unless told not to, the process-wide metrics."""
     registry = CollectorRegistry()
     registry.register(NodeCollector(engine, agents, relay=relay, clock=clock))
+    if followup is not None:  # dialer.followup.metrics.FollowupGauges
+        registry.register(followup)
     if process_wide:
         registry.register(_ProcessWide())
     return registry

@@ -23,10 +23,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from dialer.api.app import create_app
+from dialer.followup.metrics import FollowupGauges
+from dialer.notify.metrics import NotificationCollector
+from dialer.notify.worker import DeliveryWorker
 from dialer.quality.complaints import watch_overdue
 from dialer.quality.evaluations import store_shipped_grids
 from dialer.runtime.bootstrap import Runtime
 from dialer.runtime.metrics import node_registry
+from dialer.sales.service import Sales
 from dialer.service.accounts import Accounts
 from dialer.service.desk import Desk
 from dialer.service.phone_login import PhoneLogins
@@ -44,6 +48,7 @@ class NodeServices:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     metrics: CollectorRegistry | None = None
     metrics_server: uvicorn.Server | None = None
+    notifier: DeliveryWorker | None = None  # [notify]: sends email and SMS; wake() after queueing one
 
     @property
     def api_url(self) -> str | None:
@@ -93,6 +98,7 @@ async def start_services(
         relay=runtime.relay,
         clock=time.time,
         follow_campaigns=runtime.load_campaigns,
+        sales=Sales(runtime.db, runtime.settings.seller if runtime.settings is not None else None),
     )
     await store_shipped_grids(runtime.db)  # a changed grid file becomes a new version
     accounts = Accounts(runtime.db)
@@ -100,7 +106,8 @@ async def start_services(
     if callable(set_phone_login):  # the login extension (Asterisk FastAGI, FreeSWITCH park + ESL)
         set_phone_login(PhoneLogins(accounts, desk))
     loop = asyncio.get_running_loop()
-    registry = node_registry(runtime.engine, runtime.agents, relay=runtime.relay)
+    followup = FollowupGauges(runtime.db)
+    registry = node_registry(runtime.engine, runtime.agents, relay=runtime.relay, followup=followup)
     services = NodeServices(desk, accounts, None, metrics=registry)
     # Both listeners are bound before any task starts: a port in use stops the start, nothing left running.
     listeners: list[tuple[str, uvicorn.Server]] = []
@@ -133,6 +140,12 @@ async def start_services(
         listeners.append(("api", server))
         log.info("API and pages on %s (OpenAPI at /openapi.json)", services.api_url)
     services.tasks.append(loop.create_task(runtime.relay.run(until), name="outbox-relay"))
+    notify = runtime.settings.notify if runtime.settings is not None else None
+    if notify is not None:
+        services.notifier = DeliveryWorker.from_settings(runtime.db, notify)
+        registry.register(NotificationCollector(services.notifier))
+        services.tasks.append(loop.create_task(services.notifier.run(until), name="notify-worker"))
+    services.tasks.append(loop.create_task(followup.run(until), name="followup-metrics"))
     services.tasks.append(loop.create_task(watch_overdue(runtime.db, until), name="complaints-overdue"))
     for what, bound in listeners:
         services.tasks.append(loop.create_task(bound.main_loop(), name=f"{what}-main-loop"))

@@ -29,6 +29,7 @@ from dialer.domain.dispositions import CATALOGUE, DispositionError
 from dialer.quality.statelog import StateLog
 from dialer.runtime.agents import AgentRegistry
 from dialer.runtime.engine import Engine
+from dialer.sales.service import Sales, SaleTerms
 from dialer.service import Invalid, NotFound, Refused
 from dialer.service.outbox import GATE_KIND_OF_DISPOSITION, OutboxRelay
 from dialer.service.uow import SqlUnitOfWork
@@ -104,6 +105,9 @@ class DispositionInput:
     appointment_at: datetime | None = None
     next_actions: Sequence[str] = ()
     comments: str | None = None
+    sale: SaleTerms | None = None  # with code "sale": what the written confirmation states
+    information_template: str | None = None  # information promised by email (dialer/followup/templates.toml)
+    follow_up: bool = False  # a follow-up contact promised in the customer's preferred channel
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +119,7 @@ class DispositionOutcome:
     appointment_id: int | None
     gate_update_queued: bool  # a refusal / do-not-call is on its way to the compliance gate
     agent_state: AgentState | None
+    sale_id: int | None = None  # a sale recorded, its confirmation queued
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,8 +173,10 @@ class Desk:
         clock: Callable[[], float],
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
         follow_campaigns: Callable[[datetime], Awaitable[object]] | None = None,
+        sales: Sales | None = None,
     ) -> None:
         self.db = db
+        self.sales = sales or Sales(db, wall=wall)  # sales, their confirmations and withdrawal periods
         self._engine = engine
         self._agents = agents
         self._relay = relay
@@ -315,6 +322,11 @@ class Desk:
             return None
         return call
 
+    def call_number(self, agent_id: str) -> tuple[str, str] | None:
+        """(attempt id, number) of the call on the agent's desk: how an agent reaches a customer record."""
+        call = self._call_of(agent_id)
+        return None if call is None else (call.attempt_id, call.number)
+
     async def current_call(self, agent_id: str) -> CurrentCall | None:
         """The call on the agent's desk with the customer's record and history, or None."""
         call = self._call_of(agent_id)
@@ -378,6 +390,12 @@ class Desk:
             raise NotFound(f"you have no call {attempt_id}")
         now = self._wall()
         kind = GATE_KIND_OF_DISPOSITION.get(given.code)
+        sale_id: int | None = None
+        prepared = (
+            await self.sales.prepare(attempt, agent_id, given.sale, dict(given.identity), now)
+            if given.code == "sale"
+            else None
+        )
         try:
             async with SqlUnitOfWork(self.db) as uow:
                 written = await uow.write_disposition(
@@ -396,6 +414,8 @@ class Desk:
                     else None,
                     next_actions=list(given.next_actions),
                     comments=given.comments,
+                    information_template=given.information_template,
+                    follow_up=given.follow_up,
                 )
                 if not written.changed:
                     raise Refused(
@@ -408,6 +428,11 @@ class Desk:
                         + "; a call has one disposition: put what you wanted to add in a comment the next "
                         "time this customer is called"
                     )
+                if prepared is not None:
+                    sale = await self.sales.record(
+                        uow.session, prepared, attempt, written.disposition_id, agent_id, now
+                    )
+                    sale_id = sale.id
                 if kind is not None:
                     uow.tell_gate(attempt.lead_id, attempt.campaign_id, attempt.number, kind, now)
                 await uow.commit()
@@ -426,6 +451,7 @@ class Desk:
             written.appointment_id,
             kind is not None,
             self._agents.state_of(agent_id),
+            sale_id,
         )
 
     async def schedule_callback(

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
 
+from dialer.followup import tasks as followup_tasks
 from dialer.store.db import Database
 from dialer.store.outbox_repo import add_message
 from dialer.store.repositories import DispositionResult, write_disposition
@@ -76,9 +77,15 @@ class SqlUnitOfWork:
         appointment_ends_at: datetime | None = None,
         next_actions: Sequence[str] = (),
         comments: str | None = None,
+        information_template: str | None = None,
+        follow_up: bool = False,
     ) -> DispositionResult:
-        """The disposition, the lead's next state and the customer record's fields and comments."""
-        return await write_disposition(
+        """The disposition, the lead's next state and the customer record's fields and comments.
+
+        With it, the follow-up tasks the agent promises: the information email (queued here)
+        and the follow-up contact.  A booked callback's task is written with the callback.
+        """
+        written = await write_disposition(
             self.session,
             self._db.engine.dialect.name,
             attempt_id,
@@ -95,6 +102,15 @@ class SqlUnitOfWork:
             next_actions=next_actions,
             comments=comments,
         )
+        if written.changed:
+            await followup_tasks.after_disposition(
+                self.session,
+                written.disposition_id,
+                now,
+                information_template=information_template,
+                follow_up=follow_up,
+            )
+        return written
 
     def add_message(self, kind: str, payload: dict[str, Any], now: datetime) -> None:
         add_message(self.session, kind, payload, now)

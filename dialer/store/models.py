@@ -219,18 +219,27 @@ class DispositionRecord(Base):
 
 class Appointment(Base):
     __tablename__ = "appointments"
+    __table_args__ = (Index("ix_appointments_salesperson", "salesperson", "starts_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
-    disposition_id: Mapped[int] = mapped_column(ForeignKey("dispositions.id"))
+    # None while booked in the field calendar during the call, until the call is qualified
+    disposition_id: Mapped[int | None] = mapped_column(ForeignKey("dispositions.id"))
     starts_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     ends_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     salesperson: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(12))  # booked / cancelled / done
     notes: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # The field calendar (dialer.calendar): status also "moved"; the call it was booked on, where the
+    # visit is, who booked it, and the invitation's SEQUENCE (raised by every move and the cancel).
+    attempt_id: Mapped[str | None] = mapped_column(ForeignKey("attempts.id"), index=True)
+    postcode: Mapped[str | None] = mapped_column(String(20))
+    booked_by: Mapped[str | None] = mapped_column(String(64))
+    sequence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class AuditEntry(Base):

@@ -22,7 +22,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Select, and_, case, func, insert, or_, select, update
@@ -53,6 +53,8 @@ from dialer.domain.dispositions import (
     lead_next_for_disposition,
     lookup,
 )
+from dialer.followup.levels import callback_dial_at
+from dialer.followup.tasks import add_callback_task, after_abandon, refuse_callbacks
 from dialer.store.models import (
     Appointment,
     Attempt,
@@ -603,7 +605,14 @@ class Hopper:
                     Lead.status == LeadStatus.CALLBACK.value,
                     Lead.claimed_by.is_(None),
                     Callback.due_at <= now,
-                    or_(Callback.agent_id.is_(None), Callback.agent_id.in_(list(ready_agents))),
+                    # Postponed by the gate (outside the calling window): not before the lead's own time.
+                    or_(Lead.next_attempt_at.is_(None), Lead.next_attempt_at <= now),
+                    or_(
+                        Callback.agent_id.is_(None),
+                        Callback.agent_id.in_(list(ready_agents)),
+                        # Its agent is away past the grace: anyone takes it.
+                        Callback.due_at <= now - timedelta(seconds=settings.callback_grace_s),
+                    ),
                 )
                 .order_by(Callback.due_at, Lead.id)
                 .limit(limit)
@@ -614,7 +623,8 @@ class Hopper:
                 if row[0] in seen:  # two pending callbacks for one lead: the earliest wins
                     continue
                 seen.add(row[0])
-                claimed.append(_claimed(campaign_id, row[:12], CallbackInfo(row[12], row[13], row[14])))
+                taker = row[14] if row[14] in ready_agents else None  # an absent agent's: anyone's now
+                claimed.append(_claimed(campaign_id, row[:12], CallbackInfo(row[12], row[13], taker)))
 
             remaining = limit - len(claimed)
             if remaining > 0:
@@ -672,6 +682,8 @@ class Hopper:
                 update(Lead).where(Lead.id == lead_id, Lead.claimed_by == node_id).values(**values)
             )
             changed = bool(result.rowcount)  # type: ignore[attr-defined]
+            if changed and status is not None:
+                await refuse_callbacks(s, lead_id, reason or status.value, at)
             if changed and (status is not None or reason):
                 _audit(
                     s,
@@ -971,6 +983,9 @@ class AttemptRepository:
             if row.connected_at is not None:
                 row.talk_seconds = max(0.0, (ended_at - row.connected_at).total_seconds())
             await s.flush()
+            if row.abandoned:
+                settings = await _settings_of(s, row.campaign_id)
+                await after_abandon(s, attempt_id, row.campaign_id, row.lead_id, ended_at, settings)
 
             lead = await s.get(Lead, row.lead_id, with_for_update=True)
             if lead is None or lead.current_attempt_id != attempt_id:
@@ -1274,6 +1289,8 @@ async def write_disposition(
         )
     settings = await _settings_of(s, attempt.campaign_id)
     disposition = lookup(code, settings.dispositions)
+    if disposition.needs_callback_at and callback_at is None:  # no time given: within the default delay
+        callback_at = callback_dial_at(settings, now, None)
     _check_dates(disposition, now, callback_at, appointment_at)
     customer_id = await _customer_id(s, dialect, attempt.number, identity or {}, now)
     record = DispositionRecord(
@@ -1311,7 +1328,26 @@ async def write_disposition(
         s.add(callback)
         await s.flush()
         callback_id = callback.id
-    if disposition.needs_appointment_at and appointment_at is not None:
+        await add_callback_task(s, callback, record, settings, now)
+    booked = None
+    if disposition.needs_appointment_at:  # booked in the field calendar on this call: name that one
+        booked = (
+            await s.execute(
+                select(Appointment).where(
+                    Appointment.attempt_id == attempt_id, Appointment.status.in_(("booked", "moved"))
+                )
+            )
+        ).scalars().first()
+    if disposition.needs_appointment_at and booked is None and await _field_calendar_in_use(s):
+        raise DispositionError(
+            "book the visit in the field calendar first (the free visits for this customer, or POST "
+            "/api/calendar/appointments): an appointment goes only on a salesperson's free slot"
+        )
+    if booked is not None:
+        booked.disposition_id = record.id
+        record.appointment_at = booked.starts_at
+        appointment_id = booked.id
+    if disposition.needs_appointment_at and appointment_at is not None and booked is None:
         appointment = Appointment(
             lead_id=attempt.lead_id,
             campaign_id=attempt.campaign_id,
@@ -1351,6 +1387,14 @@ async def write_disposition(
         callback_id=callback_id,
         appointment_id=appointment_id,
     )
+
+
+async def _field_calendar_in_use(s: AsyncSession) -> bool:
+    """Salespeople are in the calendar: an appointment must then be one of their free slots."""
+    from dialer.calendar.tables import SalespersonRow
+
+    found = await s.execute(select(SalespersonRow.id).where(SalespersonRow.active.is_(True)).limit(1))
+    return found.first() is not None
 
 
 async def _decides_lead(s: AsyncSession, lead: Lead, attempt: Attempt) -> bool:

@@ -8,6 +8,9 @@ from playwright.async_api import Page, expect
 from sqlalchemy import select
 
 from dialer.domain.campaign import CampaignSettings
+from dialer.sales.service import Sales
+from dialer.sales.tables import Sale
+from dialer.settings import SellerSettings
 from dialer.store.models import DispositionRecord
 from dialer.store.repositories import NewLead
 from telephony.base import AnsweredCall, Connected, ConnectToAgent, HungUp
@@ -62,6 +65,7 @@ async def test_an_agent_takes_a_call_sees_earlier_comments_and_qualifies_it_in_o
     served: Served, page: Page
 ) -> None:
     stack = served.stack
+    stack.desk.sales = Sales(stack.db, SellerSettings(name="Soleil SARL", address="12 rue de la Paix, Paris"))
     await _comment_from_another_agent(stack)
     await _add_lead(stack, stack.campaign_id, "Jeanne")
 
@@ -90,6 +94,12 @@ async def test_an_agent_takes_a_call_sees_earlier_comments_and_qualifies_it_in_o
     await expect(page.locator("#comments")).to_contain_text("prefers calls after 6 pm")
     await expect(page.locator("#comments")).to_contain_text("agent9")
     await expect(page.locator("#customer")).to_contain_text("Jeanne")
+    await expect(page.locator("#verified")).to_contain_text("first name: Jeanne · by agent9")
+    await expect(page.locator("#history")).to_contain_text("autumn · busy · by agent9")
+    await page.get_by_label("New note").fill("asked about the price")
+    await page.get_by_role("button", name="Add note").click()
+    await expect(page.locator("#notes")).to_contain_text("asked about the price")
+    await expect(page.locator("#notes")).to_contain_text("by agent1")
     assert NUMBER not in await page.content()
     await expect(page.locator("#codes button[data-code=sale]")).to_be_disabled()  # hang up first
     await screenshot(page, "agent-talking")
@@ -107,6 +117,13 @@ async def test_an_agent_takes_a_call_sees_earlier_comments_and_qualifies_it_in_o
     await page.get_by_label("Comments").fill("wants the offer by email")
     await screenshot(page, "agent-wrap-up")
 
+    await page.locator("#codes button[data-code=sale]").click()  # a sale needs its terms: the API says which
+    await expect(page.locator("#error")).to_contain_text("missing: product, price")
+    await page.get_by_label("Product").fill("Heat pump HP-12")
+    await page.get_by_label("Price").fill("8999,50")
+    await page.get_by_label("Delivery terms").fill("Within 30 days")
+    await page.get_by_label("Installation terms").fill("On the delivery day")
+    await page.get_by_label("Confirmation email").fill("jeanne@example.org")
     await page.locator("#codes button[data-code=sale]").click()  # one click qualifies the call
     await expect(page.locator("#idle-text")).to_contain_text("Last call qualified: Sale")
     await expect(state).to_have_text("Ready")
@@ -115,6 +132,10 @@ async def test_an_agent_takes_a_call_sees_earlier_comments_and_qualifies_it_in_o
             await s.execute(select(DispositionRecord).where(DispositionRecord.attempt_id == attempt_id))
         ).scalar_one()
     assert (row.code, row.agent_id, row.comments) == ("sale", "agent1", "wants the offer by email")
+    async with stack.db.read_session() as s:
+        sale = (await s.execute(select(Sale))).scalar_one()
+    assert (sale.product, sale.price_cents) == ("Heat pump HP-12", 899_950)
+    assert sale.confirmation_channel == "email"
 
     # The next call is left unqualified until the wrap-up limit writes the default: the screen says so.
     await _add_lead(stack, stack.campaign_id, "Paul", "+33698765432")

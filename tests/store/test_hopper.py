@@ -44,7 +44,7 @@ async def test_due_callbacks_come_before_fresh_leads(db: Database, campaign: Cam
 async def test_agent_only_callback_waits_for_its_agent(db: Database, campaign: CampaignRecord) -> None:
     await add_leads(db, campaign.id, fr_numbers(1), T0)
     callback_lead = await _book_callback(db, campaign, "ag7", timedelta(hours=1), agent_only=True)
-    later = T0 + timedelta(hours=2)
+    later = T0 + timedelta(hours=1, minutes=5)  # due, and within the grace for its agent (10 min)
     assert await db.hopper.claim_leads(campaign.id, 5, later, "n", ready_agents={"ag1", "ag2"}) == []
     [claimed] = await db.hopper.claim_leads(campaign.id, 5, later, "n", ready_agents={"ag7"})
     assert claimed.lead_id == callback_lead

@@ -17,6 +17,7 @@
   let seenAt = 0; // when it was read (performance.now)
   let call = null; // the last GET /api/me/call
   let lastDone = ""; // what the agent qualified last, shown while waiting
+  let booked = null; // the field visit booked on this call (POST /api/calendar/appointments)
 
   const since = () => (desk ? desk.seconds_in_state + (performance.now() - seenAt) / 1000 : 0);
 
@@ -108,9 +109,15 @@
 
   function newCall(c) {
     for (const id of ["callback-at", "appointment-at", "comments-input"]) $(id).value = "";
+    booked = null;
+    $("slots").replaceChildren();
+    $("visit-note").textContent = "";
+    for (const id of ["info-template", "info-email"]) if ($(id)) $(id).value = "";
+    if ($("follow-up")) $("follow-up").checked = false;
     $("agent-only").checked = false;
     $("campaign").textContent = c.campaign_name;
     $("number").textContent = "Number " + c.number;
+    AgentSales.newCall();
 
     // Every earlier comment, by any agent, first: what the customer told us before.
     const comments = $("comments");
@@ -186,8 +193,56 @@
     return v ? new Date(v).toISOString() : undefined;
   }
 
+  // The field calendar: the next free visits for the customer's area, booked in one click.
+  function localInput(iso) {
+    const d = new Date(iso);
+    return new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+  }
+
+  async function showSlots(then) {
+    if (!call) return;
+    const id = call.attempt_id;
+    const found = await api("GET", `/api/calendar/slots?attempt_id=${encodeURIComponent(id)}&count=6`);
+    $("visit-note").textContent = found.slots.length
+      ? `Free visits near ${found.postcode}: one click books it`
+      : `No free visit fits near ${found.postcode} in the coming days`;
+    $("slots").replaceChildren(
+      ...found.slots.map((slot) =>
+        el("button", {
+          type: "button",
+          class: "slot",
+          text: `${when(slot.starts_at)} · ${slot.salesperson_name}`,
+          onclick: () => attempt(() => bookSlot(id, slot, then)),
+        }),
+      ),
+    );
+  }
+
+  async function bookSlot(id, slot, then) {
+    try {
+      booked = await api("POST", "/api/calendar/appointments", {
+        attempt_id: id,
+        salesperson_id: slot.salesperson_id,
+        starts_at: slot.starts_at,
+      });
+    } catch (e) {
+      await showSlots(then); // taken meanwhile: offer what is still free
+      throw e;
+    }
+    $("slots").replaceChildren();
+    $("appointment-at").value = localInput(booked.starts_at);
+    $("visit-note").textContent = `Visit booked: ${when(booked.starts_at)} with ${slot.salesperson_name}`;
+    if (then && call && call.attempt_id === id && call.phase === "wrap_up") qualify(then);
+  }
+
+  $("find-slots").addEventListener("click", () => attempt(() => showSlots(null)));
+
   function qualify(d) {
     if (!call) return;
+    if (d.code === "appointment_set" && !booked && !isoOf("appointment-at")) {
+      attempt(() => showSlots(d)); // choose the visit first; booking it qualifies the call
+      return;
+    }
     const id = call.attempt_id;
     const body = { code: d.code };
     const callbackAt = isoOf("callback-at");
@@ -199,6 +254,13 @@
     }
     if (appointmentAt) body.appointment_at = appointmentAt;
     if (comments) body.comments = comments;
+    if (d.code === "sale") body.sale = AgentSales.sale();
+    if ($("info-template") && $("info-template").value) {
+      body.information_template = $("info-template").value;
+      const email = $("info-email").value.trim();
+      if (email) body.identity = { ...(body.identity || {}), email };
+    }
+    if ($("follow-up") && $("follow-up").checked) body.follow_up = true;
     for (const b of $("codes").querySelectorAll("button")) b.disabled = true;
     attempt(async () => {
       try {

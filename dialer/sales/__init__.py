@@ -1,0 +1,1 @@
+"""Sales made by telephone: the written confirmation, the withdrawal period, the customer record."""
