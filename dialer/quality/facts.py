@@ -2,7 +2,9 @@
 
 Each fact is answered yes / no / N/A with the reason, from the disposition, the
 callbacks, the appointments, the messages queued to the customer (the
-notifications table) and the customer's preferred channel, against the
+notifications table), the follow-up tasks the call created (``dialer.followup``:
+they answer the callback, information and follow-up facts when present) and
+the customer's preferred channel, against the
 campaign's service levels (``CampaignSettings.missed_call_back_within_s``,
 ``info_email_within_s``, ``follow_up_within_s``).  A deadline not yet passed
 is N/A ("not due yet"), never a "no".  This module is the only place that reads
@@ -18,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialer.domain.campaign import CampaignSettings, SettingsError
+from dialer.followup.tasks import FollowupTask
 from dialer.notify.messages import Notification
 from dialer.quality.grids import Answer
 from dialer.store.models import Appointment, Attempt, Callback, Campaign, Customer, DispositionRecord, Lead
@@ -92,6 +95,9 @@ async def call_facts(s: AsyncSession, attempt_id: str, now: datetime) -> dict[st
     )
     appointment = (await s.execute(select(Appointment.id).where(Appointment.disposition_id == d.id))).first()
     facts: dict[str, Fact] = {}
+    tasks = list(
+        (await s.execute(select(FollowupTask).where(FollowupTask.attempt_id == attempt_id))).scalars()
+    )
 
     # A callback booked on this call: was the customer called back within the hour after the time agreed?
     within = _within(settings, "missed_call_back_within_s", 3600.0)
@@ -173,4 +179,38 @@ async def call_facts(s: AsyncSession, attempt_id: str, now: datetime) -> dict[st
         facts["appointment_offered"] = Fact(Answer.YES, "offered (next action)")
     else:
         facts["appointment_offered"] = Fact(Answer.NO, "no appointment booked or offered in the record")
+    facts.update(_from_tasks(tasks, preferred, now))
     return facts
+
+
+# The follow-up tasks the call created (dialer.followup) answer these facts when they exist.
+_TASK_FACTS = {
+    "callback": "callback_within_1h",
+    "information": "info_sent_within_2h",
+    "follow_up": "follow_up_within_48h",
+}
+
+
+def _from_tasks(tasks: list[FollowupTask], preferred: str, now: datetime) -> dict[str, Fact]:
+    out: dict[str, Fact] = {}
+    for task in sorted(tasks, key=lambda x: x.created_at):
+        name = _TASK_FACTS.get(task.kind)
+        if name is None or name in out:
+            continue
+        if task.status == "refused":
+            out[name] = Fact(
+                Answer.NA, f"the {task.kind.replace('_', ' ')} was refused: {task.detail or ''}".strip()
+            )
+        elif task.done_at is not None and task.done_at <= task.due_at:
+            out[name] = Fact(Answer.YES, f"{task.kind.replace('_', ' ')} done by its deadline")
+        elif task.done_at is not None or now > task.due_at:
+            out[name] = Fact(Answer.NO, f"{task.kind.replace('_', ' ')} not done by its deadline")
+        else:
+            out[name] = Fact(Answer.NA, f"the {task.kind.replace('_', ' ')} is not due yet")
+        if task.kind == "follow_up" and task.channel:
+            out["preferred_channel_respected"] = (
+                Fact(Answer.YES, f"follow-up by {task.channel}, as preferred")
+                if task.channel == preferred
+                else Fact(Answer.NO, f"follow-up by {task.channel}; prefers {preferred}")
+            )
+    return out

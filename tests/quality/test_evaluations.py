@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from dialer.followup.tasks import FollowupTask
 from dialer.notify.messages import Channel, queue_notification
 from dialer.quality import evaluations as ev
 from dialer.quality.grids import Answer, Item, Section, shipped_grids, store_grid
@@ -151,3 +152,35 @@ async def test_bad_answers_are_refused_with_what_to_fix(db: Database) -> None:
         await ev.evaluate(db, "sup", "supervisor", attempt, "phone_contact", ev.answers_from({}), T0)
     with pytest.raises(ev.NotVisible):
         await ev.evaluate(db, "sup", "supervisor", "no-such-call", "phone_contact", [], T0)
+
+
+async def test_follow_up_tasks_of_the_call_answer_the_deadline_items(db: Database) -> None:
+    cid = await campaign(db, "spring", T0)
+    attempt = await call(db, cid, "agent1", T0, "not_interested")
+    async with db.session() as s, s.begin():
+        d = (await s.execute(select(DispositionRecord))).scalars().one()
+        for kind, done, channel in (
+            ("information", T0 + timedelta(hours=1), "email"),
+            ("follow_up", None, "sms"),
+        ):
+            s.add(
+                FollowupTask(
+                    kind=kind,
+                    campaign_id=cid,
+                    lead_id=d.lead_id,
+                    agent_id="agent1",
+                    customer_id=d.customer_id,
+                    channel=channel,
+                    source=f"disposition:{d.id}",
+                    attempt_id=attempt,
+                    created_at=T0,
+                    due_at=T0 + timedelta(hours=2 if kind == "information" else 48),
+                    done_at=done,
+                    status="met" if done else "open",
+                )
+            )
+    form = await ev.evaluation_form(db, "sup", "supervisor", attempt, "phone_contact", T0 + timedelta(days=3))
+    facts = {k: f.answer for k, f in form.facts.items()}
+    assert facts["info_sent_2h"] is Answer.YES  # done within its deadline, though no message is in the record
+    assert facts["follow_up_48h"] is Answer.NO  # still open after its deadline
+    assert facts["preferred_channel"] is Answer.NO  # by SMS; the customer prefers the phone (no preference)
