@@ -65,6 +65,9 @@ def pages_router() -> APIRouter:
     @router.get("/supervisor/recordings")
     async def recordings_page() -> Response:
         return serve("recordings.html")
+    @router.get("/supervisor/quality")
+    async def quality_page() -> Response:
+        return serve("quality.html")
 
     @router.get("/static/{name}")
     async def static_file(name: str) -> Response:

@@ -31,6 +31,7 @@ import httpx
 from dialer.domain.campaign import AmdPolicy, CampaignSettings, CampaignStatus, PacingMode, RecordingPolicy
 from dialer.followup.report import print_deadlines
 from dialer.leads.importer import import_leads
+from dialer.quality.scorecards import print_scorecards
 from dialer.recordings.report import recordings_summary
 from dialer.runtime.bootstrap import Runtime, build_runtime
 from dialer.runtime.demo_agents import sign_in_simulated_agents
@@ -344,6 +345,8 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> dict[str, 
         await print_sales(services.desk.sales, out)
         await print_deadlines(runtime.db, datetime.now(UTC), out)
         await recordings_summary(runtime.db, recordings_dir, out, time_scale=options.time_scale)
+        await services.desk.state_log.flush()  # the agents' last intervals, for their scorecards
+        await print_scorecards(runtime.db, out)
         return dict(runtime.engine.outcomes)
     finally:
         await runtime.close()

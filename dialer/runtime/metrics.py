@@ -81,6 +81,7 @@ EXPORTED = frozenset(
         "dialer_fenced_writes_total",
         # In prometheus-client's default registry, served with the node's metrics.
         "dialer_compliance_decisions_total",
+        "dialer_complaints_overdue",  # dialer.quality.complaints, kept by watch_overdue
     }
 )
 

@@ -27,6 +27,8 @@ from dialer.api.app import create_app
 from dialer.followup.metrics import FollowupGauges
 from dialer.notify.metrics import NotificationCollector
 from dialer.notify.worker import DeliveryWorker
+from dialer.quality.complaints import watch_overdue
+from dialer.quality.evaluations import store_shipped_grids
 from dialer.recordings.runtime import note_recorded_calls, purge_hourly
 from dialer.recordings.service import Recordings
 from dialer.runtime.bootstrap import Runtime
@@ -110,6 +112,7 @@ async def start_services(
             redis_namespace=runtime.settings.redis_namespace if runtime.settings is not None else "dialer:",
         ),
     )
+    await store_shipped_grids(runtime.db)  # a changed grid file becomes a new version
     accounts = Accounts(runtime.db)
     set_phone_login = getattr(runtime.pbx, "set_phone_login", None)
     if callable(set_phone_login):  # the login extension (Asterisk FastAGI, FreeSWITCH park + ESL)
@@ -163,6 +166,7 @@ async def start_services(
     services.tasks.append(loop.create_task(followup.run(until), name="followup-metrics"))
     services.tasks.append(loop.create_task(services.ops.hopper.run(until), name="hopper-sampler"))
     services.tasks.append(loop.create_task(purge_hourly(recordings, until), name="recordings-retention"))
+    services.tasks.append(loop.create_task(watch_overdue(runtime.db, until), name="complaints-overdue"))
     for what, bound in listeners:
         services.tasks.append(loop.create_task(bound.main_loop(), name=f"{what}-main-loop"))
         services.tasks.append(loop.create_task(_shutdown_on(until, bound), name=f"{what}-shutdown"))

@@ -26,6 +26,7 @@ from typing import Any
 from dialer.domain.agent import AgentState
 from dialer.domain.campaign import CampaignSettings, CampaignStatus, StatusChangeError
 from dialer.domain.dispositions import CATALOGUE, DispositionError
+from dialer.quality.statelog import StateLog
 from dialer.runtime.agents import AgentRegistry
 from dialer.runtime.engine import Engine
 from dialer.sales.customers import CustomerRecords
@@ -190,6 +191,7 @@ class Desk:
         self._pause_next: dict[str, PauseReason] = {}  # agent -> pause asked for during wrap-up
         engine.connected_listeners.append(self._connected)
         agents.listeners.append(self._agent_changed)
+        self.state_log = StateLog(db, agents)  # each agent's time in each state, for the scorecards
 
     # -- what the engine and the registry tell the desk ---------------------------------
 
