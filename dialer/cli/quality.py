@@ -26,6 +26,7 @@ from dialer.cli.common import add_config_options, resolve_campaign, run_with_dat
 from dialer.quality import complaints as cp
 from dialer.quality import scripts
 from dialer.quality.teams import set_team, teams
+from dialer.service import ServiceError
 from dialer.store.db import Database
 
 ACTOR = f"cli:{os.environ.get('USER', 'operator')}"
@@ -217,8 +218,11 @@ def _teams(args: argparse.Namespace) -> int:
         if args.teams_command == "set":
             if not args.none and not args.team:
                 raise CliError("give the team, or --none to take the user out of their team")
-            async with db.session() as s, s.begin():
-                await set_team(s, args.user, None if args.none else args.team)
+            try:
+                async with db.session() as s, s.begin():
+                    await set_team(s, args.user, None if args.none else args.team)
+            except ServiceError as exc:
+                raise CliError(str(exc)) from None
             print(f"dialer: {args.user} is in {'no team' if args.none else 'team ' + args.team}")
             return 0
         async with db.read_session() as s:

@@ -15,6 +15,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialer.recordings.tables import UserTeam
+from dialer.service import NotFound
+from dialer.store.models import User
 
 
 async def team_of(s: AsyncSession, user_id: str) -> str | None:
@@ -32,6 +34,9 @@ async def teams(s: AsyncSession) -> dict[str, str]:
 
 
 async def set_team(s: AsyncSession, user_id: str, team: str | None) -> None:
+    """Put ``user_id`` in ``team`` (None: in no team); NotFound when there is no such user."""
+    if await s.get(User, user_id) is None:
+        raise NotFound(f"there is no user {user_id!r}: add them first (`dialer user add {user_id}`)")
     await s.execute(delete(UserTeam).where(UserTeam.user_id == user_id))
     if team:
         s.add(UserTeam(user_id=user_id, team=team))

@@ -7,6 +7,7 @@ from typing import Any
 
 from dialer.domain.campaign import CampaignSettings, CampaignStatus
 from dialer.store.db import Database
+from dialer.store.models import User
 from tests.store.helpers import add_leads
 
 _numbers = iter(range(10**6))
@@ -44,3 +45,10 @@ async def call(
         attempt_id, code, agent, now=ended + timedelta(seconds=30), **disposition
     )
     return attempt_id
+
+
+async def add_users(db: Database, *user_ids: str) -> None:
+    """Users the team tests put in teams (a team names existing users only)."""
+    async with db.session() as s, s.begin():
+        for user_id in user_ids:
+            s.add(User(id=user_id, name=user_id, role="agent", active=True))

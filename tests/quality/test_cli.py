@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from dialer.cli import main
 from dialer.quality import evaluations as ev
 from dialer.store.db import Database
-from tests.quality.helpers import call, campaign
+from tests.quality.helpers import add_users, call, campaign
 
 PERSON = {
     "brand_and_town": "yes",
@@ -45,6 +46,11 @@ async def _evaluated_call(url: str) -> str:
         return attempt
 
 
+async def _with_db(url: str, work: Callable[[Database], Awaitable[None]]) -> None:
+    async with Database(url) as db:
+        await work(db)
+
+
 def test_scripts_complaints_teams_and_the_agent_scorecards(
     capsys: pytest.CaptureFixture[str], database_url: str, tmp_path: Path
 ) -> None:
@@ -75,6 +81,9 @@ def test_scripts_complaints_teams_and_the_agent_scorecards(
     code, out, _ = run(capsys, "complaints", "list", *db)
     assert code == 0 and "Ann Lee" in out and "0 complaint(s) past their deadline" in out
 
+    code, _, err = run(capsys, "teams", "set", "ag1", "north", *db)
+    assert code == 1 and "there is no user 'ag1'" in err
+    asyncio.run(_with_db(database_url, lambda db: add_users(db, "ag1")))
     assert run(capsys, "teams", "set", "ag1", "north", *db)[0] == 0
     code, out, _ = run(capsys, "teams", "list", *db)
     assert code == 0 and "ag1" in out and "north" in out

@@ -15,7 +15,7 @@ from dialer.quality.grids import Answer, Item, Section, shipped_grids, store_gri
 from dialer.quality.teams import set_team
 from dialer.store.db import Database
 from dialer.store.models import Customer, DispositionRecord
-from tests.quality.helpers import call, campaign
+from tests.quality.helpers import add_users, call, campaign
 
 T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 PERSON = {
@@ -127,6 +127,7 @@ async def test_a_team_supervisor_sees_only_their_team(db: Database) -> None:
     south = await call(db, cid, "agent2", T0)
     await ev.evaluate(db, "boss", "supervisor", north, "phone_contact", ev.answers_from(PERSON), T0)
     await ev.evaluate(db, "boss", "supervisor", south, "phone_contact", ev.answers_from(PERSON), T0)
+    await add_users(db, "agent1", "supn", "agent2")
     async with db.session() as s, s.begin():
         await set_team(s, "agent1", "north")
         await set_team(s, "supn", "north")

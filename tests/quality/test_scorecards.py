@@ -11,7 +11,7 @@ from dialer.quality.statelog import StateLog
 from dialer.quality.teams import set_team
 from dialer.runtime.agents import AgentRegistry
 from dialer.store.db import Database
-from tests.quality.helpers import call, campaign
+from tests.quality.helpers import add_users, call, campaign
 from tests.store.helpers import add_leads
 
 T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)  # a Tuesday, ISO week 2026-W49
@@ -74,6 +74,7 @@ async def test_average_score_its_trend_and_grouping_by_team_and_campaign(db: Dat
     await ev.evaluate(db, "sup", "supervisor", old, "phone_contact", ev.answers_from(low), T0)
     await ev.evaluate(db, "sup", "supervisor", now_a, "phone_contact", ev.answers_from(PERSON), T0)
     await ev.evaluate(db, "sup", "supervisor", now_b, "phone_contact", ev.answers_from(low), T0)
+    await add_users(db, "agent1", "agent2", "supn")
     async with db.session() as s, s.begin():
         await set_team(s, "agent1", "north")
         await set_team(s, "agent2", "north")
