@@ -31,6 +31,8 @@ import httpx
 from dialer.domain.campaign import AmdPolicy, CampaignSettings, CampaignStatus, PacingMode, RecordingPolicy
 from dialer.followup.report import print_deadlines
 from dialer.leads.importer import import_leads
+from dialer.notify.sink import LocalInboxes
+from dialer.notify.worker import DeliveryWorker
 from dialer.quality.scorecards import print_scorecards
 from dialer.recordings.report import recordings_summary
 from dialer.runtime.bootstrap import Runtime, build_runtime
@@ -282,6 +284,8 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> dict[str, 
         await db.campaigns.set_status(record.id, CampaignStatus.RUNNING)
 
     recordings_dir = workdir / "recordings"
+    # A local mail server and SMS gateway: the confirmations and invitations are really sent.
+    inboxes = await LocalInboxes.start(workdir / "inboxes")
     pbx, stop_sim = await _start_pbx(options, options.seed, recordings_dir)
     runtime = await build_runtime(
         Settings(
@@ -290,6 +294,7 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> dict[str, 
             tick_s=0.2,
             seller=DEMO_SELLER,
             recordings_dir=recordings_dir,
+            notify=inboxes.notify_settings(),
         ),
         pbx=pbx,
         profile_files=(profiles,),
@@ -343,6 +348,7 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> dict[str, 
         visits = sum(a.visits for a in bots.agents)
         print(f"Field visits booked: {visits} (see `dialer calendar appointments --db {url}`)", file=out)
         await print_sales(services.desk.sales, out)
+        await _deliver_the_rest(runtime, inboxes, out)
         await print_deadlines(runtime.db, datetime.now(UTC), out)
         await recordings_summary(runtime.db, recordings_dir, out, time_scale=options.time_scale)
         await services.desk.state_log.flush()  # the agents' last intervals, for their scorecards
@@ -350,8 +356,25 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> dict[str, 
         return dict(runtime.engine.outcomes)
     finally:
         await runtime.close()
+        await inboxes.stop()
         with contextlib.suppress(Exception):
             await stop_sim()
+
+
+async def _deliver_the_rest(runtime: Runtime, inboxes: LocalInboxes, out: TextIO) -> None:
+    """Send what the last calls queued (the worker stopped with the node), then say where it went."""
+    worker = DeliveryWorker.from_settings(runtime.db, inboxes.notify_settings())
+    for _ in range(5):
+        if not await worker.send_due():
+            break
+    mails = inboxes.received.emails()
+    invitations = sum(1 for m in mails if any(p.get_content_type() == "text/calendar" for p in m.walk()))
+    pdfs = sum(1 for m in mails if any(p.get_content_type() == "application/pdf" for p in m.walk()))
+    print(
+        f"Messages delivered: {len(mails)} emails ({pdfs} sale confirmations with the withdrawal form, "
+        f"{invitations} visit invitations), {len(inboxes.received.sms)} SMS -> {inboxes.folder}",
+        file=out,
+    )
 
 
 def _summary(runtime: Runtime, out: TextIO) -> None:
