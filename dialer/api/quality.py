@@ -21,7 +21,9 @@ from dialer.quality import sampling, scripts
 from dialer.quality.grids import GridError, grid_names, grid_version
 from dialer.quality.scorecards import scorecards
 from dialer.quality.teams import set_team
+from dialer.recordings.links import signed_audio_url
 from dialer.service import Invalid, NotFound, Refused
+from dialer.service.accounts import Principal
 from dialer.service.desk import Desk
 
 AttemptId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
@@ -89,7 +91,12 @@ def _evaluation(e: ev.EvaluationRecord) -> dict[str, Any]:
     }
 
 
-def _candidate(c: sampling.Candidate) -> dict[str, Any]:
+def _audio(attempt_id: str, recording: str | None, who: Principal) -> str | None:
+    """A signed link the page's player uses without the token (dialer.recordings.links)."""
+    return None if not recording else signed_audio_url(attempt_id, who)
+
+
+def _candidate(c: sampling.Candidate, who: Principal) -> dict[str, Any]:
     return {
         "attempt_id": c.attempt_id,
         "agent_id": c.agent_id,
@@ -99,7 +106,7 @@ def _candidate(c: sampling.Candidate) -> dict[str, Any]:
         "talk_seconds": c.talk_seconds,
         "code": c.code,
         "evaluated": c.evaluated,
-        "recording": c.recording,
+        "recording": _audio(c.attempt_id, c.recording, who),
     }
 
 
@@ -267,7 +274,7 @@ def router(desk: Desk) -> APIRouter:
             min_talk_s=min_talk_s,
             limit=limit,
         )
-        return [_candidate(c) for c in found]
+        return [_candidate(c, who) for c in found]
 
     @r.get("/quality/sample")
     async def sample(
@@ -290,7 +297,7 @@ def router(desk: Desk) -> APIRouter:
             )
         except ValueError as exc:
             raise Invalid(str(exc)) from None
-        return [_candidate(c) for c in found]
+        return [_candidate(c, who) for c in found]
 
     @r.get("/quality/calls/{attempt_id}/form")
     async def form(
@@ -313,7 +320,7 @@ def router(desk: Desk) -> APIRouter:
                 "at": c.at,
                 "talk_seconds": c.talk_seconds,
                 "code": c.code,
-                "recording": c.recording,
+                "recording": _audio(c.attempt_id, c.recording, who),
                 "script_version": await scripts.version_of_call(db, c.attempt_id),
             },
             "grid": {"version": f.grid_version, **f.grid.to_dict()},

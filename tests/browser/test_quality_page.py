@@ -10,12 +10,15 @@ scorecard shows the new average.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from playwright.async_api import Page, expect
 
+from dialer.recordings.service import Recordings
 from tests.api.conftest import PASSWORD
 from tests.browser.conftest import Served, screenshot
 from tests.quality.calls import add_lead, call_reaches, hang_up
+from tests.recordings.helpers import write_wav
 
 SCRIPT = {"opening": "Hello {customer_name}, I am {agent_name} from Garage Martin in Lyon."}
 PERSON_ITEMS = ("brand_and_town", "agent_introduced", "customer_by_name", "budget_asked", "usage_asked")
@@ -29,9 +32,10 @@ async def _sign_in(page: Page, url: str, user: str) -> None:
 
 
 async def test_a_supervisor_scores_three_calls_and_the_agent_scorecard_shows_the_average(
-    served: Served, page: Page
+    served: Served, page: Page, tmp_path: Path
 ) -> None:
     stack, c = served.stack, served.stack.client
+    stack.app.state.recordings = Recordings(stack.db, tmp_path)
     sup, agent = await stack.token("sup"), await stack.token("agent1")
     # The supervisor writes the campaign's script on the quality page.
     sup_page = await page.context.new_page()
@@ -58,8 +62,9 @@ async def test_a_supervisor_scores_three_calls_and_the_agent_scorecard_shows_the
             )
             await screenshot(page, "agent-script")
             # This call is recorded: the player shows it; the others say there is none.
+            write_wav(tmp_path / f"{attempt_id}.wav", 2.0)
             await stack.db.attempts.record_event(
-                attempt_id, "connected", datetime.now(UTC), recording_file="/api/recordings/sample.wav"
+                attempt_id, "connected", datetime.now(UTC), recording_file=f"{attempt_id}.wav"
             )
         await hang_up(stack, attempt_id)
         body: dict[str, object] = {"code": "not_interested"}
@@ -89,6 +94,8 @@ async def test_a_supervisor_scores_three_calls_and_the_agent_scorecard_shows_the
         if n == 0:
             await expect(appointment).to_be_checked()
             await expect(sup_page.locator("#player audio")).to_have_count(1)
+            duration = "document.querySelector('#player audio').duration"
+            await sup_page.wait_for_function(f"{duration} > 1.9")  # the signed link plays without a token
         else:
             await expect(appointment).not_to_be_checked()
             await expect(sup_page.locator("#player")).to_contain_text("No recording")

@@ -47,10 +47,13 @@
 
   function player(call) {
     if (!call.recording) return el("p", { class: "none", text: "No recording of this call." });
-    const rec = call.recording;
-    // A URL the API gives is played as is; a file on the PBX is fetched through the recordings API.
-    const src = rec.startsWith("/api/") ? rec : `/api/recordings/${encodeURIComponent(call.attempt_id)}`;
-    return el("audio", { controls: true, preload: "none", src });
+    // A signed link from the API: it plays without the token for a few minutes.
+    const audio = el("audio", { controls: true, preload: "metadata", src: call.recording });
+    const box = el("div", { class: "player" }, audio);
+    audio.addEventListener("error", () => {
+      box.replaceChildren(el("p", { class: "none", text: "The recording file is missing or unreadable: ask the PBX administrator." }));
+    });
+    return box;
   }
 
   function itemBox(item, fact) {
