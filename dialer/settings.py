@@ -112,10 +112,15 @@ class Settings:
     # Where the file and the database URL came from, for messages (``--verbose``).
     config_path: Path | None = None
     database_source: str = "default"
-    # ``[logging] format``: one line per event, "text" or "json" (dialer.runtime.logs).
-    log_format: str = "text"
     notify: NotifySettings | None = None  # [notify]: the delivery worker of email and SMS runs
     seller: SellerSettings = field(default_factory=SellerSettings)
+    # ``[logging] format``: one line per event, "text" or "json" (dialer.runtime.logs).
+    log_format: str = "text"
+    # With Redis: how long a campaign's lease lasts without renewal (another node takes over after it).
+    lease_s: float = 10.0
+    # [recordings] dir: where the dialer finds the PBX's recordings (<attempt>.wav): Asterisk's
+    # <astspooldir>/monitor, FreeSWITCH's recordings_dir, shared with this host.
+    recordings_dir: Path = Path("/var/spool/asterisk/monitor")
 
     @property
     def profile_files(self) -> tuple[Path, ...]:
@@ -163,6 +168,7 @@ _TOP_KEYS = {
     "shutdown",
     "notify",
     "seller",
+    "recordings",
 }
 
 # While a file is parsed, problems are collected here so that every bad key is named at once.
@@ -382,7 +388,7 @@ def _parse(
     redis = _section(data, "redis")
     _check_keys(redis, "redis", {"url", "namespace"})
     node = _section(data, "node")
-    _check_keys(node, "node", {"id"})
+    _check_keys(node, "node", {"id", "lease_s"})
     pacing = _section(data, "pacing")
     _check_keys(pacing, "pacing", {"tick_s"})
     metrics = _section(data, "metrics")
@@ -395,6 +401,8 @@ def _parse(
     _check_keys(logging_, "logging", {"level", "format"})
     shutdown = _section(data, "shutdown")
     _check_keys(shutdown, "shutdown", {"drain_timeout_s"})
+    recordings = _section(data, "recordings")
+    _check_keys(recordings, "recordings", {"dir"})
 
     seller = _seller(_section(data, "seller"), path)
 
@@ -455,7 +463,11 @@ def _parse(
     notify = None
     if "notify" in data:
         notify = parse_notify(_section(data, "notify"), env, _problem, need_secrets=need_secrets)
+    lease_s = _take(node, "node", "lease_s", float, 10.0)
+    if not 1.0 <= lease_s <= 300.0:
+        _problem(f"node.lease_s: {lease_s} is outside 1..300 seconds")
     return Settings(
+        lease_s=lease_s,
         database_url=database_url,
         redis_url=redis_url,
         node_id=_take(node, "node", "id", str, "node-1"),
@@ -472,9 +484,10 @@ def _parse(
         number_hash_key=env.get(ENV_HASH_KEY) or None,
         config_path=path,
         database_source=source,
-        log_format=log_format,
         notify=notify,
         seller=seller,
+        log_format=log_format,
+        recordings_dir=Path(_take(recordings, "recordings", "dir", str, "/var/spool/asterisk/monitor")),
     )
 
 

@@ -215,6 +215,12 @@ class AnsweredCall:
 @dataclass(frozen=True, slots=True)
 class ConnectToAgent:
     agent_id: str
+    # Recording (campaign policy): ``record`` starts one before the customer joins the bridge,
+    # to ``<attempt>.wav`` in the PBX's recordings directory; ``record_muted`` keeps it silent
+    # until the agent asks (on demand).  ``announcement`` is played to the customer first.
+    record: bool = False
+    record_muted: bool = False
+    announcement: str = ""
 
 
 @dataclass(frozen=True, slots=True)

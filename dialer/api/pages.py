@@ -62,6 +62,13 @@ def pages_router() -> APIRouter:
     async def supervisor_page() -> Response:
         return serve("supervisor.html")
 
+    @router.get("/supervisor/recordings")
+    async def recordings_page() -> Response:
+        return serve("recordings.html")
+    @router.get("/supervisor/quality")
+    async def quality_page() -> Response:
+        return serve("quality.html")
+
     @router.get("/static/{name}")
     async def static_file(name: str) -> Response:
         return serve(name)

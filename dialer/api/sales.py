@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from dialer.api.auth import Admin, Anyone, Supervisor
-from dialer.sales.customers import CustomerRecords, file_as_dict
+from dialer.sales.customers import file_as_dict
 from dialer.sales.service import SaleStatus, SaleView, WithdrawalChannel
 from dialer.service import NotFound
 from dialer.service.desk import Desk
@@ -95,7 +95,7 @@ def _sale_out(view: SaleView) -> SaleOut:
 
 def router(desk: Desk) -> APIRouter:
     api = APIRouter(prefix="/api")
-    records = CustomerRecords(desk.db)
+    records = desk.customers
 
     @api.get("/sales", response_model=list[SaleOut], tags=["sales"])
     async def sales(

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dialer.cli.campaign import format_table
 from dialer.cli.common import add_config_options, resolve_campaign, run_with_database
 from dialer.cli.db import parse_when
+from dialer.quality.scorecards import SCORECARD_COLUMNS, scorecard_rows, scorecards
 from dialer.store.db import Database
 from dialer.store.reports import AgentReport, CampaignReport
 
@@ -87,6 +88,7 @@ def _report(args: argparse.Namespace) -> int:
         campaign_id = (await resolve_campaign(db, args.campaign)).id if args.campaign else None
         campaigns = await db.reports.campaign_report(since, until, campaign_id)
         agents = await db.reports.agent_report(since, until, campaign_id)
+        cards = await scorecards(db, since=since, until=until, campaign_id=campaign_id)
         show_campaigns = args.by in ("campaign", "both")
         show_agents = args.by in ("agent", "both")
         if args.csv:
@@ -99,6 +101,9 @@ def _report(args: argparse.Namespace) -> int:
                     writer.writerow([])
                 writer.writerow(AGENT_COLUMNS)
                 writer.writerows(agent_rows(agents))
+                writer.writerow([])
+                writer.writerow(SCORECARD_COLUMNS)
+                writer.writerows(scorecard_rows(cards))
             return 0
         if show_campaigns:
             print("per campaign")
@@ -112,6 +117,9 @@ def _report(args: argparse.Namespace) -> int:
             print(
                 format_table([AGENT_COLUMNS, *agent_rows(agents)]) if agents else "  no call reached an agent"
             )
+            print("\nagent scorecards (time in seconds; score out of 100, trend against the period before)")
+            rows = scorecard_rows(cards)
+            print(format_table([SCORECARD_COLUMNS, *rows]) if rows else "  no agent activity")
         return 0
 
     return run_with_database(args, work)

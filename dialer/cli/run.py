@@ -167,6 +167,8 @@ async def serve(settings: Settings, on_started: Callable[[Runtime], Awaitable[No
         set_campaign_lookup(CampaignOf(runtime.engine))  # each line naming an attempt names its campaign
         await runtime.recover(datetime.now(UTC))
         names = await runtime.load_campaigns(datetime.now(UTC))
+        leases_done = asyncio.Event()  # set after the drain: the calls in progress finish under the lease
+        leasing = _start_leases(runtime, leases_done)
         if on_started is not None:
             await on_started(runtime)
         log.info(
@@ -194,6 +196,9 @@ async def serve(settings: Settings, on_started: Callable[[Runtime], Awaitable[No
         await asyncio.wait({stopper.engine})  # a second SIGTERM cancels it: the drain ends there
         if not stopper.engine.cancelled():
             stopper.engine.result()  # an error of the engine stops the node as before
+        leases_done.set()
+        if leasing is not None:
+            await leasing
         notifier.stopping()
         serving.set()  # the API and the relay served the drain (agents qualified their last calls)
         await services.stop()
@@ -213,6 +218,16 @@ async def serve(settings: Settings, on_started: Callable[[Runtime], Awaitable[No
         return 1 if stopper.forced else 0
     finally:
         await runtime.close()
+
+
+def _start_leases(runtime: Runtime, done: asyncio.Event) -> asyncio.Task[None] | None:
+    """With Redis: take and renew the running campaigns' leases (one node paces a campaign)."""
+    from dialer.runtime.takeover import campaigns_to_hold
+
+    if runtime.leases is None:
+        return None
+    engine = runtime.engine
+    return asyncio.get_running_loop().create_task(runtime.leases.run(lambda: campaigns_to_hold(engine), done))
 
 
 async def _refresh_campaigns(runtime: Runtime, stop: asyncio.Event) -> None:

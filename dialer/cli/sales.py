@@ -183,9 +183,11 @@ def _export(args: argparse.Namespace) -> int:
 def _erase(args: argparse.Namespace) -> int:
     if not args.yes:
         raise CliError("erasure cannot be undone: add --yes once the person's request is checked")
+    settings = settings_of(args)
 
     async def work(db: Database, sales: Sales) -> int:
-        report = await CustomerRecords(db).erase(args.customer_id, args.actor)
+        records = CustomerRecords(db, redis_url=settings.redis_url, redis_namespace=settings.redis_namespace)
+        report = await records.erase(args.customer_id, args.actor)
         counts = ", ".join(f"{k} {v}" for k, v in sorted(report.counts.items()))
         print(
             f"customer {args.customer_id} erased ({counts}); "

@@ -107,6 +107,7 @@ _PROFILE_KEYS = {
     "registry_screening",
     "abandon_rate_cap",
     "abandon_window",
+    "recording_announcement",
 }
 
 
@@ -155,6 +156,7 @@ def build_profile(code: str, section: Mapping[str, Any]) -> Profile:
         registry_screening=bool(section.get("registry_screening", True)),
         abandon_rate_cap=float(cap) if cap is not None else None,
         abandon_window=parse_duration(abandon_window, f"{where}.abandon_window") if abandon_window else None,
+        recording_announcement=bool(section.get("recording_announcement", False)),
     )
 
 
@@ -165,6 +167,12 @@ def build_overrides(base: Profile, section: Mapping[str, Any], where: str) -> Pr
         raise ProfileError(f"{where}: unknown key(s) {sorted(unknown)}")
     if "registry_screening" in section and not section["registry_screening"] and base.registry_screening:
         raise ProfileError(f"{where}.registry_screening=false loosens profile {base.code}")
+    if (
+        "recording_announcement" in section
+        and not section["recording_announcement"]
+        and base.recording_announcement
+    ):
+        raise ProfileError(f"{where}.recording_announcement=false loosens profile {base.code}")
     if "pressure_counts" in section and section["pressure_counts"] != base.pressure_counts:
         raise ProfileError(
             f"{where}.pressure_counts cannot change profile {base.code}'s {base.pressure_counts}"
@@ -190,6 +198,7 @@ def build_overrides(base: Profile, section: Mapping[str, Any], where: str) -> Pr
         min_gap=parse_duration(section["min_gap"], f"{where}.min_gap") if "min_gap" in section else None,
         lockouts=_lockouts(section, where),
         abandon_rate_cap=section.get("abandon_rate_cap"),
+        recording_announcement=section.get("recording_announcement") is True,
     )
 
 

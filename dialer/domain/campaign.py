@@ -395,6 +395,7 @@ class CampaignSettings:
     info_email_within_s: float = 7200.0  # information promised by email is sent within this
     follow_up_within_s: float = 172800.0  # a follow-up contact in the preferred channel within this
     missed_call_back_within_s: float = 3600.0  # a customer who called and was missed is called back
+    complaint_answer_within_s: float = 432000.0  # a complaint about the campaign is answered within this
     # After a sale: the withdrawal period, in calendar days from the day after its start.
     withdrawal_days: int = 14
     withdrawal_starts: WithdrawalStart = WithdrawalStart.LATER_OF_CONTRACT_AND_DELIVERY
@@ -473,6 +474,7 @@ class CampaignSettings:
             "info_email_within_s",
             "follow_up_within_s",
             "missed_call_back_within_s",
+            "complaint_answer_within_s",
         ):
             value = getattr(self, name)
             if not 60.0 <= value <= 90 * 86400.0:
@@ -551,6 +553,7 @@ class CampaignSettings:
             "info_email_within_s": self.info_email_within_s,
             "follow_up_within_s": self.follow_up_within_s,
             "missed_call_back_within_s": self.missed_call_back_within_s,
+            "complaint_answer_within_s": self.complaint_answer_within_s,
             "withdrawal_days": self.withdrawal_days,
             "withdrawal_starts": self.withdrawal_starts.value,
             "recording": self.recording.value,
@@ -605,6 +608,7 @@ class CampaignSettings:
             "info_email_within_s",
             "follow_up_within_s",
             "missed_call_back_within_s",
+            "complaint_answer_within_s",
         ):
             if name in values:
                 try:

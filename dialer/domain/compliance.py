@@ -192,6 +192,7 @@ class Profile:
     registry_screening: bool = True  # check registry freshness for the number's region
     abandon_rate_cap: float | None = None  # for the pacer, per campaign
     abandon_window: timedelta | None = None
+    recording_announcement: bool = False  # a recorded call must be announced to the person first
 
     def history_horizon(self) -> timedelta:
         """How far back the contact history must reach for this profile's rules."""
@@ -210,6 +211,7 @@ class ProfileOverrides:
     min_gap: timedelta | None = None
     lockouts: Mapping[str, timedelta] = field(default_factory=dict)
     abandon_rate_cap: float | None = None
+    recording_announcement: bool = False  # True: announce recordings (never loosens a profile that does)
 
 
 @dataclass(frozen=True)
@@ -275,6 +277,8 @@ def tighten(profile: Profile, overrides: ProfileOverrides) -> Profile:
                 f"{profile.abandon_rate_cap}"
             )
         changes["abandon_rate_cap"] = overrides.abandon_rate_cap
+    if overrides.recording_announcement:
+        changes["recording_announcement"] = True
     return replace(profile, **changes)  # type: ignore[arg-type]
 
 

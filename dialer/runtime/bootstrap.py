@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 from dialer.compliance.gate import ComplianceConfig, ComplianceGate, build_gate
 from dialer.compliance.history import RedisContactHistory
 from dialer.compliance.profiles import ProfileSet, load_profiles
-from dialer.domain.campaign import CampaignSettings, CampaignStatus, LeadStatus, PacingMode
+from dialer.domain.campaign import CampaignSettings, CampaignStatus, LeadStatus, PacingMode, RecordingPolicy
 from dialer.domain.compliance import (
     RULE_CONSENT,
     RULE_DNC,
@@ -30,10 +30,12 @@ from dialer.domain.compliance import (
     ConsentRecord,
     ProfileError,
 )
+from dialer.domain.fencing import AttemptFenced
 from dialer.pacing.limits import PacingLimits
 from dialer.pacing.pacers import Pacer, make_pacer
 from dialer.runtime.agents import AgentRegistry
 from dialer.runtime.engine import Engine
+from dialer.runtime.lease import CampaignLeases, RedisLeaseStore
 from dialer.runtime.pbx_pool import PbxPool, pool_of
 from dialer.runtime.ports import (
     AmdPolicy,
@@ -45,10 +47,12 @@ from dialer.runtime.ports import (
     OpenAttempt,
 )
 from dialer.runtime.prompts import prompt_problem
+from dialer.runtime.takeover import Takeover
 from dialer.service.outbox import GATE_KIND_OF_DISPOSITION, OutboxRelay
 from dialer.service.uow import SqlUnitOfWork
 from dialer.settings import PbxSettings, Settings, sqlite_path
 from dialer.store.db import Database, DatabaseError
+from dialer.store.fences import highest_token
 from dialer.store.leads_repo import LeadAdmin
 from dialer.store.repositories import CampaignRecord
 from telephony.base import AmdResult, Pbx
@@ -78,6 +82,9 @@ class SqlRecord:
         self.agents = agents
         # Told when a disposition queued a message for the gate (the outbox relay delivers it).
         self.outbox_written: Callable[[], None] | None = None
+        # With several nodes: attempts are written under the campaign lease's token (fenced).
+        self.leases: CampaignLeases | None = None
+        self._campaign_of: dict[str, str] = {}  # open attempts of this node -> campaign id
 
     async def claim_leads(self, campaign_id: str, limit: int, now: datetime) -> list[Lead]:
         ready = [a.agent_id for a in self.agents.view(campaign_id) if a.state.value == "ready"]
@@ -112,9 +119,27 @@ class SqlRecord:
         )
 
     async def open_attempt(self, lead: Lead, now: datetime) -> str:
-        return await self.db.attempts.open_attempt(
-            int(lead.lead_id), int(lead.campaign_id), lead.number, self.node_id, now
-        )
+        token = None
+        if self.leases is not None:
+            token = self.leases.token(lead.campaign_id)
+            if token is None:
+                raise AttemptFenced(lead.campaign_id, None, None)
+        try:
+            attempt_id = await self.db.attempts.open_attempt(
+                int(lead.lead_id), int(lead.campaign_id), lead.number, self.node_id, now, fencing_token=token
+            )
+        except AttemptFenced as exc:
+            self._fenced(exc)
+            raise
+        if self.leases is not None:
+            self._campaign_of[attempt_id] = lead.campaign_id
+        return attempt_id
+
+    def _fenced(self, exc: AttemptFenced) -> None:
+        """A write refused by the campaign's fence: logged and counted (dialer_fenced_writes_total)."""
+        if self.leases is not None:
+            self.leases.fenced[exc.campaign_id] += 1
+        log.warning("node %s: %s", self.node_id, exc)
 
     async def attempt_event(self, attempt_id: str, kind: str, at: datetime) -> None:
         await self.db.attempts.record_event(attempt_id, kind, at)
@@ -125,6 +150,19 @@ class SqlRecord:
             amd = AmdResult.MACHINE.value
         if result.detail and result.outcome == "lost":
             log.warning("attempt %s lost: %s", attempt_id, result.detail)
+        campaign = self._campaign_of.get(attempt_id)
+        token = None if campaign is None or self.leases is None else self.leases.last_token(campaign)
+        try:
+            closed = await self._close_attempt(attempt_id, result, amd, token)
+        except AttemptFenced as exc:  # the campaign's new holder closed it already (as lost)
+            self._fenced(exc)
+            closed = False
+        self._campaign_of.pop(attempt_id, None)
+        return closed
+
+    async def _close_attempt(
+        self, attempt_id: str, result: AttemptResult, amd: str | None, token: int | None
+    ) -> bool:
         return await self.db.attempts.close_attempt(
             attempt_id,
             result.outcome,
@@ -135,6 +173,7 @@ class SqlRecord:
             agent_id=result.agent_id,
             amd_detail=result.amd_detail or None,
             originated_at=result.originated_at,
+            fencing_token=token,
         )
 
     async def dispose(
@@ -277,6 +316,8 @@ def plan_of(record: CampaignRecord) -> CampaignPlan:
         wrap_up_limit_s=s.wrap_up_limit_s,
         default_disposition=s.default_disposition,
         pbx_name=s.pbx,
+        recording=s.recording.value,
+        recording_announcement=s.recording_announcement,
     )
 
 
@@ -355,6 +396,7 @@ class Runtime:
     relay: OutboxRelay  # carries refusals and do-not-calls from committed dispositions to the gate
     limits: PacingLimits = field(default_factory=PacingLimits)
     settings: Settings | None = None
+    leases: CampaignLeases | None = None  # with Redis: the campaign leases this node takes and holds
 
     async def load_campaigns(self, now: datetime) -> list[str]:
         """Follow the campaigns' statuses: start the running ones, pause the others; returns new names.
@@ -450,6 +492,8 @@ class Runtime:
         return closed
 
     async def close(self) -> None:
+        if self.leases is not None:
+            await self.leases.close()
         await self.pbx.stop()
         await self.gate.close()
         await self.db.close()
@@ -461,9 +505,18 @@ def campaign_problem(profiles: ProfileSet, campaign: CampaignSettings, node: Set
     The same check refuses a campaign when it is created or started, and at run time.
     """
     try:
-        profiles.for_campaign(rules_of(campaign))
+        profile = profiles.for_campaign(rules_of(campaign))
     except ProfileError as exc:
         return f"compliance profile: {exc}"
+    if (
+        profile.recording_announcement
+        and campaign.recording is not RecordingPolicy.NONE
+        and not campaign.recording_announcement
+    ):
+        return (
+            f"compliance profile {profile.code}: a recorded call must be announced; set the campaign's "
+            "recording_announcement (a sound the PBX plays before the agent) or record none"
+        )
     if node is not None:
         return node.pbx_problem(campaign.pbx)
     return None
@@ -572,4 +625,25 @@ async def build_runtime(
         max_lines=first.max_lines if first else 50,
         calls_per_second=first.max_calls_per_second if first else None,
     )
-    return Runtime(db, gate, pbx, agents, engine, gate_port, settings.node_id, relay, limits, settings)
+    runtime = Runtime(db, gate, pbx, agents, engine, gate_port, settings.node_id, relay, limits, settings)
+    if settings.redis_url:
+        runtime.leases = campaign_leases(settings, db, engine)
+        engine.leases = record.leases = runtime.leases
+    return runtime
+
+
+def campaign_leases(settings: Settings, db: Database, engine: Engine) -> CampaignLeases:
+    """The node's campaign leases in Redis; taking one settles what the last holder left."""
+    from redis.asyncio import Redis
+
+    async def floor(campaign_id: str) -> int:
+        return await highest_token(db, int(campaign_id))
+
+    assert settings.redis_url is not None
+    return CampaignLeases(
+        RedisLeaseStore(Redis.from_url(settings.redis_url), settings.redis_namespace),
+        settings.node_id,
+        settings.lease_s,
+        floor=floor,
+        on_acquired=Takeover(db, engine, settings.node_id),
+    )

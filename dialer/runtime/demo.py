@@ -28,9 +28,13 @@ from typing import Literal, TextIO
 
 import httpx
 
-from dialer.domain.campaign import AmdPolicy, CampaignSettings, CampaignStatus, PacingMode
+from dialer.domain.campaign import AmdPolicy, CampaignSettings, CampaignStatus, PacingMode, RecordingPolicy
 from dialer.followup.report import print_deadlines
 from dialer.leads.importer import import_leads
+from dialer.notify.sink import LocalInboxes
+from dialer.notify.worker import DeliveryWorker
+from dialer.quality.scorecards import print_scorecards
+from dialer.recordings.report import recordings_summary
 from dialer.runtime.bootstrap import Runtime, build_runtime
 from dialer.runtime.demo_agents import sign_in_simulated_agents
 from dialer.runtime.demo_calendar import seed_field_calendar
@@ -147,7 +151,9 @@ def _free_port() -> int:
         return port
 
 
-async def _start_pbx(options: DemoOptions, rng_seed: int) -> tuple[Pbx, Callable[[], Awaitable[None]]]:
+async def _start_pbx(
+    options: DemoOptions, rng_seed: int, recordings_dir: Path | None = None
+) -> tuple[Pbx, Callable[[], Awaitable[None]]]:
     """Start the simulator and the adapter that talks to it; returns the adapter and a stopper."""
     model = WithAgentPhones(
         RandomCallee(
@@ -166,6 +172,7 @@ async def _start_pbx(options: DemoOptions, rng_seed: int) -> tuple[Pbx, Callable
         asterisk = AsteriskSimulator(
             model=model, shape="sip", time_scale=options.time_scale, secret="demo", fastagi_port=agi_port
         )
+        asterisk.recordings.directory = recordings_dir  # the calls' WAV files (MixMonitor)
         await asterisk.start()
         pbx = AsteriskPbx(
             AsteriskSettings(port=asterisk.port, secret="demo", fastagi_port=agi_port, name="demo-asterisk")
@@ -173,6 +180,7 @@ async def _start_pbx(options: DemoOptions, rng_seed: int) -> tuple[Pbx, Callable
         await pbx.start()
         return pbx, asterisk.stop
     switch = FreeSwitchSimulator(model=model, time_scale=options.time_scale, password="demo")
+    switch.recordings.directory = recordings_dir  # the calls' WAV files (uuid_record)
     await switch.start()
     fs = FreeSwitchPbx(FreeSwitchSettings(port=switch.port, password="demo"))
     await fs.start()
@@ -200,6 +208,7 @@ DEMO_FILES = (
     "leads.csv",
     "rejects.csv",
     "bloctel.txt",
+    "recordings",
 )
 
 
@@ -257,6 +266,7 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> dict[str, 
                 callback_grace_s=0.0,
                 info_email_within_s=60.0,
                 missed_call_back_within_s=60.0,
+                recording=RecordingPolicy.ALL,
             ),
         )
         leads_csv = workdir / "leads.csv"
@@ -273,9 +283,19 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> dict[str, 
         await seed_field_calendar(db, record.id, rng)  # salespeople the agents book visits for
         await db.campaigns.set_status(record.id, CampaignStatus.RUNNING)
 
-    pbx, stop_sim = await _start_pbx(options, options.seed)
+    recordings_dir = workdir / "recordings"
+    # A local mail server and SMS gateway: the confirmations and invitations are really sent.
+    inboxes = await LocalInboxes.start(workdir / "inboxes")
+    pbx, stop_sim = await _start_pbx(options, options.seed, recordings_dir)
     runtime = await build_runtime(
-        Settings(database_url=url, node_id="demo-node", tick_s=0.2, seller=DEMO_SELLER),
+        Settings(
+            database_url=url,
+            node_id="demo-node",
+            tick_s=0.2,
+            seller=DEMO_SELLER,
+            recordings_dir=recordings_dir,
+            notify=inboxes.notify_settings(),
+        ),
         pbx=pbx,
         profile_files=(profiles,),
     )
@@ -328,12 +348,33 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> dict[str, 
         visits = sum(a.visits for a in bots.agents)
         print(f"Field visits booked: {visits} (see `dialer calendar appointments --db {url}`)", file=out)
         await print_sales(services.desk.sales, out)
+        await _deliver_the_rest(runtime, inboxes, out)
         await print_deadlines(runtime.db, datetime.now(UTC), out)
+        await recordings_summary(runtime.db, recordings_dir, out, time_scale=options.time_scale)
+        await services.desk.state_log.flush()  # the agents' last intervals, for their scorecards
+        await print_scorecards(runtime.db, out)
         return dict(runtime.engine.outcomes)
     finally:
         await runtime.close()
+        await inboxes.stop()
         with contextlib.suppress(Exception):
             await stop_sim()
+
+
+async def _deliver_the_rest(runtime: Runtime, inboxes: LocalInboxes, out: TextIO) -> None:
+    """Send what the last calls queued (the worker stopped with the node), then say where it went."""
+    worker = DeliveryWorker.from_settings(runtime.db, inboxes.notify_settings())
+    for _ in range(5):
+        if not await worker.send_due():
+            break
+    mails = inboxes.received.emails()
+    invitations = sum(1 for m in mails if any(p.get_content_type() == "text/calendar" for p in m.walk()))
+    pdfs = sum(1 for m in mails if any(p.get_content_type() == "application/pdf" for p in m.walk()))
+    print(
+        f"Messages delivered: {len(mails)} emails ({pdfs} sale confirmations with the withdrawal form, "
+        f"{invitations} visit invitations), {len(inboxes.received.sms)} SMS -> {inboxes.folder}",
+        file=out,
+    )
 
 
 def _summary(runtime: Runtime, out: TextIO) -> None:

@@ -132,6 +132,7 @@ class ApiAgent:
                 self.visits += 1
                 return str(booked.json()["starts_at"])
         return None
+
     def _sale(self, now: datetime) -> dict[str, Any]:
         """The terms of a demo sale; most customers give an email, the others a postal address."""
         product, price = self.rng.choice(DEMO_PRODUCTS)

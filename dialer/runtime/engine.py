@@ -25,8 +25,10 @@ from datetime import UTC, datetime
 from dialer.domain.agent import AgentState
 from dialer.domain.call import Call, CallInput, CallState, InvalidCallTransition, result_of
 from dialer.domain.campaign import PERSON_RESULTS, CallResult
+from dialer.domain.fencing import AttemptFenced
 from dialer.pacing.pacers import AgentActivity, BusyAgent, Pacer, PacingSnapshot, RingOutcome
 from dialer.runtime.agents import AgentRegistry
+from dialer.runtime.lease import CampaignLeases
 from dialer.runtime.ports import (
     AmdPolicy,
     AttemptResult,
@@ -155,6 +157,8 @@ class Engine:
         self._wrapups: dict[str, tuple[str, str, asyncio.Task[None]]] = {}
         self._recording: set[asyncio.Future[object]] = set()  # writes queued after answer decisions
         self._handling: dict[str, asyncio.Future[None]] = {}  # each call's latest event being handled
+        # With several nodes: a campaign is dialed only while this node holds its lease (runtime.lease).
+        self.leases: CampaignLeases | None = None
         pbx.set_answer_router(self)
         agents.listeners.append(self._agent_changed)
 
@@ -198,6 +202,8 @@ class Engine:
             self._report_blocked(run)
             if run.paused:
                 continue
+            if self.leases is not None and self.leases.token(run.plan.campaign_id) is None:
+                continue  # another node paces it
             lines = run.pacer.lines_to_open(self.snapshot(run), self._clock())
             live = sum(1 for c in self.calls.values() if c.plan.campaign_id == run.plan.campaign_id)
             lines = min(lines, run.plan.max_lines - live)
@@ -264,6 +270,13 @@ class Engine:
             return False
         try:
             attempt_id = await self.record.open_attempt(lead, now)
+        except AttemptFenced as exc:  # the lease was lost meanwhile: the lead goes back, due now
+            if held is not None:
+                self.agents.release(held)
+            self.errors["fenced"] += 1
+            log.warning("lead %s not dialed: %s", lead.lead_id, exc)
+            await self.record.release_lead(lead, GateVerdict(False, "lease_lost", str(exc), now), now)
+            return False
         except BaseException:
             if held is not None:
                 self.agents.release(held)
@@ -274,6 +287,16 @@ class Engine:
                 self.agents.release(held)
             await self.record.close_attempt(
                 attempt_id, AttemptResult("cancelled", self._wall(), detail="the node stopped before dialing")
+            )
+            self.outcomes["cancelled"] += 1
+            run.counts["cancelled"] += 1
+            return False
+        if self.leases is not None and self.leases.token(plan.campaign_id) is None:
+            # Lost the lease since the attempt was written: nothing more goes to the PBX for it.
+            if held is not None:
+                self.agents.release(held)
+            await self.record.close_attempt(
+                attempt_id, AttemptResult("cancelled", self._wall(), detail="the campaign's lease was lost")
             )
             self.outcomes["cancelled"] += 1
             run.counts["cancelled"] += 1
@@ -529,7 +552,13 @@ class Engine:
         active.agent_id = agent_id
         self._advance(active, CallInput.SENT_TO_AGENT)
         log.info("attempt %s: sent to agent %s", attempt_id, agent_id)
-        return ConnectToAgent(agent_id)
+        recorded = plan.recording in ("all", "on_demand")
+        return ConnectToAgent(
+            agent_id,
+            record=recorded,
+            record_muted=plan.recording == "on_demand",
+            announcement=plan.recording_announcement if recorded else "",
+        )
 
     def _person_handled(self, active: ActiveCall, abandoned: bool) -> None:
         """Tell the pacer once whether this answered person was abandoned."""

@@ -77,8 +77,11 @@ EXPORTED = frozenset(
         "dialer_followup_overdue",
         "dialer_followup_tasks",
         "dialer_callbacks_overdue",
+        "dialer_campaign_lease_held",
+        "dialer_fenced_writes_total",
         # In prometheus-client's default registry, served with the node's metrics.
         "dialer_compliance_decisions_total",
+        "dialer_complaints_overdue",  # dialer.quality.complaints, kept by watch_overdue
     }
 )
 
@@ -227,6 +230,23 @@ class NodeCollector(Collector):
         for agent_input, count in sorted(self.agents.refused.items()):
             refused.add_metric([agent_input], count)
         yield refused
+
+        if engine.leases is not None:
+            held = GaugeMetricFamily(
+                "dialer_campaign_lease_held",
+                "1 while this node holds the campaign's lease (paces it), 0 while another node does",
+                labels=["campaign"],
+            )
+            fenced = CounterMetricFamily(
+                "dialer_fenced_writes",
+                "Attempt writes the record refused: their lease token was older than the campaign's newest",
+                labels=["campaign"],
+            )
+            for campaign_id, run in engine.campaigns.items():
+                held.add_metric([run.plan.name], 0.0 if engine.leases.token(campaign_id) is None else 1.0)
+                fenced.add_metric([run.plan.name], engine.leases.fenced[campaign_id])
+            yield held
+            yield fenced
 
         if self.relay is not None:
             yield GaugeMetricFamily(

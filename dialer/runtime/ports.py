@@ -39,6 +39,8 @@ class CampaignPlan:
     default_disposition: str = "not_qualified"
     max_lines: int = 50
     pbx_name: str = ""
+    recording: str = "none"  # dialer.domain.campaign.RecordingPolicy: none / all / on_demand
+    recording_announcement: str = ""  # played to the customer before the agent, when recording
 
     def dial_string(self, number_e164: str, attempt_id: str = "") -> str:
         return render_dial_string(

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, make_asgi_app
@@ -26,13 +27,19 @@ from dialer.api.app import create_app
 from dialer.followup.metrics import FollowupGauges
 from dialer.notify.metrics import NotificationCollector
 from dialer.notify.worker import DeliveryWorker
+from dialer.quality.complaints import watch_overdue
+from dialer.quality.evaluations import store_shipped_grids
+from dialer.recordings.runtime import note_recorded_calls, purge_hourly
+from dialer.recordings.service import Recordings
 from dialer.runtime.bootstrap import Runtime
 from dialer.runtime.metrics import node_registry
 from dialer.runtime.ops_metrics import OpsMetrics, ops_metrics
+from dialer.sales.customers import CustomerRecords
 from dialer.sales.service import Sales
 from dialer.service.accounts import Accounts
 from dialer.service.desk import Desk
 from dialer.service.phone_login import PhoneLogins
+from dialer.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +54,8 @@ class NodeServices:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     metrics: CollectorRegistry | None = None
     metrics_server: uvicorn.Server | None = None
-    ops: OpsMetrics | None = None  # hopper depth, the PBX pool's trunks, reloads
     notifier: DeliveryWorker | None = None  # [notify]: sends email and SMS; wake() after queueing one
+    ops: OpsMetrics | None = None  # hopper depth, the PBX pool's trunks, reloads
 
     @property
     def api_url(self) -> str | None:
@@ -99,7 +106,13 @@ async def start_services(
         clock=time.time,
         follow_campaigns=runtime.load_campaigns,
         sales=Sales(runtime.db, runtime.settings.seller if runtime.settings is not None else None),
+        customers=CustomerRecords(
+            runtime.db,
+            redis_url=runtime.settings.redis_url if runtime.settings is not None else None,
+            redis_namespace=runtime.settings.redis_namespace if runtime.settings is not None else "dialer:",
+        ),
     )
+    await store_shipped_grids(runtime.db)  # a changed grid file becomes a new version
     accounts = Accounts(runtime.db)
     set_phone_login = getattr(runtime.pbx, "set_phone_login", None)
     if callable(set_phone_login):  # the login extension (Asterisk FastAGI, FreeSWITCH park + ESL)
@@ -110,6 +123,8 @@ async def start_services(
     services = NodeServices(desk, accounts, None, metrics=registry)
     services.ops = ops_metrics(runtime.db, runtime.engine)
     registry.register(services.ops.collector)
+    recordings = Recordings(runtime.db, _recordings_dir(runtime))
+    note_recorded_calls(runtime.engine, recordings)
     # Both listeners are bound before any task starts: a port in use stops the start, nothing left running.
     listeners: list[tuple[str, uvicorn.Server]] = []
     if metrics is not None:
@@ -127,6 +142,8 @@ async def start_services(
         listeners.append(("metrics", services.metrics_server))
     if serve_api:
         app = create_app(desk, accounts)
+        app.state.recordings = recordings
+        app.state.pbx = runtime.pbx
         app.add_route("/metrics", _metrics_endpoint(registry), methods=["GET"])
         config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="off")
         server = uvicorn.Server(config)  # the daemon owns the signals: only main_loop is run, not serve()
@@ -141,13 +158,15 @@ async def start_services(
         listeners.append(("api", server))
         log.info("API and pages on %s (OpenAPI at /openapi.json)", services.api_url)
     services.tasks.append(loop.create_task(runtime.relay.run(until), name="outbox-relay"))
-    services.tasks.append(loop.create_task(services.ops.hopper.run(until), name="hopper-sampler"))
     notify = runtime.settings.notify if runtime.settings is not None else None
     if notify is not None:
         services.notifier = DeliveryWorker.from_settings(runtime.db, notify)
         registry.register(NotificationCollector(services.notifier))
         services.tasks.append(loop.create_task(services.notifier.run(until), name="notify-worker"))
     services.tasks.append(loop.create_task(followup.run(until), name="followup-metrics"))
+    services.tasks.append(loop.create_task(services.ops.hopper.run(until), name="hopper-sampler"))
+    services.tasks.append(loop.create_task(purge_hourly(recordings, until), name="recordings-retention"))
+    services.tasks.append(loop.create_task(watch_overdue(runtime.db, until), name="complaints-overdue"))
     for what, bound in listeners:
         services.tasks.append(loop.create_task(bound.main_loop(), name=f"{what}-main-loop"))
         services.tasks.append(loop.create_task(_shutdown_on(until, bound), name=f"{what}-shutdown"))
@@ -185,3 +204,8 @@ async def _shutdown_on(stop: asyncio.Event, server: uvicorn.Server) -> None:
     await stop.wait()
     server.should_exit = True
     await server.shutdown()
+
+
+def _recordings_dir(runtime: Runtime) -> Path:
+    """``[recordings] dir`` of the node's settings (the default when it was built without them)."""
+    return (runtime.settings or Settings()).recordings_dir

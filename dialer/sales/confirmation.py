@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from fpdf import FPDF
+if TYPE_CHECKING:
+    from fpdf import FPDF
 
 DEFAULT_TEMPLATE = Path(__file__).with_name("templates") / "confirmation.toml"
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
@@ -209,6 +211,8 @@ def render_text(template: ConfirmationTemplate, data: ConfirmationData) -> list[
 
 
 def _pdf() -> FPDF:
+    from fpdf import FPDF  # here: the process that makes the PDFs is the one that loads fpdf2 and fontTools
+
     for font in (FONT_REGULAR, FONT_BOLD):
         if not font.is_file():
             raise TemplateError(

@@ -13,15 +13,19 @@ hash (``dnc_erased``), which the compliance gate reads.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dialer.compliance.dnc import GLOBAL, RedisIndex, e164_digits
 from dialer.compliance.erased import erased_keyer, keep_hashed
 from dialer.compliance.tables import DncEntry
 from dialer.domain.campaign import DIALABLE_STATUSES, LeadStatus
@@ -45,6 +49,9 @@ from telephony.base import mask_number
 
 log = logging.getLogger(__name__)
 
+# Every node reloads the erased numbers at least this often (the gate's DNC refresh, 1 s, with margin):
+# the number leaves the shared index only once every gate refuses it by its hash.
+ERASED_SETTLE_S = 2.0
 ERASED = "erased"  # what an erased number reads as; a customer's tombstone is "erased-<id>"
 MAX_NOTE = 4000
 
@@ -133,8 +140,19 @@ def _is_erased(row: Customer) -> bool:
 
 
 class CustomerRecords:
-    def __init__(self, db: Database, *, wall: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        redis_url: str | None = None,
+        redis_namespace: str = "dialer:",
+        settle_s: float = ERASED_SETTLE_S,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.db = db
+        self._redis_url = redis_url  # the nodes' shared DNC index, which holds numbers in clear
+        self._redis_namespace = redis_namespace
+        self._settle_s = settle_s
         self._wall = wall
 
     # -- reading ----------------------------------------------------------------------------
@@ -335,6 +353,7 @@ class CustomerRecords:
                 )
             ).all()
             entries = [(c, src, exp) for c, src, exp in dnc]
+            scopes = {GLOBAL, *(c for c, _, _ in entries if c)}
             counts["dnc_kept_hashed"] = keep_hashed(s, keyer, number, entries, now)
             counts["dnc_entries_deleted"] = _rows(
                 await s.execute(delete(DncEntry).where(DncEntry.number == number))
@@ -398,6 +417,22 @@ class CustomerRecords:
             row.updated_at = now
             s.add(CustomerErasure(customer_id=row.id, erased_by=actor, erased_at=now, counts=dict(counts)))
             s.add(_audit(now, actor, "customer.erased", row.id, dict(counts)))
+        if self._redis_url and number.startswith("+"):
+            # Removed only once every node's gate has loaded the hashed entries: never a moment unrefused.
+            await asyncio.sleep(self._settle_s)
+            redis = Redis.from_url(self._redis_url)
+            try:
+                index = RedisIndex(redis, self._redis_namespace)
+                for scope in sorted(scopes):
+                    await index.remove(e164_digits(number), scope)
+            except (RedisError, OSError) as exc:
+                # Still refused (the index and the hash both block it); the number waits for the next rebuild.
+                log.warning(
+                    "customer %s erased, but the shared DNC index was not cleared: %s", customer_id, exc
+                )
+                counts["shared_index_not_cleared"] = 1
+            finally:
+                await redis.aclose()
         log.info("customer %s erased by %s: %s", customer_id, actor, counts)
         return report
 

@@ -13,7 +13,10 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import multiprocessing
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
@@ -44,6 +47,25 @@ from dialer.store.repositories import AttemptRecord
 log = logging.getLogger(__name__)
 
 CONFIRMATION_REASON = "sale.confirmation"
+# PDFs are made one at a time in a worker process of their own, started at the first sale: a PDF takes
+# about 0.1 s of CPU, which in the node's own process would hold the interpreter lock while calls are
+# being connected, and fpdf2 with its fonts (some 20-30 MiB) stays out of the node's memory.
+_pdf_workers: ProcessPoolExecutor | None = None
+
+
+async def _make_pdf(template: ConfirmationTemplate, data: ConfirmationData) -> bytes:
+    global _pdf_workers
+    for _ in range(2):  # a worker that died (killed, out of memory) is replaced once
+        if _pdf_workers is None:
+            _pdf_workers = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                _pdf_workers, confirmation_pdf, template, data
+            )
+        except BrokenProcessPool:
+            log.warning("the process making confirmation PDFs stopped; starting another")
+            _pdf_workers = None
+    raise Refused("the confirmation PDF could not be made (its worker process keeps stopping); try again")
 
 
 class SaleStatus(enum.StrEnum):
@@ -146,7 +168,6 @@ class Sales:
     async def prepare(
         self,
         attempt: AttemptRecord,
-        agent_id: str,
         terms: SaleTerms | None,
         identity: dict[str, str],
         now: datetime,
@@ -198,7 +219,7 @@ class Sales:
         )
         self._check_seller()
         template = self.template()
-        pdf = await asyncio.to_thread(confirmation_pdf, template, data)
+        pdf = await _make_pdf(template, data)
         letter = "\n\n".join(f"{h}\n{t}" if h else t for h, t in render_text(template, data))
         if email:
             return PreparedSale(terms, data, Channel.EMAIL, email, pdf, letter)
@@ -442,7 +463,7 @@ class Sales:
             withdrawal_end=sale.withdrawal_end,
         )
         self._check_seller()
-        pdf = await asyncio.to_thread(confirmation_pdf, self.template(), data)
+        pdf = await _make_pdf(self.template(), data)
         return f"confirmation-{data.sale_ref}.pdf", pdf
 
 

@@ -12,6 +12,7 @@ write lock.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,11 +37,15 @@ from dialer.calendar.slots import Slot, Visit, check_visit, free_slots
 from dialer.calendar.tables import CalendarSettingsRow, SalespersonRow
 from dialer.calendar.travel import CalendarConfig
 from dialer.notify.messages import Channel, queue_notification
+from dialer.notify.routing import route
+from dialer.notify.worker import wake_workers
 from dialer.service import Invalid, NotFound, Refused
 from dialer.service.uow import SqlUnitOfWork
 from dialer.store.db import Database
 from dialer.store.models import Appointment, Attempt, Customer, Lead
 from dialer.store.repositories import _customer_id
+
+log = logging.getLogger(__name__)
 
 LIVE = ("booked", "moved")
 _ID = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
@@ -355,6 +360,7 @@ class CalendarService:
             self._notify(s, row, sp, party, "booked", now)
             view = _view(row)
             await uow.commit()
+        wake_workers()  # the invitations go now, not at the worker's next poll
         return view
 
     async def move(
@@ -398,6 +404,7 @@ class CalendarService:
             self._notify(s, row, sp, party, "moved", now)
             view = _view(row)
             await uow.commit()
+        wake_workers()  # the invitations go now, not at the worker's next poll
         return view
 
     async def cancel(self, actor: str, appointment_id: int, *, supervisor: bool = False) -> AppointmentView:
@@ -420,6 +427,7 @@ class CalendarService:
                 self._notify(s, row, sp, party, "cancelled", now)
             view = _view(row)
             await uow.commit()
+        wake_workers()  # the invitations go now, not at the worker's next poll
         return view
 
     async def appointments(
@@ -626,7 +634,12 @@ async def _postcode(s: AsyncSession, attempt: Attempt) -> str | None:
 async def _customer_party(
     s: AsyncSession, attempt: Attempt | None, lead: Lead | None, customer_id: int | None = None
 ) -> _Party | None:
-    """How to tell the customer: email when they prefer it and have an address, else SMS to their number."""
+    """How the customer hears of the visit: their preferred channel, else whatever reaches them in writing.
+
+    The rule is ``dialer.notify.routing``'s, with the visit as something that must be in writing
+    (a customer who prefers the telephone still gets the time and place); None when nothing on
+    record reaches them (the salesperson is still told).
+    """
     customer: Customer | None = None
     if customer_id is not None:
         customer = await s.get(Customer, customer_id)
@@ -638,13 +651,15 @@ async def _customer_party(
         lead.preferred_channel if lead is not None else None
     )
     email = (customer.email if customer is not None else None) or (lead.email if lead is not None else None)
+    address = customer.address if customer is not None else None
     first = (customer.first_name if customer else None) or (lead.first_name if lead else None) or ""
     last = (customer.last_name if customer else None) or (lead.last_name if lead else None) or ""
     name = f"{first} {last}".strip() or "Customer"
-    if prefer == "email" and email:
-        return _Party(name, Channel.EMAIL, email, email)
-    if phone:
-        return _Party(name, Channel.SMS, phone, email)
-    if email:
-        return _Party(name, Channel.EMAIL, email, email)
-    return None
+    try:
+        chosen = route(prefer, email=email, phone=phone, address=address, required=True)
+    except ValueError:  # a preference the routing does not know: as if none was recorded
+        chosen = route(None, email=email, phone=phone, address=address, required=True)
+    if chosen.channel is None or chosen.recipient is None:
+        log.info("appointment: the customer cannot be told in writing (%s)", chosen.reason)
+        return None
+    return _Party(name, chosen.channel, chosen.recipient, email)

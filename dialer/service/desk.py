@@ -26,8 +26,10 @@ from typing import Any
 from dialer.domain.agent import AgentState
 from dialer.domain.campaign import CampaignSettings, CampaignStatus, StatusChangeError
 from dialer.domain.dispositions import CATALOGUE, DispositionError
+from dialer.quality.statelog import StateLog
 from dialer.runtime.agents import AgentRegistry
 from dialer.runtime.engine import Engine
+from dialer.sales.customers import CustomerRecords
 from dialer.sales.service import Sales, SaleTerms
 from dialer.service import Invalid, NotFound, Refused
 from dialer.service.outbox import GATE_KIND_OF_DISPOSITION, OutboxRelay
@@ -173,9 +175,11 @@ class Desk:
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
         follow_campaigns: Callable[[datetime], Awaitable[object]] | None = None,
         sales: Sales | None = None,
+        customers: CustomerRecords | None = None,
     ) -> None:
         self.db = db
         self.sales = sales or Sales(db, wall=wall)  # sales, their confirmations and withdrawal periods
+        self.customers = customers or CustomerRecords(db, wall=wall)  # search, notes, export, erasure
         self._engine = engine
         self._agents = agents
         self._relay = relay
@@ -187,6 +191,7 @@ class Desk:
         self._pause_next: dict[str, PauseReason] = {}  # agent -> pause asked for during wrap-up
         engine.connected_listeners.append(self._connected)
         agents.listeners.append(self._agent_changed)
+        self.state_log = StateLog(db, agents)  # each agent's time in each state, for the scorecards
 
     # -- what the engine and the registry tell the desk ---------------------------------
 
@@ -393,7 +398,7 @@ class Desk:
         kind = GATE_KIND_OF_DISPOSITION.get(given.code)
         sale_id: int | None = None
         prepared = (
-            await self.sales.prepare(attempt, agent_id, given.sale, dict(given.identity), now)
+            await self.sales.prepare(attempt, given.sale, dict(given.identity), now)
             if given.code == "sale"
             else None
         )

@@ -172,7 +172,10 @@ class Attempt(Base):
     agent_id: Mapped[str | None] = mapped_column(String(64))
     pbx_uniqueid: Mapped[str | None] = mapped_column(String(64))
     recording_file: Mapped[str | None] = mapped_column(String(500))
+    recording_seconds: Mapped[float | None] = mapped_column(Float)  # read from the file once written
     talk_seconds: Mapped[float | None] = mapped_column(Float)
+    # The campaign lease token the attempt was opened under (dialer.store.fences); None without Redis.
+    fencing_token: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Customer(Base):

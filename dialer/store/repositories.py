@@ -55,6 +55,7 @@ from dialer.domain.dispositions import (
 )
 from dialer.followup.levels import callback_dial_at
 from dialer.followup.tasks import add_callback_task, after_abandon, refuse_callbacks
+from dialer.store.fences import advance_fence
 from dialer.store.models import (
     Appointment,
     Attempt,
@@ -821,16 +822,27 @@ class AttemptRepository:
         self._db = db
 
     async def open_attempt(
-        self, lead_id: int, campaign_id: int, number: str, node_id: str, now: datetime
+        self,
+        lead_id: int,
+        campaign_id: int,
+        number: str,
+        node_id: str,
+        now: datetime,
+        *,
+        fencing_token: int | None = None,
     ) -> str:
         """Record a new attempt and put its lead in flight; return the attempt id (a UUID).
 
         Committed before it returns: send the Originate only after this.  The
         lead must be dialable and not claimed by another node, else
         :class:`LeadUnavailable`.  A due callback of the lead is marked dialed.
+        With ``fencing_token`` (the campaign lease's), the campaign's fence is
+        checked and advanced in the same transaction (``AttemptFenced``).
         """
         attempt_id = str(uuid.uuid4())
         async with self._db.session() as s, s.begin():
+            if fencing_token is not None:
+                await advance_fence(s, campaign_id, fencing_token, now)
             lead = (
                 await s.execute(
                     select(Lead.status, Lead.claimed_by, Lead.campaign_id)
@@ -876,6 +888,7 @@ class AttemptRepository:
                     status="open",
                     created_at=now,
                     abandoned=False,
+                    fencing_token=fencing_token,
                 )
             )
             await s.execute(
@@ -946,6 +959,7 @@ class AttemptRepository:
         agent_id: str | None = None,
         amd_detail: str | None = None,
         originated_at: datetime | None = None,
+        fencing_token: int | None = None,
     ) -> bool:
         """Write the call's one result and move the lead to its next state, in one transaction.
 
@@ -963,6 +977,8 @@ class AttemptRepository:
             row = await s.get(Attempt, attempt_id, with_for_update=True)
             if row is None:
                 raise NotFound(f"no attempt {attempt_id}")
+            if fencing_token is not None:  # a node that lost the campaign's lease writes nothing
+                await advance_fence(s, row.campaign_id, fencing_token, ended_at)
             if row.status != "open":
                 return False
             if agent_id is not None:

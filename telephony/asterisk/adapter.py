@@ -43,6 +43,7 @@ from telephony.base import (
     PhoneLogin,
     mask_number,
 )
+from telephony.supervision import MonitorMode, MonitorRefused
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,8 @@ class AsteriskPbx:
         self.answered_handler = AnsweredHandler(
             lambda: self._router, settings.decision_timeout_s, on_event=self._emit, clock=clock
         )
+        self.answered_handler.mute_recording = self._mute_new_recording
+        self._spy_legs = itertools.count(1)
         self._phone_login: PhoneLogin | None = None
         self.agent_login_handler = AgentLoginHandler(lambda: self._phone_login)
         self.fastagi = FastAgiServer(
@@ -354,6 +357,93 @@ class AsteriskPbx:
             except AmiActionError as exc:
                 log.info("stale agent leg %s already gone: %s", uid, exc)
         return stale
+
+    # ------------------------------------------------------------------
+    # Supervision (telephony.supervision): recordings on demand, listen / whisper / barge
+
+    async def _mute_new_recording(self, attempt_id: str) -> None:
+        """Silence a recording on demand until the agent asks; one that cannot be muted is stopped."""
+        try:
+            await self.set_recording_muted(attempt_id, True)
+            return
+        except PbxError as exc:
+            log.error("attempt %s: the on-demand recording could not be muted (%s): stopped", attempt_id, exc)
+        try:
+            await self.client.send_action({"Action": "StopMixMonitor", "Channel": attempt_id})
+        except (AmiActionError, PbxError) as exc:
+            log.error("attempt %s: the recording could not be stopped either: %s", attempt_id, exc)
+
+    async def set_recording_muted(self, attempt_id: str, muted: bool) -> None:
+        """AMI ``MixMonitorMute`` (``call`` class): silence or resume the call's recording."""
+        attempt = _check(_ID, attempt_id, "attempt id")
+        action = {
+            "Action": "MixMonitorMute",
+            "Channel": attempt,
+            "Direction": "both",
+            "State": "1" if muted else "0",
+        }
+        try:
+            await self.client.send_action(action)
+        except AmiActionError as exc:
+            raise PbxError(f"Asterisk did not {'mute' if muted else 'resume'} the recording: {exc}") from exc
+
+    async def agent_channel(self, agent_id: str) -> str | None:
+        """The channel name of the agent's phone leg in its bridge ``agent_<id>``, if any."""
+        listing = await self.client.send_action({"Action": "CoreShowChannels"})
+        for entry in listing.events:
+            data = entry.get("ApplicationData", "")
+            if entry.get("Application") != "ConfBridge" or agent_of_bridge(data.split(",", 1)[0]) != agent_id:
+                continue
+            uid = entry.get("Uniqueid", "")
+            if uid.startswith("agent-") or ",dialer_agent" in data:
+                return entry.get("Channel") or None
+        return None
+
+    async def monitor(self, agent_id: str, mode: MonitorMode, endpoint: str) -> str:
+        """Originate the supervisor's phone into ``ChanSpy(<agent's channel>,q[w|B]E)``.
+
+        Allowed with the ``originate`` write class (sip_supervisor_listen_whisper_barge):
+        ``q`` no beep, ``w`` whisper to the agent, ``B`` barge (both hear), ``E`` end with the spied call.
+        """
+        _check(_EXTEN, agent_id, "agent id")
+        if not re.fullmatch(r"[A-Za-z0-9_./@:+-]{1,200}", endpoint):
+            raise MonitorRefused(f"supervisor phone {endpoint!r} is not a channel (e.g. PJSIP/2001)")
+        try:
+            channel = await self.agent_channel(agent_id)
+        except AmiActionError as exc:
+            raise MonitorRefused(f"Asterisk {self.name} refused to list its channels: {exc}") from exc
+        if channel is None:
+            raise MonitorRefused(f"agent {agent_id} has no phone leg in its bridge on Asterisk {self.name}")
+        options = {MonitorMode.LISTEN: "q", MonitorMode.WHISPER: "qw", MonitorMode.BARGE: "qB"}[mode] + "E"
+        leg = f"spy-{agent_id}-{self._boot_tag}-{next(self._spy_legs)}"
+        fields = {
+            "Action": "Originate",
+            "ActionID": leg,
+            "Channel": endpoint,
+            "Application": "ChanSpy",
+            "Data": f"{channel},{options}",
+            "Timeout": "30000",
+            "CallerID": f'"{mode.value}" <{agent_id}>',
+            "Async": "true",
+            "ChannelId": leg,
+        }
+        try:
+            await self.client.send_action(fields)
+        except AmiActionError as exc:
+            raise MonitorRefused(
+                f"Asterisk {self.name} refused to call the supervisor's phone into ChanSpy: {exc} "
+                "(the AMI user needs the originate write class)"
+            ) from exc
+        log.info("agent %s: supervisor %s leg %s queued (%s)", agent_id, mode.value, leg, endpoint)
+        return leg
+
+    async def end_monitor(self, leg_id: str) -> None:
+        leg = _check(_ID, leg_id, "monitoring leg")
+        try:
+            await self.client.send_action({"Action": "Hangup", "Channel": leg, "Cause": "16"})
+        except AmiActionError as exc:
+            if "No such channel" not in str(exc):
+                raise PbxError(f"Asterisk did not hang up the supervisor's leg {leg}: {exc}") from exc
 
     async def live_attempts(self) -> set[str]:
         return set(await self._live_channels())

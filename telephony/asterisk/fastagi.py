@@ -419,6 +419,9 @@ class AnsweredHandler:
         self._clock = clock
         self.router_failures = 0
         self._pending: set[asyncio.Task[None]] = set()  # decisions still coming for sessions that ended
+        # Called after MixMonitor started a recording to be kept silent until the agent asks
+        # (the AMI MixMonitorMute the ``dialer`` user may send); set by the adapter.
+        self.mute_recording: Callable[[str], Awaitable[None]] | None = None
 
     async def attempt_id(self, session: AgiSession) -> str:
         for name in self.ATTEMPT_VARIABLES:
@@ -439,9 +442,13 @@ class AnsweredHandler:
             detail = await session.get_variable("AMDCAUSE") or status or ""
         call = AnsweredCall(attempt_id, self._clock(), amd, detail)
         decision = await self._decide_while_listening(session, call)
+        prepared = False
         for _ in range(self.MAX_CONNECT_TRIES):
             if not isinstance(decision, ConnectToAgent):
                 break
+            if not prepared:
+                await self.prepare(session, attempt_id, decision)
+                prepared = True
             result = await self.connect(session, attempt_id, decision.agent_id)
             if result.result != "-1":
                 return  # 0: the customer left the bridge (the conversation is over)
@@ -495,6 +502,26 @@ class AnsweredHandler:
             log.exception("answered attempt %s: no new decision after a failed connect", call.attempt_id)
         return HangupCall()
 
+    async def prepare(self, session: AgiSession, attempt_id: str, decision: ConnectToAgent) -> None:
+        """Before the bridge: the campaign's announcement, then the recording (``sip_call_recording``).
+
+        The ``dialer`` AMI user may not start MixMonitor (``Permission denied``, the action needs
+        ``system``): the channel runs it itself here, as the captures show, before it enters
+        ConfBridge.  A recording on demand starts muted (silence) and is unmuted over AMI.
+        """
+        if decision.announcement:
+            sound = safe_token(decision.announcement, "announcement")
+            await session.command(f"EXEC Playback {sound}", self.PLAYBACK_TIMEOUT_S)
+        if decision.record:
+            name = safe_token(attempt_id, "attempt id")
+            if "/" in name or ".." in name:
+                raise ValueError(f"attempt id {attempt_id!r} cannot name a recording file")
+            await session.command(f"EXEC MixMonitor {name}.wav")
+            muted = " (muted)" if decision.record_muted else ""
+            log.info("attempt %s: recording to %s.wav%s", attempt_id, name, muted)
+            if decision.record_muted and self.mute_recording is not None:
+                await self.mute_recording(attempt_id)
+
     async def connect(self, session: AgiSession, attempt_id: str, agent_id: str) -> AgiResult:
         """Put the customer in ``agent_<id>``; returns when it leaves (0) or is refused (-1).
 
@@ -534,6 +561,7 @@ class AnsweredHandler:
 
     async def execute(self, session: AgiSession, attempt_id: str, decision: AnswerDecision) -> None:
         if isinstance(decision, ConnectToAgent):
+            await self.prepare(session, attempt_id, decision)
             await self.connect(session, attempt_id, decision.agent_id)
         elif isinstance(decision, PlayMessageThenHangup):
             message = safe_token(decision.message, "message")

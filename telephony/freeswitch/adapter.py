@@ -107,6 +107,7 @@ from telephony.freeswitch.client import (
 )
 from telephony.freeswitch.protocol import EslEvent, EslFrame
 from telephony.freeswitch.tracker import FreeSwitchCallTracker, cause_code
+from telephony.supervision import MonitorMode, MonitorRefused
 
 log = logging.getLogger(__name__)
 
@@ -412,8 +413,12 @@ class FreeSwitchPbx:
         if reason is not None:
             raise PbxError(f"FreeSWITCH could not move attempt {attempt_id} to agent {agent_id}: {reason}")
 
-    async def _move(self, attempt_id: str, agent_id: str) -> tuple[str | None, bool]:
-        """``uuid_transfer`` into the agent's conference: (why it failed or None, customer still there)."""
+    async def _move(self, attempt_id: str, agent_id: str, announcement: str = "") -> tuple[str | None, bool]:
+        """``uuid_transfer`` into the agent's conference: (why it failed or None, customer still there).
+
+        With an ``announcement`` the parked session plays it, then runs the ``transfer`` application
+        (two ``sendmsg`` with event-lock, run in order): a ``uuid_transfer`` would cut the message short.
+        """
         attempt = _ident("attempt id", attempt_id)
         agent = _ident("agent id", agent_id)
         s = self.settings
@@ -424,6 +429,18 @@ class FreeSwitchPbx:
         live = self._live.get(attempt)
         if live is not None:
             live.connecting_to = agent
+        if announcement:
+            try:
+                sound = self._sound(announcement)
+                await self.client.sendmsg_execute(attempt, "playback", sound, event_lock=True)
+                await self.client.sendmsg_execute(
+                    attempt, "transfer", f"{conference} XML {s.context}", event_lock=True
+                )
+            except PbxError as exc:
+                if live is not None:
+                    live.connecting_to = None
+                return str(exc), "invalid session id" not in str(exc)
+            return None, True
         reply = await self.client.api(f"uuid_transfer {attempt} {conference} XML {s.context}")
         if reply.startswith("+OK"):
             return None, True
@@ -464,6 +481,13 @@ class FreeSwitchPbx:
             return
         await self.client.sendmsg_execute(attempt, "playback", path, event_lock=True)
         await self.client.sendmsg_execute(attempt, "hangup", "NORMAL_CLEARING", event_lock=True)
+
+    def _sound(self, message: str) -> str:
+        """The file ``playback`` plays for a message name (the configured extension unless it has one)."""
+        if not re.fullmatch(r"[\w./-]+", message) or ".." in message:
+            raise PbxError(f"message {message!r} must be a sound file name (letters, digits, '/', '.', '-')")
+        extension = self.settings.message_extension
+        return message if "." in message.rsplit("/", 1)[-1] else f"{message}.{extension}"
 
     async def has_sound(self, name: str) -> bool | None:
         """Whether FreeSWITCH has the file ``play_then_hangup(name)`` plays; None: cannot tell.
@@ -863,12 +887,18 @@ class FreeSwitchPbx:
     async def _decide(self, call: AnsweredCall) -> None:
         attempt = call.attempt_id
         decision = await self._ask(call, None)
+        prepared = False
         for _ in range(MAX_CONNECT_ROUNDS):
             try:
                 if not isinstance(decision, ConnectToAgent):
                     await self._execute(attempt, decision)
                     return
-                reason, still_there = await self._move(attempt, decision.agent_id)
+                announcement = ""
+                if not prepared:
+                    prepared = True
+                    await self._start_recording(attempt, decision)
+                    announcement = decision.announcement
+                reason, still_there = await self._move(attempt, decision.agent_id, announcement)
             except PbxError as exc:
                 self.action_errors += 1
                 log.error("attempt %s: %s failed (%s); hanging up", attempt, type(decision).__name__, exc)
@@ -889,6 +919,65 @@ class FreeSwitchPbx:
         log.error("attempt %s: %d connects failed; hanging up", attempt, MAX_CONNECT_ROUNDS)
         with contextlib.suppress(PbxError):
             await self.hangup(attempt)
+
+    async def _start_recording(self, attempt: str, decision: ConnectToAgent) -> None:
+        """``uuid_record start`` (record_session) before the move: ``<attempt>.wav`` in recordings_dir.
+
+        On demand: ``mask`` at once (silence in the file) until the agent asks.  A refused
+        recording is logged; the customer still reaches the agent.
+        """
+        if not decision.record:
+            return
+        verbs = ("start", "mask") if decision.record_muted else ("start",)
+        for verb in verbs:
+            reply = await self.client.api(f"uuid_record {attempt} {verb} {attempt}.wav")
+            if not reply.startswith("+OK"):
+                log.error("attempt %s: FreeSWITCH refused uuid_record %s: %s", attempt, verb, reply.strip())
+                if verb == "mask":  # never record unasked: a recording that cannot be muted is stopped
+                    await self.client.api(f"uuid_record {attempt} stop {attempt}.wav")
+                return
+        log.info("attempt %s: recording to %s.wav%s", attempt, attempt, " (masked)" * decision.record_muted)
+
+    async def set_recording_muted(self, attempt_id: str, muted: bool) -> None:
+        """``uuid_record mask|unmask``: silence or resume the call's recording."""
+        attempt = _ident("attempt id", attempt_id)
+        verb = "mask" if muted else "unmask"
+        reply = await self.client.api(f"uuid_record {attempt} {verb} {attempt}.wav")
+        if not reply.startswith("+OK"):
+            raise PbxError(f"FreeSWITCH refused uuid_record {verb} for attempt {attempt}: {reply.strip()}")
+
+    async def monitor(self, agent_id: str, mode: MonitorMode, endpoint: str) -> str:
+        """Originate the supervisor's phone into ``eavesdrop`` on the agent's leg.
+
+        Whisper: ``eavesdrop_whisper_aleg=true`` (the agent's leg hears the supervisor);
+        barge: ``three_way`` (both hear).
+        """
+        agent = _ident("agent id", agent_id)
+        target = self._current.get(agent)
+        if target is None or target not in self._seats.get(agent, set()):
+            raise MonitorRefused(
+                f"agent {agent} has no phone leg in its conference on FreeSWITCH {self.name}"
+            )
+        if not endpoint or not re.fullmatch(r"[\w./@:+-]+", endpoint):
+            raise MonitorRefused(f"supervisor phone {endpoint!r} is not a dial string (e.g. user/2001)")
+        leg = f"spy-{agent}-{uuidlib.uuid4().hex[:12]}"
+        variables = f"origination_uuid={leg},origination_caller_id_name={mode.value}"
+        if mode is MonitorMode.WHISPER:
+            variables += ",eavesdrop_whisper_aleg=true"
+        app = f"three_way({target})" if mode is MonitorMode.BARGE else f"eavesdrop({target})"
+        reply = await self.client.api(f"originate {{{variables}}}{endpoint} &{app}")
+        if not reply.startswith("+OK"):
+            raise MonitorRefused(
+                f"FreeSWITCH {self.name} did not call the supervisor's phone: {reply.strip()}"
+            )
+        log.info("agent %s: supervisor %s leg %s", agent, mode.value, leg)
+        return leg
+
+    async def end_monitor(self, leg_id: str) -> None:
+        leg = _ident("monitoring leg", leg_id)
+        reply = await self.client.api(f"uuid_kill {leg}")
+        if not reply.startswith("+OK") and "No such channel" not in reply:
+            raise PbxError(f"FreeSWITCH did not hang up the supervisor's leg {leg}: {reply.strip()}")
 
     async def _execute(self, attempt: str, decision: AnswerDecision) -> None:
         if isinstance(decision, ConnectToAgent):

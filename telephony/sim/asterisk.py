@@ -110,6 +110,9 @@ class AsteriskSimulator:
         # the project's "dialer" user has not.  Recordings: see asterisk_mixmonitor.
         self.system_write = False
         self.recordings = mixmonitor.Recordings()
+        # The "originate" write class (manager_dialer.conf gives it to "dialer"); without it
+        # Asterisk answers every Originate "Permission denied" (no channel).
+        self.originate_write = True
         self.originates_received: list[str] = []
         self.unanswered_actions: set[str] = set()
         self.port = 0
@@ -326,6 +329,9 @@ class AsteriskSimulator:
             self._respond(session, action, "Goodbye", ("Message", "Thanks for all the fish."))
             return False
         if not session.authenticated and lname != "challenge":
+            self._respond(session, action, "Error", ("Message", "Permission denied"))
+            return True
+        if lname == "originate" and not self.originate_write:
             self._respond(session, action, "Error", ("Message", "Permission denied"))
             return True
         if lname in mixmonitor.ACTIONS:

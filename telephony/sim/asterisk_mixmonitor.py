@@ -122,6 +122,9 @@ def _write_silence(path: Path, seconds: float) -> None:
         out.writeframes(b"\x00\x00" * round(seconds * SAMPLE_RATE))
 
 
+write_silence = _write_silence  # the FreeSWITCH simulator's uuid_record writes the same files
+
+
 # -- the application ------------------------------------------------------------------
 
 

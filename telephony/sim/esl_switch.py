@@ -250,6 +250,7 @@ class Switch:
         self.sessions_since_start = 0
         self._epoch0 = time.time()
         self._mono0 = time.monotonic()
+        self.on_channel_gone: Callable[[str], None] | None = None  # uuid_record ends with the channel
 
     # -- clock ---------------------------------------------------------------------
 
@@ -867,6 +868,8 @@ class Switch:
         self.emit("kicked.exec_conference", ch, {"app_uuid": self._uuid()})
         ch.hung_up = True
         ch.timers.clear()
+        if self.on_channel_gone is not None:
+            self.on_channel_gone(ch.uuid)
         ch.points["hangup"] = self.now_us()
         self._set_cause(ch, "NORMAL_CLEARING", 16, "200")
         self.emit("kicked.hangup", ch)
@@ -884,6 +887,8 @@ class Switch:
     async def _hangup(self, ch: Channel, cause: str, *, by_us: bool) -> None:
         ch.hung_up = True
         ch.timers.clear()
+        if self.on_channel_gone is not None:
+            self.on_channel_gone(ch.uuid)
         ch.points["hangup"] = self.now_us()
         self._set_cause(ch, cause, q850_of(cause), "200")
         family = ch.family
@@ -953,6 +958,8 @@ class Switch:
         for ch in live:
             ch.hung_up = True
             ch.timers.clear()
+            if self.on_channel_gone is not None:
+                self.on_channel_gone(ch.uuid)
             ch.points["hangup"] = self.now_us()
             if ch.answered:
                 self._set_cause(ch, cause, q850_of(cause), "200")

@@ -34,6 +34,7 @@ from telephony.sim.esl_templates import (
     command_reply,
     local_stamp,
 )
+from telephony.sim.freeswitch_record import SessionRecordings
 from telephony.sim.model import CalleeModel, ScriptedCallee
 
 # fsctl shutdown restart, as recorded: the last event, then 1.2 s later the disconnect notice,
@@ -213,6 +214,8 @@ class FreeSwitchSimulator:
         self._connections: set[asyncio.Task[None]] = set()
         self._switch: Switch | None = None
         self._restarts = 0
+        # uuid_record (record_session): set recordings.directory to have the WAV files written.
+        self.recordings = SessionRecordings(lambda: self.switch.uptime_s())
         self._restart_task: asyncio.Task[None] | None = None
 
     # -- life cycle ----------------------------------------------------------------
@@ -229,6 +232,7 @@ class FreeSwitchSimulator:
             frozenset(self.sofia_profiles),
             self.dialplan,
         )
+        self._switch.on_channel_gone = self.recordings.channel_gone
         self._restarts += 1
         self._host = host
         self._server = await asyncio.start_server(self._serve, host, port or self.port or 0)
@@ -494,6 +498,9 @@ class FreeSwitchSimulator:
             if len(words) == 3 and words[1] == "kick":
                 return switch.kick(words[0], words[2])
             return "-ERR this simulator knows 'conference <name> kick <member-id>' only\n"
+        if command == "uuid_record":
+            uuid = arg.split()[0] if arg.split() else ""
+            return self.recordings.command(switch.find(uuid) is not None, arg)
         if command == "uuid_exists":
             return "true" if switch.find(arg.strip()) is not None else "false"
         if command == "avmd":

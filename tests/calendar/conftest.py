@@ -13,7 +13,7 @@ from dialer.domain.campaign import CampaignSettings
 from dialer.service.calendar import CalendarService
 from dialer.store.db import Database
 from dialer.store.models import Attempt, Lead
-from tests.store.helpers import add_leads, fr_numbers
+from tests.store.helpers import add_leads
 
 # A Friday morning; the calendar's week starts on Monday 2026-12-07.
 NOW = datetime(2026, 12, 4, 8, 0, tzinfo=UTC)
@@ -45,9 +45,15 @@ class Record:
     campaign_id: int
     clock: list[datetime]
 
-    async def call(self, agent_id: str = "agent1", postcode: str | None = "75011", **lead: object) -> str:
+    async def call(
+        self,
+        agent_id: str = "agent1",
+        postcode: str | None = "75011",
+        number: str | None = None,
+        **lead: object,
+    ) -> str:
         """A connected call of ``agent_id`` to a new lead at ``postcode``; returns the attempt id."""
-        number = fr_numbers(1, start=int(uuid.uuid4().int % 9_000_000))[0]
+        number = number or f"+3361{uuid.uuid4().int % 10**7:07d}"  # a mobile by default: SMS reaches it
         (lead_id,) = await add_leads(self.db, self.campaign_id, [number], NOW)
         attempt_id = str(uuid.uuid4())
         async with self.db.session() as s, s.begin():

@@ -8,8 +8,8 @@ from sqlalchemy import select
 from dialer.domain.dispositions import DispositionError
 from dialer.notify.messages import Notification
 from dialer.service import Invalid, NotFound, Refused
-from dialer.store.models import Appointment, DispositionRecord
-from tests.calendar.conftest import Record, paris
+from dialer.store.models import Appointment, Customer, DispositionRecord
+from tests.calendar.conftest import NOW, Record, paris
 
 
 async def notifications(record: Record) -> list[Notification]:
@@ -43,6 +43,24 @@ async def test_a_customer_without_email_preference_gets_an_sms(record: Record) -
     await record.calendar.book("agent1", call, "bob", paris(7, 14))
     channels = sorted(n.channel for n in await notifications(record))
     assert channels == ["email", "sms"]  # bob by email, the customer by SMS to the number called
+
+
+async def test_a_customer_on_a_landline_without_email_gets_a_letter_or_nothing(record: Record) -> None:
+    call = await record.call(postcode="93200", number="+33142000001")  # a Paris landline
+    await record.calendar.book("agent1", call, "bob", paris(7, 14))
+    assert [n.channel for n in await notifications(record)] == ["email"]  # bob only: nothing reaches them
+    other = await record.call(postcode="93200", number="+33142000002")
+    async with record.db.session() as s, s.begin():
+        s.add(
+            Customer(
+                phone="+33142000002", address="3 rue Haute, 93200 Saint-Denis", created_at=NOW, updated_at=NOW
+            )
+        )
+    await record.calendar.book("agent1", other, "bob", paris(8, 14))
+    letter = [n for n in await notifications(record) if n.channel == "post"]
+    assert (
+        len(letter) == 1 and letter[0].recipient.startswith("3 rue Haute") and letter[0].status == "to_mail"
+    )
 
 
 async def test_a_taken_slot_and_an_unreachable_one_are_refused_with_the_reason(record: Record) -> None:

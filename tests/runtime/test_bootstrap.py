@@ -184,6 +184,8 @@ async def test_redis_dying_mid_run_neither_fails_a_committed_disposition_nor_str
     history, index = runtime.gate.history, runtime.gate.dnc.redis_index
     live = history.redis
     try:
+        assert runtime.leases is not None  # with Redis, attempts are written under the campaign's lease
+        await runtime.leases.refresh([str(campaign.id)])
         now = datetime.now(UTC)
         [lead] = await runtime.engine.record.claim_leads(str(campaign.id), 1, now)
         attempt = await runtime.engine.record.open_attempt(lead, now)
@@ -240,6 +242,8 @@ async def test_a_refusal_committed_by_a_node_that_dies_before_the_gate_hears_it_
 
     first = await build_runtime(settings("n1"), pbx=FakePbx(), profile_files=(profiles,))
     try:
+        assert first.leases is not None  # with Redis, attempts are written under the campaign's lease
+        await first.leases.refresh([str(campaign.id)])
         now = datetime.now(UTC)
         [lead] = await first.engine.record.claim_leads(str(campaign.id), 1, now)
         attempt = await first.engine.record.open_attempt(lead, now)

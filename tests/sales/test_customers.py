@@ -149,3 +149,24 @@ async def test_a_running_gate_picks_up_a_number_erased_by_another_process(
         assert (await gate.check(other_campaign, now)).rule != RULE_DNC  # a campaign's list stays its own
     finally:
         await gate.close()
+
+
+async def test_erasure_clears_the_number_from_the_shared_redis_index(
+    stack: Stack, database_url: str, redis_url: str, redis_namespace: str
+) -> None:
+    customer_id = await _sold(stack)
+    config = ComplianceConfig(database_url, redis_url=redis_url, redis_namespace=redis_namespace)
+    gate = await build_gate(config)
+    request = CallRequest(NUMBER, "lead-9", "camp-9", CampaignRules("FR"))
+    try:
+        await gate.dnc.add(NUMBER, source="agent refusal")
+        assert gate.dnc.redis_index is not None
+        assert await gate.dnc.redis_index.lookup(int(NUMBER[1:]), "camp-9") != []
+        records = CustomerRecords(stack.db, redis_url=redis_url, redis_namespace=redis_namespace)
+        report = await records.erase(customer_id, "root")
+        assert "shared_index_not_cleared" not in report.counts
+        assert await gate.dnc.redis_index.lookup(int(NUMBER[1:]), "camp-9") == []  # no number left in clear
+        blocked = await gate.check(request, datetime.now(UTC))
+        assert blocked.rule == RULE_DNC and "erased on request" in blocked.reason
+    finally:
+        await gate.close()

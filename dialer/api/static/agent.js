@@ -33,7 +33,9 @@
       try {
         const fresh = await api("GET", "/api/me/call");
         if (!call || call.attempt_id !== fresh.attempt_id) newCall(fresh);
+        const scriptFor = !call || call.attempt_id !== fresh.attempt_id ? fresh.attempt_id : null;
         call = fresh;
+        if (scriptFor) attempt(() => loadScript(scriptFor), false);
       } catch (e) {
         if (!(e instanceof Dialer.ApiError && e.status === 404)) throw e;
         call = null;
@@ -168,6 +170,24 @@
     );
   }
 
+  // The campaign's script for this call, filled with the customer's and the agent's names.
+  async function loadScript(attemptId) {
+    $("script-card").hidden = true;
+    let s;
+    try {
+      s = await api("GET", "/api/me/script");
+    } catch (e) {
+      if (e instanceof Dialer.ApiError && e.status === 404) return; // the campaign has no script
+      throw e;
+    }
+    if (!call || s.attempt_id !== attemptId) return;
+    $("script-version").textContent = "version " + s.version;
+    $("script").replaceChildren(
+      ...s.sections.map((x) => el("details", { open: true, "data-section": x.section }, el("summary", { text: x.title }), el("p", { text: x.text }))),
+    );
+    $("script-card").hidden = false;
+  }
+
   function isoOf(id) {
     const v = $(id).value;
     return v ? new Date(v).toISOString() : undefined;
@@ -182,6 +202,8 @@
   async function showSlots(then) {
     if (!call) return;
     const id = call.attempt_id;
+    $("slots").replaceChildren(); // the slots shown before may belong to another choice: never click those
+    $("visit-note").textContent = "Looking for free visits…";
     const found = await api("GET", `/api/calendar/slots?attempt_id=${encodeURIComponent(id)}&count=6`);
     $("visit-note").textContent = found.slots.length
       ? `Free visits near ${found.postcode}: one click books it`

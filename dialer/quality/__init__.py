@@ -1,0 +1,1 @@
+"""Call quality: campaign scripts, evaluation grids and scores, agent scorecards and complaints."""

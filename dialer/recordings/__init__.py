@@ -1,0 +1,1 @@
+"""Call recordings: where the files are, who may hear them, and how long they are kept."""
