@@ -7,9 +7,9 @@ with each change, so a calendar program updates the one event it already has.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
-from icalendar import Calendar, Event, vCalAddress, vText
+from dialer.notify.ical import invitation_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,26 +32,16 @@ class Invitation:
 
 
 def ics(invitation: Invitation, now: datetime) -> str:
-    """The invitation as an iCalendar text (CRLF lines, times in UTC)."""
-    cal = Calendar()
-    cal.add("prodid", "-//dialer//field calendar//EN")
-    cal.add("version", "2.0")
-    cal.add("method", "CANCEL" if invitation.cancelled else "REQUEST")
-    event = Event()
-    event.add("uid", invitation.uid)
-    event.add("sequence", invitation.sequence)
-    event.add("dtstamp", now.astimezone(UTC))
-    event.add("dtstart", invitation.starts_at.astimezone(UTC))
-    event.add("dtend", invitation.ends_at.astimezone(UTC))
-    event.add("summary", invitation.summary)
-    event["location"] = vText(invitation.location)
-    event.add("status", "CANCELLED" if invitation.cancelled else "CONFIRMED")
-    organizer = vCalAddress(f"mailto:{invitation.organizer_email}")
-    event["organizer"] = organizer
-    attendee = vCalAddress(f"mailto:{invitation.attendee_email}")
-    attendee.params["cn"] = vText(invitation.attendee_name)
-    attendee.params["role"] = vText("REQ-PARTICIPANT")
-    event.add("attendee", attendee, encode=False)
-    cal.add_component(event)
-    text: bytes = cal.to_ical()
-    return text.decode("utf-8")
+    """The invitation as an iCalendar text (CRLF lines, times in UTC): dialer.notify.ical writes it."""
+    return invitation_text(
+        uid=invitation.uid,
+        sequence=invitation.sequence,
+        start=invitation.starts_at,
+        end=invitation.ends_at,
+        summary=invitation.summary,
+        organizer=("Field calendar", invitation.organizer_email),
+        attendee=(invitation.attendee_name, invitation.attendee_email),
+        now=now,
+        location=invitation.location,
+        method="CANCEL" if invitation.cancelled else "REQUEST",
+    )
