@@ -163,7 +163,9 @@ async def campaign_node(
     probe: PbxProbe = AmiProbe() if pbx_kind == "asterisk" else EslProbe()
     await probe.connect(sim.port, "demo")
     runtime = await build_runtime(
-        Settings(database_url=url, node_id="e2e-node", tick_s=0.2), pbx=pbx, profile_files=(profiles,)
+        Settings(database_url=url, node_id="e2e-node", tick_s=0.2, seller=demo.DEMO_SELLER),
+        pbx=pbx,
+        profile_files=(profiles,),
     )
     stop = asyncio.Event()
     serving = asyncio.Event()  # the API and the agents: they stop after the engine's drain
