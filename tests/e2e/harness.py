@@ -27,7 +27,7 @@ from typing import Any, Literal
 import httpx
 from sqlalchemy import select
 
-from dialer.domain.campaign import AmdPolicy, CampaignSettings, CampaignStatus, PacingMode
+from dialer.domain.campaign import AmdPolicy, CampaignSettings, CampaignStatus, PacingMode, RecordingPolicy
 from dialer.leads.importer import import_leads
 from dialer.runtime import demo
 from dialer.runtime.bootstrap import Runtime, build_runtime
@@ -108,6 +108,7 @@ async def _campaign(
     rng: random.Random,
     pacing: PacingMode,
     ratio: float,
+    record: bool = False,
 ) -> tuple[int, list[str]]:
     """The demo's campaign and lead list, as ``demo.run_demo`` writes them."""
     async with Database(url) as db:
@@ -127,6 +128,7 @@ async def _campaign(
                 connect_limit_s=2.0,
                 wrap_up_limit_s=20.0,
                 jurisdiction="CUSTOM-DEMO",
+                recording=RecordingPolicy.ALL if record else RecordingPolicy.NONE,
             ),
         )
         csv_path = workdir / "leads.csv"
@@ -150,20 +152,28 @@ async def campaign_node(
     seed: int = 7,
     pacing: PacingMode = PacingMode.PREDICTIVE,
     ratio: float = 2.0,
+    record: bool = False,
 ) -> AsyncIterator[Node]:
     """Build the node, sign the agents in over the API; the test starts the engine with ``start``."""
     rng = random.Random(seed)
     url = f"sqlite+aiosqlite:///{workdir / 'dialer.db'}"
     profiles = workdir / "profiles.toml"
     profiles.write_text(demo.DEMO_PROFILE, encoding="utf-8")
-    campaign_id, numbers = await _campaign(url, workdir, pbx_kind, leads, rng, pacing, ratio)
+    campaign_id, numbers = await _campaign(url, workdir, pbx_kind, leads, rng, pacing, ratio, record)
+    recordings_dir = workdir / "recordings"  # where the simulator writes the calls' WAV files
     options = demo.DemoOptions(pbx=pbx_kind, time_scale=time_scale, seed=seed, agents=agents, leads=leads)
-    pbx, stop_sim = await demo._start_pbx(options, seed)
+    pbx, stop_sim = await demo._start_pbx(options, seed, recordings_dir)
     sim = stop_sim.__self__  # type: ignore[attr-defined]  # the simulator whose stop _start_pbx hands back
     probe: PbxProbe = AmiProbe() if pbx_kind == "asterisk" else EslProbe()
     await probe.connect(sim.port, "demo")
     runtime = await build_runtime(
-        Settings(database_url=url, node_id="e2e-node", tick_s=0.2, seller=demo.DEMO_SELLER),
+        Settings(
+            database_url=url,
+            node_id="e2e-node",
+            tick_s=0.2,
+            seller=demo.DEMO_SELLER,
+            recordings_dir=recordings_dir,
+        ),
         pbx=pbx,
         profile_files=(profiles,),
     )
