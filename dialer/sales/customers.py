@@ -45,6 +45,7 @@ from dialer.store.models import (
     DispositionRecord,
     Lead,
 )
+from dialer.store.repositories import HistoryEntry
 from telephony.base import mask_number
 
 log = logging.getLogger(__name__)
@@ -62,22 +63,6 @@ class Verified:
     value: str
     by: str | None
     at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One disposition on the record, with its agent and time."""
-
-    at: datetime
-    campaign: str
-    agent_id: str | None
-    code: str
-    result: str | None
-    objections: tuple[str, ...]
-    next_actions: tuple[str, ...]
-    comments: str | None
-    callback_at: datetime | None
-    appointment_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +97,7 @@ class CustomerFile:
     preferred_channel: str | None
     identity: dict[str, Any]
     verified: list[Verified]  # newest verification of each field
-    history: list[Entry]  # newest first
+    history: list[HistoryEntry]  # newest first (the same entries the agent screen shows)
     notes: list[Note]  # newest first
     sales: list[SaleLine]
     erased: bool = False
@@ -500,7 +485,7 @@ async def _file(s: AsyncSession, row: Customer) -> CustomerFile:
         identity=dict(row.identity or {}),
         verified=sorted(verified.values(), key=lambda v: v.field),
         history=[
-            Entry(
+            HistoryEntry(
                 d.created_at,
                 name,
                 d.agent_id,
