@@ -14,13 +14,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
-from dialer.api.auth import Admin, Anyone, Supervisor
+from dialer.api.auth import Anyone, Supervisor
 from dialer.quality import complaints as cp
 from dialer.quality import evaluations as ev
 from dialer.quality import sampling, scripts
 from dialer.quality.grids import GridError, grid_names, grid_version
 from dialer.quality.scorecards import scorecards
-from dialer.quality.teams import set_team
 from dialer.recordings.links import signed_audio_url
 from dialer.service import Invalid, NotFound, Refused
 from dialer.service.accounts import Principal
@@ -61,10 +60,6 @@ class ComplaintIn(BaseModel):
 class ComplaintActionIn(BaseModel):
     assignee: str | None = Field(default=None, max_length=64)
     text: str | None = Field(default=None, max_length=4000)
-
-
-class TeamIn(BaseModel):
-    team: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9 ._-]+$")
 
 
 def _now() -> datetime:
@@ -396,14 +391,5 @@ def router(desk: Desk) -> APIRouter:
         except cp.ComplaintError as exc:
             raise Refused(str(exc)) from None
         return _complaint(c, _now())
-
-    # -- teams ------------------------------------------------------------------------------------
-
-    @r.put("/quality/teams/{user_id}")
-    async def put_team(who: Admin, user_id: UserId, body: TeamIn) -> dict[str, Any]:
-        """Put a user in a team (or none): a supervisor in a team sees only that team's quality figures."""
-        async with db.session() as s, s.begin():
-            await set_team(s, user_id, body.team or None)
-        return {"user_id": user_id, "team": body.team or None}
 
     return r

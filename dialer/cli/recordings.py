@@ -1,4 +1,4 @@
-"""``dialer recordings list|purge|team``: recorded calls, the retention job by hand, supervisors' teams."""
+"""``dialer recordings list|purge``: recorded calls, the retention job by hand (teams: ``dialer teams``)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,13 @@ from dialer.cli import CliError
 from dialer.cli.common import add_config_options, run_with_database, settings_of
 from dialer.recordings.report import recording_lines
 from dialer.recordings.service import Recordings
-from dialer.service.visibility import set_team
 from dialer.store.db import Database
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "recordings",
-        help="list the recorded calls, delete those past their retention, set supervisors' teams",
+        help="list the recorded calls, delete those past their retention",
         description="Recordings are WAV files in [recordings] dir, one per recorded call (<attempt>.wav). "
         "The daemon deletes the files past their campaign's recording_retention_days every hour and "
         "logs each deletion; `purge` does it now.",
@@ -32,13 +31,6 @@ def register(subparsers: Any) -> None:
     purge.add_argument("--dir", type=Path, help="the recordings folder (default: [recordings] dir)")
     add_config_options(purge)
     purge.set_defaults(handler=_purge)
-    team = commands.add_parser(
-        "team", help="put a user in a team (a supervisor with a team hears only that team's agents)"
-    )
-    team.add_argument("user", help="the user id")
-    team.add_argument("team", nargs="?", help="the team; leave out to take the user out of any team")
-    add_config_options(team)
-    team.set_defaults(handler=_team)
 
 
 def _directory(args: argparse.Namespace) -> Path:
@@ -79,17 +71,6 @@ def _purge(args: argparse.Namespace) -> int:
             age = f"{d.age_days:.0f} days old"
             print(f"deleted {d.file}: call {d.attempt_id}, campaign {d.campaign_id}, {age}{gone}")
         print(f"{len(deleted)} recording(s) deleted")
-        return 0
-
-    return run_with_database(args, work)
-
-
-def _team(args: argparse.Namespace) -> int:
-    async def work(db: Database) -> int:
-        if await db.users.get(args.user) is None:
-            raise CliError(f"no user {args.user!r}; `dialer user list` shows them")
-        await set_team(db, args.user, args.team)
-        print(f"{args.user}: team {args.team}" if args.team else f"{args.user}: in no team")
         return 0
 
     return run_with_database(args, work)

@@ -79,9 +79,9 @@ async def test_agents_see_only_their_evaluations_and_team_supervisors_only_their
     # Teams: the supervisor of north sees north only.
     for user, team in (("sup", "north"), ("agent1", "north"), ("agent2", "south")):
         assert (
-            await c.put(f"/api/quality/teams/{user}", headers=root, json={"team": team})
-        ).status_code == 200
-    assert (await c.put("/api/quality/teams/agent1", headers=sup, json={"team": "x"})).status_code == 403
+            await c.put(f"/api/users/{user}/team", headers=root, json={"team": team})
+        ).status_code == 204
+    assert (await c.put("/api/users/agent1/team", headers=sup, json={"team": "x"})).status_code == 403
     seen = (await c.get("/api/quality/evaluations", headers=sup)).json()
     assert {e["agent_id"] for e in seen} == {"agent1"}
     assert (await c.get(f"/api/quality/calls/{second}/form", headers=sup)).status_code == 404
