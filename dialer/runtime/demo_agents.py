@@ -25,10 +25,10 @@ from dialer.store.repositories import Role
 log = logging.getLogger(__name__)
 
 DISPOSITIONS = [
-    ("not_interested", 40),
+    ("sale", 20),  # a short demo still shows sales, their confirmations and their withdrawal periods
+    ("not_interested", 25),
     ("callback_requested", 15),
-    ("appointment_set", 10),
-    ("sale", 10),
+    ("appointment_set", 15),
     ("not_qualified", 15),
     ("wrong_number", 5),
     ("do_not_call", 5),
