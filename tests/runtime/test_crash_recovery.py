@@ -139,6 +139,20 @@ async def dialing(node: asyncio.subprocess.Process, log: Path, timeout_s: float 
     raise AssertionError(f"the node never started dialing:\n{text()[-3000:]}")
 
 
+def customer_originates(sim: AsteriskSimulator) -> list[str]:
+    return [o for o in sim.originates_received if not o.startswith("agent-")]
+
+
+async def calls_placed(sim: AsteriskSimulator, count: int, timeout_s: float = 60.0) -> None:
+    """Wait until the PBX has received ``count`` customer calls, so a kill falls among calls."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while len(customer_originates(sim)) < count:
+        if loop.time() > deadline:
+            raise AssertionError(f"the node placed {len(customer_originates(sim))} calls, not {count}")
+        await asyncio.sleep(0.05)
+
+
 @pytest.mark.slow
 async def test_sigkill_at_random_points_loses_no_attempt_and_sends_no_originate_twice(database_url, tmp_path):
     campaign_id, profiles = await prepare(database_url, tmp_path, leads=60)
@@ -161,7 +175,8 @@ async def test_sigkill_at_random_points_loses_no_attempt_and_sends_no_originate_
         for _ in range(4):
             node = await start_node(config, campaign_id, log)
             await dialing(node, log)
-            await asyncio.sleep(rng.uniform(1.5, 4.0))
+            await calls_placed(sim, 1 + len(customer_originates(sim)))  # on a loaded machine dialing lags
+            await asyncio.sleep(rng.uniform(1.0, 3.5))
             node.kill()  # SIGKILL: no cleanup at all
             await node.wait()
         node = await start_node(config, campaign_id, log)
@@ -175,7 +190,7 @@ async def test_sigkill_at_random_points_loses_no_attempt_and_sends_no_originate_
 
     everything = sim.originates_received
     assert len(everything) == len(set(everything)), "an Originate was sent twice"
-    originates = [o for o in everything if not o.startswith("agent-")]  # agent legs are not attempts
+    originates = customer_originates(sim)  # agent legs are not attempts
     assert originates, log.read_text()[-3000:]
     async with Database(database_url) as db, db.session() as s:
         attempts = (await s.execute(select(Attempt))).scalars().all()
