@@ -34,6 +34,7 @@ import socket
 import sys
 import tempfile
 import time
+import tracemalloc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -251,9 +252,14 @@ async def run(args: argparse.Namespace) -> tuple[list[Sample], dict[str, Any]]:
             while (engine.calls or team.busy()) and time.monotonic() < limit:  # noqa: ASYNC110
                 await asyncio.sleep(0.1)
             sample = measure(label, hours, pbx.events_seen, calls())
+            if args.trace_memory:
+                traces[label] = tracemalloc.take_snapshot()
             run_of_campaign.paused = False
             return sample
 
+        traces: dict[str, tracemalloc.Snapshot] = {}
+        if args.trace_memory:
+            tracemalloc.start(8)
         samples.append(measure("start", 0.0, pbx.events_seen, calls()))
         print(samples[-1].line(), flush=True)
         started = time.monotonic()
@@ -273,6 +279,12 @@ async def run(args: argparse.Namespace) -> tuple[list[Sample], dict[str, Any]]:
             else:
                 samples.append(measure(label, hours, pbx.events_seen, calls()))
             print(samples[-1].line(), flush=True)
+        if "warm-up" in traces and "end" in traces:
+            print("allocations grown between warm-up and end (tracemalloc, top 12):")
+            for stat in traces["end"].compare_to(traces["warm-up"], "traceback")[:12]:
+                print(f"  {stat.size_diff / 2**10:+9.1f} KiB {stat.count_diff:+7d} blocks")
+                for frame in stat.traceback.format()[-6:]:
+                    print(f"      {frame}")
         info["state_sizes"] = {
             "engine_calls": len(engine.calls),
             "desk_calls": len(desk._calls),
@@ -355,6 +367,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--agents", type=int, default=50)
     ap.add_argument("--time-scale", type=float, default=30.0, help="PBX seconds per real second")
     ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument(
+        "--trace-memory", action="store_true", help="tracemalloc: print what grew between warm-up and end"
+    )
     args = ap.parse_args(argv)
     args.hours = args.hours or (1.0 if args.quick else 8.0)
     logging.basicConfig(level=logging.ERROR)

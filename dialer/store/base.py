@@ -8,6 +8,12 @@ from sqlalchemy import DateTime, Dialect, MetaData
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+# Pages cached per pooled SQLite connection: the daemon keeps a few connections for its whole life,
+# and each one's cache fills as the record grows, so this bounds the node's memory.  A lead import
+# raises its own connection's cache while it inserts (big imports rewrite fewer index pages).
+SQLITE_CACHE_KIB = 4096
+SQLITE_IMPORT_CACHE_KIB = 16384
+
 # Stable constraint names, so Alembic migrations are the same on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",

@@ -30,6 +30,8 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from dialer.store.base import SQLITE_CACHE_KIB
+
 if TYPE_CHECKING:
     from dialer.store.reports import ReportRepository
     from dialer.store.repositories import (
@@ -114,7 +116,7 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
     cursor.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; safe with WAL
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA cache_size=-16384")  # 16 MiB of pages: big imports rewrite fewer index pages
+    cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
     cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
     cursor.close()
 

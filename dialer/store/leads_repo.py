@@ -25,8 +25,10 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialer.domain.campaign import LeadStatus
+from dialer.store.base import SQLITE_CACHE_KIB, SQLITE_IMPORT_CACHE_KIB
 from dialer.store.models import AuditEntry, Callback, Campaign, Lead, LeadList, User, utcnow
 from dialer.store.repositories import LeadRecord, NotFound, StoreError, lead_record
 
@@ -188,23 +190,32 @@ class LeadInserter:
             return await self._insert_pg(rows)
         phones = [r[self.PHONE] for r in rows]
         async with self._db.engine.begin() as conn:
-            result = await conn.exec_driver_sql(self._sql, list(rows))
-            inserted = result.rowcount
-            if inserted is None or inserted < 0 or inserted != len(rows):
-                # Some rows were skipped (or the driver cannot say how many went in): which ones?
-                query = select(Lead.phone).where(
-                    Lead.campaign_id == self.campaign_id, Lead.lead_list_id == self.lead_list_id
-                )
-                ours: set[str] = set()
-                for chunk in _chunks(phones, _LOOKUP_CHUNK):
-                    found = await conn.execute(query.where(Lead.phone.in_(list(chunk))))
-                    ours.update(p for (p,) in found)
-                skipped = {p for p in phones if p not in ours}
-            else:
-                skipped = set()
-            await conn.exec_driver_sql(
-                self._touch, [(len(rows) - len(skipped), self.stamp(utcnow()), self.lead_list_id)]
+            await conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_IMPORT_CACHE_KIB}")
+            try:
+                return await self._insert_sqlite(conn, rows, phones)
+            finally:
+                await conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+
+    async def _insert_sqlite(
+        self, conn: AsyncConnection, rows: Sequence[tuple[Any, ...]], phones: list[str]
+    ) -> set[str]:
+        result = await conn.exec_driver_sql(self._sql, list(rows))
+        inserted = result.rowcount
+        if inserted is None or inserted < 0 or inserted != len(rows):
+            # Some rows were skipped (or the driver cannot say how many went in): which ones?
+            query = select(Lead.phone).where(
+                Lead.campaign_id == self.campaign_id, Lead.lead_list_id == self.lead_list_id
             )
+            ours: set[str] = set()
+            for chunk in _chunks(phones, _LOOKUP_CHUNK):
+                found = await conn.execute(query.where(Lead.phone.in_(list(chunk))))
+                ours.update(p for (p,) in found)
+            skipped = {p for p in phones if p not in ours}
+        else:
+            skipped = set()
+        await conn.exec_driver_sql(
+            self._touch, [(len(rows) - len(skipped), self.stamp(utcnow()), self.lead_list_id)]
+        )
         return skipped
 
     async def _insert_pg(self, rows: Sequence[tuple[Any, ...]]) -> set[str]:
