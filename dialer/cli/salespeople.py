@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from dialer.calendar.model import format_hours
 from dialer.cli import CliError
@@ -18,20 +19,24 @@ def _table(rows: list[tuple[str, ...]]) -> None:  # header first
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
+def _fields(args: argparse.Namespace) -> dict[str, Any]:
+    """What `add` and `set` both take from the command line (None where `set` leaves a field as it is)."""
+    return {
+        "name": args.name,
+        "email": args.email,
+        "timezone": args.timezone,
+        "home_postcode": args.home,
+        "areas": args.areas,
+        "hours": args.hours,
+        "home_lat": args.home_lat,
+        "home_lon": args.home_lon,
+    }
+
+
 def _add(args: argparse.Namespace) -> int:
     async def work(db: Database) -> int:
         try:
-            sp = await CalendarService(db).add_salesperson(
-                args.salesperson_id,
-                name=args.name,
-                email=args.email,
-                timezone=args.timezone,
-                home_postcode=args.home,
-                areas=args.areas,
-                hours=args.hours,
-                home_lat=args.home_lat,
-                home_lon=args.home_lon,
-            )
+            sp = await CalendarService(db).add_salesperson(args.salesperson_id, **_fields(args))
         except ServiceError as exc:
             raise CliError(str(exc)) from None
         print(
@@ -75,16 +80,7 @@ def _set(args: argparse.Namespace) -> int:
     async def work(db: Database) -> int:
         try:
             sp = await CalendarService(db).update_salesperson(
-                args.salesperson_id,
-                name=args.name,
-                email=args.email,
-                timezone=args.timezone,
-                home_postcode=args.home,
-                areas=args.areas,
-                hours=args.hours,
-                home_lat=args.home_lat,
-                home_lon=args.home_lon,
-                active=args.active,
+                args.salesperson_id, active=args.active, **_fields(args)
             )
         except ServiceError as exc:
             raise CliError(str(exc)) from None

@@ -35,3 +35,13 @@ async def test_pages_and_files(served: Served) -> None:
         assert "detail" in reply.json()
     paths = (await stack.client.get("/openapi.json")).json()["paths"]
     assert "/agent" not in paths and "/static/{name}" not in paths and "/api/campaigns" in paths
+
+
+async def test_every_page_has_the_shared_sign_in_form_and_no_include_line(served: Served) -> None:
+    for page in ("/agent", "/supervisor", "/supervisor/recordings", "/supervisor/quality"):
+        html = (await served.stack.client.get(page)).text
+        assert html.count('<form id="signin-form">') == 1, page
+        assert "<!-- include" not in html, page
+        assert '\n    <section id="signin" class="card signin" hidden>\n      <h2>Sign in</h2>' in html, page
+    # The part itself is not a file the daemon serves.
+    assert (await served.stack.client.get("/static/signin.part")).status_code == 404
