@@ -10,7 +10,6 @@ Errors are ``{"detail": "..."}`` saying what to fix; no traceback ever leaves
 the process (an unexpected error is logged with an id the answer quotes).
 """
 
-
 import logging
 import uuid
 from collections.abc import Awaitable, Callable

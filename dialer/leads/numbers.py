@@ -484,6 +484,8 @@ def _number_start(raw: str) -> int:
 def _ends_as_a_number(raw: str) -> bool:
     """True unless something that is not part of a number follows the number's first digit."""
     return _ALLOWED.fullmatch(raw, _number_start(raw)) is not None
+
+
 _SUFFIX = re.compile(r"(?i)[\s,;]*(?:e?xt\.?|extension|poste|p|x|#|;ext=)?[\s.:=#]*\d*\s*$")
 
 

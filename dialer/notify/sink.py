@@ -35,8 +35,7 @@ class Received:
 
     def emails(self) -> list[EmailMessage]:
         return [
-            message_from_bytes(p.read_bytes(), _class=EmailMessage, policy=policy.default)
-            for p in self.mail
+            message_from_bytes(p.read_bytes(), _class=EmailMessage, policy=policy.default) for p in self.mail
         ]
 
 

@@ -322,13 +322,15 @@ def scorecard_rows(cards: Iterable[Scorecard]) -> list[tuple[str, ...]]:
     ]
 
 
-async def print_scorecards(db: Database, out: TextIO, *, title: str = "Agent scorecards") -> None:
+async def print_scorecards(
+    db: Database, out: TextIO, *, title: str = "Agent scorecards", time_note: str = "time in seconds"
+) -> None:
     """Every agent's scorecard as a table (the demo's final report)."""
     cards = await scorecards(db)
     if not cards:
         return
     rows = [SCORECARD_COLUMNS, *scorecard_rows(cards)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    print(f"{title} (time in seconds; score out of 100)", file=out)
+    print(f"{title} ({time_note}; score out of 100)", file=out)
     for row in rows:
         print("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip(), file=out)

@@ -352,7 +352,13 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> dict[str, 
         await print_deadlines(runtime.db, datetime.now(UTC), out)
         await recordings_summary(runtime.db, recordings_dir, out, time_scale=options.time_scale)
         await services.desk.state_log.flush()  # the agents' last intervals, for their scorecards
-        await print_scorecards(runtime.db, out)
+        note = "time in seconds"
+        if options.time_scale != 1:
+            note = (
+                f"time in wall-clock seconds; the simulated PBX runs x{options.time_scale:g}, "
+                "so its calls and recordings above last that much longer"
+            )
+        await print_scorecards(runtime.db, out, time_note=note)
         return dict(runtime.engine.outcomes)
     finally:
         await runtime.close()

@@ -111,7 +111,6 @@ class ApiAgent:
         if reply.status_code == 200:
             self.qualified += 1
 
-
     async def book_visit(self, attempt_id: str) -> str | None:
         """Book one of the next free field visits for the customer (as on the screen); its start, or None.
 

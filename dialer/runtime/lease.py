@@ -310,6 +310,7 @@ class CampaignLeases:
                 self.node_id,
             )
         self.others[campaign_id] = holder
+
     async def release(self, campaign_id: str) -> None:
         held = self.held.pop(campaign_id, None)
         if held is None:

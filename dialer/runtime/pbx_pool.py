@@ -313,7 +313,6 @@ class PbxPool:
 
     # -- events and links ----------------------------------------------------------------------
 
-
     def _prune(self) -> None:
         """Free the lines of calls the engine has closed whatever way they ended (its table is the
         record of what is up): a call whose last event never came cannot hold a line for ever."""
@@ -398,6 +397,4 @@ class PbxPool:
 
 def pool_of(tables: Sequence[PbxSettings], make: Callable[[PbxSettings], Pbx]) -> PbxPool:
     """The node's PBXs, one member per ``[pbx.*]`` table, each adapter built by ``make``."""
-    return PbxPool(
-        [Member(t.name, make(t), t.max_lines, t.max_calls_per_second, t.groups) for t in tables]
-    )
+    return PbxPool([Member(t.name, make(t), t.max_lines, t.max_calls_per_second, t.groups) for t in tables])

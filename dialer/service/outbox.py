@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 GATE_KIND_OF_DISPOSITION = {"not_interested": "refusal", "do_not_call": "do_not_call"}
 
 
-
 class OutboxRelay:
     """Polls the outbox and delivers.  ``deliver_pending`` is one pass; ``run`` loops until stopped."""
 

@@ -242,7 +242,6 @@ class CampaignRepository:
             _audit(s, at, actor, "campaign.settings", "campaign", row.id, {"changed": changed})
             return _campaign_record(row)
 
-
     async def refuse(
         self, campaign_id: int, reason: str, *, actor: str = "system", now: datetime | None = None
     ) -> CampaignRecord:
@@ -1348,12 +1347,16 @@ async def write_disposition(
     booked = None
     if disposition.needs_appointment_at:  # booked in the field calendar on this call: name that one
         booked = (
-            await s.execute(
-                select(Appointment).where(
-                    Appointment.attempt_id == attempt_id, Appointment.status.in_(("booked", "moved"))
+            (
+                await s.execute(
+                    select(Appointment).where(
+                        Appointment.attempt_id == attempt_id, Appointment.status.in_(("booked", "moved"))
+                    )
                 )
             )
-        ).scalars().first()
+            .scalars()
+            .first()
+        )
     if disposition.needs_appointment_at and booked is None and await _field_calendar_in_use(s):
         raise DispositionError(
             "book the visit in the field calendar first (the free visits for this customer, or POST "
