@@ -26,7 +26,7 @@ from telephony.base import Failed, Outcome
 from tests.runtime.fakes import FakeGate, FakePbx, FixedPacer
 from tests.store.helpers import add_leads, fr_numbers
 
-LEASE_S = 1.0
+LEASE_S = 3.0  # long enough that a loaded machine does not lose it between a refresh and the next tick
 
 
 async def _campaign(db: Database, leads: int) -> int:
